@@ -1,0 +1,92 @@
+"""The trace record: one LLM call, as every importer, the tracing SDK and the store see it.
+
+Field names follow the seed's trace record. Validation is strict about meaning (no negative
+token counts, a known status, a score in [0, 1]) and lenient about spelling (numbers as
+strings from CSV, naive timestamps taken as UTC), so real exports load without hand-editing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+FEEDBACK_WORDS = {
+    "positive": 1.0,
+    "thumbs_up": 1.0,
+    "up": 1.0,
+    "good": 1.0,
+    "neutral": 0.0,
+    "negative": -1.0,
+    "thumbs_down": -1.0,
+    "down": -1.0,
+    "bad": -1.0,
+}
+
+
+def _feedback(value: Any) -> Any:
+    """Feedback arrives as thumbs (words or booleans) or as a number in [-1, 1]."""
+    if isinstance(value, bool):
+        return 1.0 if value else -1.0
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in FEEDBACK_WORDS:
+            return FEEDBACK_WORDS[word]
+    return value
+
+
+def _tags(value: Any) -> Any:
+    """Tags are a list; CSV gives them as ``a;b`` or ``a,b``."""
+    if isinstance(value, str):
+        return [t.strip() for t in value.replace(";", ",").split(",") if t.strip()]
+    return value
+
+
+Feedback = Annotated[float | None, BeforeValidator(_feedback), Field(ge=-1.0, le=1.0)]
+Tokens = Annotated[int, Field(ge=0, le=100_000_000)]
+
+
+class TraceRecord(BaseModel):
+    """One LLM call. ``cost_usd`` absent means "price it"; present means "keep it"."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=False)
+
+    trace_id: str = Field(min_length=1, max_length=255, description="Unique id of the call.")
+    timestamp: datetime = Field(description="When the call started; naive means UTC.")
+    model: str = Field(min_length=1, max_length=128, description="Model id as requested.")
+    environment: str = Field(default="production", min_length=1, max_length=64)
+    feature: str | None = Field(default=None, max_length=128)
+    prompt_name: str | None = Field(default=None, max_length=128)
+    prompt_version: str | None = Field(default=None, max_length=64)
+    response_model: str | None = Field(default=None, max_length=128)
+    input_tokens: Tokens = Field(default=0, description="Uncached input tokens (Anthropic's convention).")
+    output_tokens: Tokens = 0
+    cache_read_input_tokens: Tokens = 0
+    cache_creation_input_tokens: Tokens = 0
+    latency_ms: float | None = Field(default=None, ge=0)
+    ttft_ms: float | None = Field(default=None, ge=0)
+    finish_reason: str | None = Field(default=None, max_length=32)
+    status: Literal["ok", "error"] = "ok"
+    error_type: str | None = Field(default=None, max_length=64)
+    cost_usd: Decimal | None = Field(default=None, ge=0, max_digits=20, decimal_places=12)
+    user_id: str | None = Field(default=None, max_length=255)
+    session_id: str | None = Field(default=None, max_length=128)
+    user_message_length: int | None = Field(default=None, ge=0)
+    system_prompt_hash: str | None = Field(default=None, max_length=128)
+    user_feedback: Feedback = None
+    automated_eval_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    is_batch: bool = False
+    tags: Annotated[list[str], BeforeValidator(_tags)] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+TRACE_FIELDS: tuple[str, ...] = tuple(TraceRecord.model_fields)

@@ -1,0 +1,67 @@
+"""Every environment variable the project reads, in one place, with its default.
+
+A Block named in a flow's parameters overrides these; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+LLMOPS_HOME = "LLMOPS_HOME"
+LLMOPS_DATABASE_URL = "LLMOPS_DATABASE_URL"
+LLMOPS_PROMPTS_DIR = "LLMOPS_PROMPTS_DIR"
+LLMOPS_EVALS_DIR = "LLMOPS_EVALS_DIR"
+LLMOPS_TIMEZONE = "LLMOPS_TIMEZONE"
+LLMOPS_MONTHLY_BUDGET_USD = "LLMOPS_MONTHLY_BUDGET_USD"
+LLMOPS_USER_ID_SALT = "LLMOPS_USER_ID_SALT"
+LLMOPS_TEST_POSTGRES_URL = "LLMOPS_TEST_POSTGRES_URL"
+LLMOPS_REQUIRE_POSTGRES = "LLMOPS_REQUIRE_POSTGRES"
+ANTHROPIC_API_KEY = "ANTHROPIC_API_KEY"
+ANTHROPIC_BASE_URL = "ANTHROPIC_BASE_URL"
+SLACK_BOT_TOKEN = "SLACK_BOT_TOKEN"
+SLACK_CHANNEL = "SLACK_CHANNEL"
+SLACK_WEBHOOK_URL = "SLACK_WEBHOOK_URL"
+SLACK_API_URL = "SLACK_API_URL"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The variable's value, treating an empty string as unset."""
+    value = os.environ.get(name)
+    return value if value else default
+
+
+def home() -> Path:
+    """Local state: the SQLite store, caches, outbox files."""
+    return Path(env(LLMOPS_HOME, "./.llmops")).expanduser()
+
+
+def database_url() -> str:
+    """The store: any SQLAlchemy URL, SQLite in ``LLMOPS_HOME`` by default."""
+    url = env(LLMOPS_DATABASE_URL)
+    if url:
+        return url
+    return f"sqlite:///{(home() / 'llmops.db').resolve()}"
+
+
+def prompts_dir() -> Path:
+    return Path(env(LLMOPS_PROMPTS_DIR, "./prompts"))
+
+
+def evals_dir() -> Path:
+    return Path(env(LLMOPS_EVALS_DIR, "./evals"))
+
+
+def timezone() -> ZoneInfo:
+    """The day boundary of rollups, digests and nightly windows."""
+    name = env(LLMOPS_TIMEZONE, "UTC")
+    try:
+        return ZoneInfo(name)
+    except Exception as exc:  # ZoneInfoNotFoundError, ValueError on malformed keys
+        raise ValueError(f"{LLMOPS_TIMEZONE}={name!r} is not an IANA timezone (e.g. 'Europe/Berlin')") from exc
+
+
+def user_id_salt() -> bytes:
+    """Key for hashing user ids before they are stored; set it per deployment."""
+    return env(LLMOPS_USER_ID_SALT, "llmops-default-salt").encode()

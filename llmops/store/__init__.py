@@ -1,0 +1,1 @@
+"""The trace store: tables, engine factory, migrations, the write path and rollups."""

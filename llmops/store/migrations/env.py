@@ -1,0 +1,35 @@
+"""Alembic environment: runs on the engine handed over in ``config.attributes``.
+
+On PostgreSQL an advisory lock serialises processes that migrate at the same moment; on
+SQLite the engine's ``BEGIN IMMEDIATE`` does the same.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import text
+
+from llmops.store.engine import create_store_engine
+from llmops.store.models import Base
+
+MIGRATION_LOCK_ID = 74_115_001
+
+
+def run_migrations() -> None:
+    engine = context.config.attributes.get("engine") or create_store_engine(
+        context.config.get_main_option("sqlalchemy.url")
+    )
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            context.run_migrations()
+
+
+run_migrations()

@@ -1,0 +1,177 @@
+"""The store's tables (SQLAlchemy 2). Alembic migrations in ``migrations/`` create them.
+
+Money is stored as integer picodollars (1e-12 USD): exact on SQLite and PostgreSQL alike,
+exact for every per-token price with up to six decimals per million tokens, and fast to sum.
+Timestamps are stored as naive UTC and come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+PICO = Decimal(10) ** 12
+
+
+def usd_to_pico(value: Decimal) -> int:
+    return int((value * PICO).to_integral_value())
+
+
+def pico_to_usd(value: int) -> Decimal:
+    return Decimal(value) / PICO
+
+
+class Money(TypeDecorator[Decimal]):
+    """USD as an exact Decimal in Python, integer picodollars in the database."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> int | None:
+        return None if value is None else usd_to_pico(Decimal(value))
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        return None if value is None else pico_to_usd(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in Python, naive UTC in the database (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# SQLite only makes INTEGER PRIMARY KEY an autoincrementing rowid alias.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Trace(Base):
+    """One immutable, denormalised row per LLM call."""
+
+    __tablename__ = "traces"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    trace_id: Mapped[str] = mapped_column(String(255))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    environment: Mapped[str] = mapped_column(String(64))
+    feature: Mapped[str | None] = mapped_column(String(128))
+    prompt_name: Mapped[str | None] = mapped_column(String(128))
+    prompt_version: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    response_model: Mapped[str | None] = mapped_column(String(128))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_read_input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_creation_input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    finish_reason: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(8))
+    error_type: Mapped[str | None] = mapped_column(String(64))
+    cost_usd: Mapped[Decimal | None] = mapped_column(Money)
+    cost_source: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(128))
+    user_message_length: Mapped[int | None] = mapped_column(Integer)
+    system_prompt_hash: Mapped[str | None] = mapped_column(String(128))
+    user_feedback: Mapped[float | None] = mapped_column(Float)
+    automated_eval_score: Mapped[float | None] = mapped_column(Float)
+    is_batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    input_text: Mapped[str | None] = mapped_column(Text)
+    output_text: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("trace_id", name="uq_traces_trace_id"),
+        Index("ix_traces_prompt", "prompt_name", "prompt_version", "timestamp"),
+    )
+
+
+class TraceRollup(Base):
+    """Per local day × environment × feature × prompt × model: what digests and costs read.
+
+    Kept current on ingest, in the same transaction as the traces it counts. Key columns use
+    '' for "none" because NULLs never collide in a unique constraint.
+    """
+
+    __tablename__ = "trace_rollups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[date] = mapped_column(Date)
+    environment: Mapped[str] = mapped_column(String(64))
+    feature: Mapped[str] = mapped_column(String(128))
+    prompt_name: Mapped[str] = mapped_column(String(128))
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_read_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_creation_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_picodollars: Mapped[int] = mapped_column(BigInteger, default=0)  # summed exactly as integers
+    unpriced: Mapped[int] = mapped_column(BigInteger, default=0)
+    feedback_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    feedback_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    eval_score_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    eval_score_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ttft_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "day", "environment", "feature", "prompt_name", "prompt_version", "model", name="uq_trace_rollups_key"
+        ),
+    )
+
+
+class IngestWatermark(Base):
+    """How far an incremental pull has read a source; written with the rows it covers."""
+
+    __tablename__ = "ingest_watermarks"
+
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    watermark: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rows_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StoreSetting(Base):
+    """Facts the store's contents depend on, e.g. the timezone the rollup days were cut in."""
+
+    __tablename__ = "store_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,239 @@
+"""Daily rollups: kept current on ingest, read by every cost report so none scans raw traces.
+
+Latency and time to first token are kept as t-digests (fastdigest), which merge exactly
+enough across rows for p50/p95/p99 of any grouping.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from fastdigest import TDigest
+from sqlalchemy import Connection, Engine, Table, bindparam, select, tuple_, update
+
+if TYPE_CHECKING:
+    from llmops.store.writer import StoredTrace
+
+from llmops.store.models import TraceRollup, pico_to_usd, usd_to_pico
+
+ROLLUPS: Table = TraceRollup.__table__  # type: ignore[assignment]
+KEY_COLUMNS = ("day", "environment", "feature", "prompt_name", "prompt_version", "model")
+SUM_COLUMNS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cost_picodollars",
+    "unpriced",
+    "feedback_sum",
+    "feedback_count",
+    "eval_score_sum",
+    "eval_score_count",
+)
+SKETCH_COLUMNS = ("latency_sketch", "ttft_sketch")
+MAX_CENTROIDS = 300
+GROUPINGS = ("feature", "model", "prompt_version", "environment", "day", "prompt_name")
+
+RollupKey = tuple[date, str, str, str, str, str]
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_day(timestamp: datetime, timezone: str) -> date:
+    """The calendar day of a naive-UTC or aware timestamp in ``timezone``."""
+    if timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=UTC)
+    return timestamp.astimezone(_zone(timezone)).date()
+
+
+@dataclass
+class Partial:
+    """Sums and raw samples of one rollup key from one batch."""
+
+    sums: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(SUM_COLUMNS, 0))
+    latencies: list[float] = field(default_factory=list)
+    ttfts: list[float] = field(default_factory=list)
+
+
+def _aggregate(traces: Iterable[StoredTrace], timezone: str) -> dict[RollupKey, Partial]:
+    partials: dict[RollupKey, Partial] = defaultdict(Partial)
+    for trace in traces:
+        record = trace.record
+        key = (
+            local_day(trace.naive_utc, timezone),
+            record.environment,
+            record.feature or "",
+            record.prompt_name or "",
+            record.prompt_version or "",
+            record.model,
+        )
+        partial = partials[key]
+        sums = partial.sums
+        sums["requests"] += 1
+        sums["errors"] += record.status == "error"
+        sums["input_tokens"] += record.input_tokens
+        sums["output_tokens"] += record.output_tokens
+        sums["cache_read_input_tokens"] += record.cache_read_input_tokens
+        sums["cache_creation_input_tokens"] += record.cache_creation_input_tokens
+        if trace.cost_usd is None:
+            sums["unpriced"] += 1
+        else:
+            sums["cost_picodollars"] += usd_to_pico(trace.cost_usd)
+        if record.user_feedback is not None:
+            sums["feedback_sum"] += record.user_feedback
+            sums["feedback_count"] += 1
+        if record.automated_eval_score is not None:
+            sums["eval_score_sum"] += record.automated_eval_score
+            sums["eval_score_count"] += 1
+        if record.latency_ms is not None:
+            partial.latencies.append(record.latency_ms)
+        if record.ttft_ms is not None:
+            partial.ttfts.append(record.ttft_ms)
+    return partials
+
+
+def _merge_sketch(stored: bytes | None, samples: list[float]) -> bytes | None:
+    if not samples:
+        return stored
+    digest = TDigest.from_values(samples, max_centroids=MAX_CENTROIDS)
+    if stored is not None:
+        digest = TDigest.from_bytes(stored).merge(digest)
+    return digest.to_bytes()
+
+
+def _empty_row(key: RollupKey, now: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = dict(zip(KEY_COLUMNS, key, strict=True))
+    row.update(dict.fromkeys(SUM_COLUMNS, 0))
+    row.update(latency_sketch=None, ttft_sketch=None, updated_at=now)
+    return row
+
+
+def add_traces(connection: Connection, traces: Sequence[StoredTrace], timezone: str) -> None:
+    """Fold newly inserted traces into their rollups (the caller owns the transaction).
+
+    Missing keys are created first, then the touched rows are locked in key order (PostgreSQL
+    ``FOR UPDATE``; SQLite holds the write lock already), merged and written back.
+    """
+    if not traces:
+        return
+    from llmops.store.writer import dialect_insert  # the writer imports this module
+
+    partials = _aggregate(traces, timezone)
+    keys = sorted(partials)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    connection.execute(
+        dialect_insert(connection, ROLLUPS).on_conflict_do_nothing(index_elements=list(KEY_COLUMNS)),
+        [_empty_row(key, now) for key in keys],
+    )
+    key_expr = tuple_(*(ROLLUPS.c[name] for name in KEY_COLUMNS))
+    stored = connection.execute(
+        select(ROLLUPS).where(key_expr.in_(keys)).order_by(*(ROLLUPS.c[name] for name in KEY_COLUMNS)).with_for_update()
+    ).mappings()
+    updates = []
+    for current in stored:
+        partial = partials[tuple(current[name] for name in KEY_COLUMNS)]  # type: ignore[index]
+        merged = {name: current[name] + partial.sums[name] for name in SUM_COLUMNS}
+        merged["latency_sketch"] = _merge_sketch(current["latency_sketch"], partial.latencies)
+        merged["ttft_sketch"] = _merge_sketch(current["ttft_sketch"], partial.ttfts)
+        merged["updated_at"] = now
+        merged["row_id"] = current["id"]
+        updates.append(merged)
+    connection.execute(
+        update(ROLLUPS)
+        .where(ROLLUPS.c.id == bindparam("row_id"))
+        .values({name: bindparam(name) for name in (*SUM_COLUMNS, *SKETCH_COLUMNS, "updated_at")}),
+        updates,
+    )
+
+
+@dataclass
+class CostGroup:
+    """One line of a cost report."""
+
+    key: str
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_pico: int = 0
+    unpriced: int = 0
+    latency: TDigest | None = None
+
+    def add(self, row: Any) -> None:
+        self.requests += row.requests
+        self.errors += row.errors
+        self.input_tokens += row.input_tokens
+        self.output_tokens += row.output_tokens
+        self.cache_read_input_tokens += row.cache_read_input_tokens
+        self.cost_pico += row.cost_picodollars
+        self.unpriced += row.unpriced
+        if row.latency_sketch is not None:
+            digest = TDigest.from_bytes(row.latency_sketch)
+            self.latency = digest if self.latency is None else self.latency.merge(digest)
+
+    def as_dict(self, grouping: str) -> dict[str, Any]:
+        cost = pico_to_usd(self.cost_pico)
+        priced = self.requests - self.unpriced
+
+        def quantile(q: float) -> float | None:
+            return None if self.latency is None else round(self.latency.quantile(q), 1)
+
+        return {
+            grouping: self.key,
+            "requests": self.requests,
+            "cost_usd": float(round(cost, 6)),
+            "avg_cost_per_request": float(round(cost / priced, 8)) if priced else None,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "error_rate": round(self.errors / self.requests, 4) if self.requests else 0.0,
+            "p50_latency_ms": quantile(0.50),
+            "p95_latency_ms": quantile(0.95),
+            "p99_latency_ms": quantile(0.99),
+            "unpriced_requests": self.unpriced,
+        }
+
+
+def cost_report(engine: Engine, since: date, until: date, by: str) -> list[dict[str, Any]]:
+    """Cost and latency per ``by`` for local days ``since``..``until`` (inclusive), from rollups."""
+    if by not in GROUPINGS:
+        raise ValueError(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+    columns = [ROLLUPS.c[name] for name in ("requests", "errors", "input_tokens", "output_tokens")]
+    columns += [ROLLUPS.c[name] for name in ("cache_read_input_tokens", "cost_picodollars", "unpriced", "latency_sketch")]
+    query = select(ROLLUPS.c[by].label("group_key"), *columns).where(ROLLUPS.c.day.between(since, until))
+    groups: dict[str, CostGroup] = {}
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            key = row.group_key.isoformat() if isinstance(row.group_key, date) else (row.group_key or "(none)")
+            groups.setdefault(key, CostGroup(key)).add(row)
+    ordered = sorted(groups.values(), key=lambda g: g.key if by == "day" else -g.cost_pico)
+    return [group.as_dict(by) for group in ordered]
+
+
+def report_total(lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over report lines (latency quantiles cannot be summed, so they are omitted)."""
+    requests = sum(line["requests"] for line in lines)
+    cost = sum(Decimal(str(line["cost_usd"])) for line in lines)
+    unpriced = sum(line["unpriced_requests"] for line in lines)
+    errors = sum(line["error_rate"] * line["requests"] for line in lines)
+    return {
+        "requests": requests,
+        "cost_usd": float(cost),
+        "avg_cost_per_request": float(cost / (requests - unpriced)) if requests - unpriced else None,
+        "input_tokens": sum(line["input_tokens"] for line in lines),
+        "output_tokens": sum(line["output_tokens"] for line in lines),
+        "error_rate": round(errors / requests, 4) if requests else 0.0,
+        "unpriced_requests": unpriced,
+    }
