@@ -44,7 +44,7 @@ def _tags(value: Any) -> Any:
     return value
 
 
-Feedback = Annotated[float | None, BeforeValidator(_feedback), Field(ge=-1.0, le=1.0)]
+Feedback = Annotated[Annotated[float, Field(ge=-1.0, le=1.0)] | None, BeforeValidator(_feedback)]
 Tokens = Annotated[int, Field(ge=0, le=100_000_000)]
 
 

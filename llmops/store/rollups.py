@@ -41,6 +41,24 @@ SUM_COLUMNS = (
 )
 SKETCH_COLUMNS = ("latency_sketch", "ttft_sketch")
 MAX_CENTROIDS = 300
+TRACE_COLUMNS_FOR_ROLLUPS = (
+    "timestamp",
+    "environment",
+    "feature",
+    "prompt_name",
+    "prompt_version",
+    "model",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cost_usd",
+    "user_feedback",
+    "automated_eval_score",
+    "latency_ms",
+    "ttft_ms",
+)
 GROUPINGS = ("feature", "model", "prompt_version", "environment", "day", "prompt_name")
 
 RollupKey = tuple[date, str, str, str, str, str]

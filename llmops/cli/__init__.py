@@ -1,0 +1,29 @@
+"""``llmops``: the same product as the flows, for people and scripts.
+
+Exit status: 0 success, 1 a check failed, 2 usage error, 3 partial success.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from llmops.cli import costs, db, traces
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
+app = typer.Typer(
+    name="llmops",
+    help="Operations for LLM applications: traces, costs, evaluations, prompt rollouts, digests.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db.register(app)
+traces.register(app)
+costs.register(app)
+
+
+def main() -> None:
+    app()

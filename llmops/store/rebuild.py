@@ -1,0 +1,34 @@
+"""Recut the daily rollups from raw traces: after a timezone change, or to repair them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, delete, select
+
+from llmops import settings
+from llmops.records import TraceRecord
+from llmops.store import rollups
+from llmops.store.models import Trace, TraceRollup
+from llmops.store.writer import ROLLUP_TIMEZONE_KEY, SETTINGS, StoredTrace, dialect_insert, lock_for_ingest
+
+BATCH = 20_000
+
+
+def rebuild_rollups(engine: Engine) -> int:
+    """Replace every rollup with one computed in the configured timezone; returns traces read."""
+    timezone = settings.timezone().key
+    columns = [Trace.__table__.c[name] for name in rollups.TRACE_COLUMNS_FOR_ROLLUPS]
+    count = 0
+    with engine.begin() as connection:
+        lock_for_ingest(connection)
+        connection.execute(delete(TraceRollup))
+        stmt = dialect_insert(connection, SETTINGS).values(key=ROLLUP_TIMEZONE_KEY, value=timezone)
+        connection.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": timezone}))
+        result = connection.execute(select(*columns).order_by(Trace.id).execution_options(yield_per=BATCH))
+        for partition in result.mappings().partitions():
+            traces = [
+                StoredTrace(TraceRecord.model_construct(**row), row["cost_usd"], row["timestamp"].replace(tzinfo=None))
+                for row in partition
+            ]
+            rollups.add_traces(connection, traces, timezone)
+            count += len(traces)
+    return count
