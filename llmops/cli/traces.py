@@ -53,8 +53,9 @@ def import_traces(
             errors.print(f"… {report.rejected - len(report.first_rejections)} more", highlight=False)
         if report.rejects_path:
             errors.print(f"rejected lines written to {report.rejects_path}", highlight=False)
-        unpriced = f" ({report.written.unpriced} with unknown model, unpriced)" if report.written.unpriced else ""
-        typer.echo(f"{path}: {report.summary()}{unpriced}")
+        typer.echo(f"{path}: {report.summary()}")
+        for note in report.notes():
+            typer.echo(f"  {note}")
         total_rejected += report.rejected
     if total_rejected:
         raise typer.Exit(3)

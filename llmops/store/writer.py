@@ -95,7 +95,7 @@ def hash_user_id(user_id: str, salt: bytes) -> str:
     return hashlib.blake2b(user_id.encode(), key=salt[:64], digest_size=16).hexdigest()
 
 
-def _price(record: TraceRecord) -> tuple[Decimal | None, str]:
+def price_record(record: TraceRecord) -> tuple[Decimal | None, str]:
     if record.cost_usd is not None:
         return record.cost_usd, pricing.COST_PROVIDED
     usage = pricing.TokenUsage(
@@ -162,9 +162,44 @@ def _stored_ids(connection: Connection, trace_ids: list[str]) -> set[str]:
     return found
 
 
-def _insert_sql(connection: Connection) -> str:
+def insert_sql(connection: Connection) -> str:
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     return f"INSERT INTO traces ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join([mark] * len(INSERT_COLUMNS))})"
+
+
+def insert_params(trace: StoredTrace, cost_source: str, salt: bytes, sqlite_times: bool) -> tuple[Any, ...]:
+    """The DBAPI parameters of one row, in ``INSERT_COLUMNS`` order."""
+    record = trace.record
+    return (
+        record.trace_id,
+        trace.naive_utc.isoformat(sep=" ", timespec="microseconds") if sqlite_times else trace.naive_utc,
+        record.environment,
+        record.feature,
+        record.prompt_name,
+        record.prompt_version,
+        record.model,
+        record.response_model,
+        record.input_tokens,
+        record.output_tokens,
+        record.cache_read_input_tokens,
+        record.cache_creation_input_tokens,
+        record.latency_ms,
+        record.ttft_ms,
+        record.finish_reason,
+        record.status,
+        record.error_type,
+        None if trace.cost_usd is None else usd_to_pico(trace.cost_usd),
+        cost_source,
+        hash_user_id(record.user_id, salt) if record.user_id else None,
+        record.session_id,
+        record.user_message_length,
+        record.system_prompt_hash,
+        record.user_feedback,
+        record.automated_eval_score,
+        record.is_batch,
+        orjson.dumps(record.tags).decode() if record.tags else None,
+        orjson.dumps(record.metadata).decode() if record.metadata else None,
+    )
 
 
 def insert_new_traces(connection: Connection, records: Sequence[TraceRecord]) -> tuple[list[StoredTrace], int]:
@@ -184,43 +219,12 @@ def insert_new_traces(connection: Connection, records: Sequence[TraceRecord]) ->
     stored: list[StoredTrace] = []
     params: list[tuple[Any, ...]] = []
     for record in new:
-        cost, cost_source = _price(record)
-        naive_utc = record.timestamp.astimezone(UTC).replace(tzinfo=None)
-        stored.append(StoredTrace(record, cost, naive_utc))
-        params.append(
-            (
-                record.trace_id,
-                naive_utc.isoformat(sep=" ", timespec="microseconds") if sqlite_times else naive_utc,
-                record.environment,
-                record.feature,
-                record.prompt_name,
-                record.prompt_version,
-                record.model,
-                record.response_model,
-                record.input_tokens,
-                record.output_tokens,
-                record.cache_read_input_tokens,
-                record.cache_creation_input_tokens,
-                record.latency_ms,
-                record.ttft_ms,
-                record.finish_reason,
-                record.status,
-                record.error_type,
-                None if cost is None else usd_to_pico(cost),
-                cost_source,
-                hash_user_id(record.user_id, salt) if record.user_id else None,
-                record.session_id,
-                record.user_message_length,
-                record.system_prompt_hash,
-                record.user_feedback,
-                record.automated_eval_score,
-                record.is_batch,
-                orjson.dumps(record.tags).decode() if record.tags else None,
-                orjson.dumps(record.metadata).decode() if record.metadata else None,
-            )
-        )
+        cost, cost_source = price_record(record)
+        trace = StoredTrace(record, cost, record.timestamp.astimezone(UTC).replace(tzinfo=None))
+        stored.append(trace)
+        params.append(insert_params(trace, cost_source, salt, sqlite_times))
     if params:
-        connection.exec_driver_sql(_insert_sql(connection), params)
+        connection.exec_driver_sql(insert_sql(connection), params)
     return stored, in_batch_duplicates + len(unique) - len(new)
 
 

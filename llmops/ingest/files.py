@@ -1,0 +1,215 @@
+"""Trace files (JSONL, CSV, OpenTelemetry OTLP/JSON) streamed into validated ``TraceRecord``s.
+
+Every reader streams: memory stays flat however long the file is (except a single
+pretty-printed OTLP/JSON document, which is one JSON value and is parsed whole). A bad line
+never stops the good ones: it comes out as a ``Rejection`` in its place. Problems that make
+the whole file unreadable (unknown format, a CSV without the required columns) raise
+``ValueError`` before the first record, naming the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Literal, get_args
+
+import orjson
+from pydantic import ValidationError
+
+from llmops.ingest.otel import OtlpJsonParser
+from llmops.ingest.rejections import Rejection, describe_validation_error, truncate_raw
+from llmops.records import TRACE_FIELDS, TraceRecord
+
+TraceFormat = Literal["jsonl", "csv", "otel"]
+FORMATS: tuple[TraceFormat, ...] = get_args(TraceFormat)
+
+_SUFFIX_FORMATS: tuple[tuple[str, TraceFormat], ...] = (
+    (".jsonl", "jsonl"),
+    (".ndjson", "jsonl"),
+    (".csv", "csv"),
+    (".json", "otel"),  # also covers .otlp.json, the Collector file exporter's habit
+)
+REQUIRED_CSV_COLUMNS: tuple[str, ...] = ("trace_id", "timestamp", "model")
+_KNOWN_FIELDS = frozenset(TRACE_FIELDS)
+
+
+def detect_format(path: Path | str) -> TraceFormat:
+    """The format a file's name announces (a trailing ``.gz`` is looked through)."""
+    name = Path(path).name.lower().removesuffix(".gz")
+    for suffix, fmt in _SUFFIX_FORMATS:
+        if name.endswith(suffix):
+            return fmt
+    accepted = ", ".join(suffix for suffix, _ in _SUFFIX_FORMATS)
+    raise ValueError(
+        f"cannot tell the format of {path}: its name should end in {accepted} or .otlp.json "
+        f"(optionally followed by .gz), or name the format explicitly (one of {', '.join(FORMATS)})"
+    )
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed when it is gzipped."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _jsonl_items(stream: BinaryIO, source: str) -> Iterator[TraceRecord | Rejection]:
+    """One JSON object per line; blank lines skipped; a UTF-8 byte-order mark tolerated."""
+    validate = TraceRecord.model_validate_json
+    for number, line in enumerate(stream, start=1):
+        if number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)
+        if not line.strip():
+            continue
+        try:
+            yield validate(line)
+        except ValidationError as exc:
+            field, reason = describe_validation_error(exc)
+            yield Rejection(source, number, field, reason, truncate_raw(line))
+
+
+class _CsvParser:
+    """A CSV trace file whose header has already been checked.
+
+    Cells are strings and pydantic's lax mode converts them; an empty cell is an absent
+    field; ``tags`` is ``a;b``; ``metadata`` is a JSON object; unknown columns are ignored.
+    """
+
+    def __init__(self, text: io.TextIOWrapper, source: str) -> None:
+        self._source = source
+        self._rows = csv.reader(text)
+        header = next(self._rows, None)
+        if not header:
+            raise ValueError(f"{source}: the CSV file is empty; expected a header row naming the trace fields")
+        names = [cell.strip().lower() for cell in header]
+        missing = [column for column in REQUIRED_CSV_COLUMNS if column not in names]
+        if missing:
+            raise ValueError(
+                f"{source}: the CSV header lacks the required column(s) {', '.join(missing)} "
+                f"(found: {', '.join(names)})"
+            )
+        self._width = len(names)
+        self._columns = [(index, name) for index, name in enumerate(names) if name in _KNOWN_FIELDS]
+
+    def parse(self) -> Iterator[TraceRecord | Rejection]:
+        """Records and rejections, each numbered by the physical line its record starts on."""
+        rows, source, width, columns = self._rows, self._source, self._width, self._columns
+        end_of_previous = rows.line_num
+        for row in rows:
+            line = end_of_previous + 1
+            end_of_previous = rows.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != width:
+                reason = f"has {len(row)} cells but the header has {width} (a stray comma or quote?)"
+                yield Rejection(source, line, None, reason, _csv_raw(row))
+                continue
+            fields: dict[str, Any] = {name: row[index] for index, name in columns if row[index].strip()}
+            if "metadata" in fields:
+                try:
+                    fields["metadata"] = orjson.loads(fields["metadata"])
+                except orjson.JSONDecodeError as exc:
+                    reason = f"expected a JSON object, invalid JSON: {exc}"
+                    yield Rejection(source, line, "metadata", reason, _csv_raw(row))
+                    continue
+            try:
+                yield TraceRecord.model_validate(fields)
+            except ValidationError as exc:
+                field, reason = describe_validation_error(exc)
+                yield Rejection(source, line, field, reason, _csv_raw(row))
+
+
+def _csv_raw(row: list[str]) -> str:
+    """A rejected record written back as one CSV record (quoted as needed)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(row)
+    return truncate_raw(buffer.getvalue())
+
+
+class TraceReader:
+    """An open trace file. Iterate it for ``TraceRecord``s and ``Rejection``s in file order.
+
+    ``skipped`` counts input that is valid but not an LLM call (OTel spans without GenAI
+    attributes). The file closes when the iteration ends or on ``close()``/``with``.
+    """
+
+    def __init__(self, path: Path | str, fmt: TraceFormat | None = None) -> None:
+        self.path = Path(path)
+        if fmt is not None and fmt not in FORMATS:
+            raise ValueError(f"{path}: unknown trace format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        self.format: TraceFormat = fmt or detect_format(self.path)
+        source = str(self.path)
+        self._otel: OtlpJsonParser | None = None
+        binary = _open_binary(self.path)
+        self._stream: BinaryIO | io.TextIOWrapper = binary
+        try:
+            if self.format == "jsonl":
+                self._items = _jsonl_items(binary, source)
+            elif self.format == "csv":
+                # Undecodable bytes become U+FFFD rather than ending the whole import.
+                self._stream = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+                self._items = _CsvParser(self._stream, source).parse()
+            else:
+                self._otel = OtlpJsonParser(source)
+                self._items = self._otel.parse(binary)
+        except BaseException:
+            self._stream.close()
+            raise
+
+    @property
+    def skipped(self) -> int:
+        """Spans read so far that carried no GenAI attributes (HTTP, DB, …)."""
+        return self._otel.skipped if self._otel else 0
+
+    def __iter__(self) -> TraceReader:
+        return self
+
+    def __next__(self) -> TraceRecord | Rejection:
+        try:
+            return next(self._items)
+        except StopIteration:
+            self.close()
+            raise
+
+    def batches(self, batch_size: int = 5000) -> Iterator[tuple[list[TraceRecord], list[Rejection]]]:
+        """Records and rejections in groups of at most ``batch_size`` items, for bulk inserts."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        records: list[TraceRecord] = []
+        rejections: list[Rejection] = []
+        for item in self:
+            (rejections if isinstance(item, Rejection) else records).append(item)  # type: ignore[arg-type]
+            if len(records) + len(rejections) >= batch_size:
+                yield records, rejections
+                records, rejections = [], []
+        if records or rejections:
+            yield records, rejections
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> TraceReader:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def read_traces(path: Path | str, fmt: TraceFormat | None = None) -> TraceReader:
+    """Stream a trace file; ``fmt`` None means by extension (see ``detect_format``)."""
+    return TraceReader(path, fmt)
+
+
+def batched_traces(
+    path: Path | str, fmt: TraceFormat | None = None, batch_size: int = 5000
+) -> Iterator[tuple[list[TraceRecord], list[Rejection]]]:
+    """``read_traces(path, fmt).batches(batch_size)``, closing the file at the end."""
+    with read_traces(path, fmt) as reader:
+        yield from reader.batches(batch_size)

@@ -1,0 +1,126 @@
+"""Rejected input lines, and pydantic's validation errors said in plain words.
+
+A rejection names the line and field a person has to fix, so the rejects file can be
+corrected by hand and imported again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from llmops.records import TraceRecord
+
+RAW_LIMIT = 2000
+"""Characters of an offending line kept in a rejection: enough to fix it, not a whole blob."""
+
+VALUE_LIMIT = 80
+"""Characters of an offending value quoted in a reason."""
+
+_INTEGER_FIELDS = frozenset(
+    name for name, info in TraceRecord.model_fields.items() if info.annotation in (int, int | None)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One input line (or OTel span) that did not become a trace, and why."""
+
+    source: str
+    line: int
+    field: str | None
+    reason: str
+    raw: str
+
+
+def rejection_to_json(rejection: Rejection) -> bytes:
+    """One newline-terminated line of ``<file>.rejects.jsonl``."""
+    document = {"line": rejection.line, "field": rejection.field, "reason": rejection.reason, "raw": rejection.raw}
+    return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def truncate_raw(raw: bytes | str) -> str:
+    """The offending input as text, without its line ending, cut to ``RAW_LIMIT`` characters."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = text.rstrip("\r\n")
+    return text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "…"
+
+
+def quote_value(value: Any) -> str:
+    """A value as it would look in the input (JSON spelling), cut to ``VALUE_LIMIT`` characters."""
+    try:
+        text = orjson.dumps(value, default=str).decode()
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= VALUE_LIMIT else text[:VALUE_LIMIT] + "…"
+
+
+def explain_error(error: ErrorDetails) -> str:
+    """One pydantic error in words a person fixing the input understands."""
+    kind = error["type"]
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    got = f"got {quote_value(error.get('input'))}"
+    loc = error["loc"]
+    field = loc[0] if loc else None
+    number = "an integer" if field in _INTEGER_FIELDS else "a number"
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "json_invalid":
+        return f"invalid JSON: {ctx.get('error', 'cannot be parsed')}"
+    if kind in {"model_type", "model_attributes_type", "dict_type"}:
+        return f"expected a JSON object, {got}"
+    if kind in {"int_parsing", "int_type", "int_from_float", "int_parsing_size"}:
+        return f"expected an integer, {got}"
+    if kind in {"float_parsing", "float_type", "finite_number"}:
+        return f"expected a number, {got}"
+    if kind == "greater_than_equal":
+        return f"expected {number} ≥ {ctx['ge']}, {got}"
+    if kind == "greater_than":
+        return f"expected {number} > {ctx['gt']}, {got}"
+    if kind == "less_than_equal":
+        return f"expected {number} ≤ {ctx['le']}, {got}"
+    if kind == "less_than":
+        return f"expected {number} < {ctx['lt']}, {got}"
+    if kind == "literal_error":
+        return f"expected one of {ctx['expected']}, {got}"
+    if kind.startswith(("datetime_", "date_")):
+        return f"expected an ISO 8601 timestamp such as 2025-11-15T10:00:00Z, {got}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters, got {len(str(error.get('input')))}"
+    if kind == "string_type":
+        return f"expected text, {got}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"expected true or false, {got}"
+    if kind in {"decimal_parsing", "decimal_type"}:
+        return f"expected a decimal number, {got}"
+    if kind == "list_type":
+        return f"expected a list, {got}"
+    message = error["msg"]
+    return f"{message[:1].lower()}{message[1:]}, {got}"
+
+
+def describe_validation_error(
+    exc: ValidationError, field_names: Mapping[str, str] | None = None
+) -> tuple[str | None, str]:
+    """The first bad field and a reason naming every problem of the record.
+
+    ``field_names`` renames record fields to the input's own names (an OTel attribute, say),
+    so the message points at what the user wrote.
+    """
+    renames = field_names or {}
+    problems: list[tuple[str | None, str]] = []
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        field = str(loc[0]) if loc else None
+        problems.append((renames.get(field, field) if field else None, explain_error(error)))
+    first_field, reason = problems[0]
+    if len(problems) > 1:
+        reason += "".join(f"; also {field or 'the record'}: {text}" for field, text in problems[1:])
+    return first_field, reason

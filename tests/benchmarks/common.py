@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmarks: throwaway stores on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from llmops.store.engine import create_store_engine
+from llmops.store.migrate import upgrade
+
+POSTGRES_ADMIN = os.environ.get("LLMOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.contextmanager
+def sqlite_url() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="llmops-bench-") as folder:
+        yield f"sqlite:///{Path(folder) / 'bench.db'}"
+
+
+@contextlib.contextmanager
+def postgres_url() -> Iterator[str | None]:
+    """A scratch PostgreSQL database, or None when no server answers."""
+    import psycopg
+
+    admin_dsn = POSTGRES_ADMIN.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        admin = psycopg.connect(admin_dsn, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        yield None
+        return
+    name = f"llmops_bench_{uuid.uuid4().hex[:8]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_ADMIN.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def backends() -> Iterator[list[tuple[str, str]]]:
+    """(label, url) for SQLite and, when reachable, PostgreSQL."""
+    with sqlite_url() as lite, postgres_url() as pg:
+        yield [("sqlite", lite)] + ([("postgresql", pg)] if pg else [])
+
+
+def migrated_engine(url: str):  # type: ignore[no-untyped-def]
+    engine = create_store_engine(url)
+    upgrade(engine)
+    return engine
