@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from llmops.cli import costs, db, traces
+from llmops.cli import costs, db, sim, traces
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -23,6 +23,7 @@ app = typer.Typer(
 db.register(app)
 traces.register(app)
 costs.register(app)
+sim.register(app)
 
 
 def main() -> None:

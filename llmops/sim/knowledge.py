@@ -1,0 +1,226 @@
+"""What the simulated model "knows": Acme Corp's support policies and a code reviewer's checks.
+
+Plain data tables, so a reader can see (and an evaluation can assert) exactly which facts a
+complete answer contains.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A support topic: words that reveal it, the helpful reply, and its policy facts."""
+
+    name: str
+    keywords: tuple[str, ...]
+    reply: str
+    facts: tuple[str, ...]
+    complex_case: bool = False
+
+
+SUPPORT_TOPICS: tuple[Topic, ...] = (
+    Topic(
+        name="refund",
+        keywords=("refund", "money back", "return", "reimburse", "send it back"),
+        reply="I can help you with a refund. Please share your order number so I can start the request.",
+        facts=(
+            "Refunds are available within 30 days of purchase with a receipt or order number.",
+            "Approved refunds are processed within 5-7 business days to the original payment method.",
+            "Items must be unused and in their original packaging.",
+            "Shipping costs are non-refundable unless the item arrived damaged.",
+        ),
+    ),
+    Topic(
+        name="shipping",
+        keywords=("shipping", "ship", "delivery", "deliver", "arrive", "courier", "express"),
+        reply="Happy to help with your delivery question.",
+        facts=(
+            "Standard shipping takes 3-5 business days.",
+            "Express shipping takes 1-2 business days and costs $14.99.",
+            "Orders over $50 ship free with standard shipping.",
+            "A tracking number is emailed as soon as the order ships.",
+        ),
+    ),
+    Topic(
+        name="password_reset",
+        keywords=("password", "log in", "login", "sign in", "locked out", "reset", "can't access"),
+        reply="I can help you get back into your account.",
+        facts=(
+            "Use the 'Forgot password' link on the sign-in page to receive a reset email.",
+            "Password reset links expire after 24 hours.",
+            "After 5 failed sign-in attempts the account is locked for 30 minutes.",
+        ),
+    ),
+    Topic(
+        name="billing",
+        keywords=("bill", "billing", "charge", "charged", "invoice", "payment", "subscription", "overcharged"),
+        reply="I can look into your billing question.",
+        facts=(
+            "Invoices are available under Account > Billing.",
+            "Duplicate charges are reversed within 3-5 business days once confirmed.",
+            "Subscriptions can be cancelled at any time; access continues until the end of the billing period.",
+        ),
+        complex_case=True,
+    ),
+    Topic(
+        name="account_deletion",
+        keywords=("delete my account", "close my account", "account deletion", "delete", "remove my data", "gdpr"),
+        reply="I can help you delete your account.",
+        facts=(
+            "Account deletion becomes permanent after a 14-day grace period.",
+            "You can export your data from Settings > Privacy before deleting the account.",
+            "Deletion must be confirmed from the email address on the account.",
+        ),
+        complex_case=True,
+    ),
+    Topic(
+        name="order_status",
+        keywords=("order status", "where is my order", "my order", "track", "tracking", "hasn't arrived"),
+        reply="Let me check on your order. Please share your order number.",
+        facts=(
+            "Order status is shown under Account > Orders.",
+            "Orders are processed within 1 business day before they ship.",
+            "Orders can be changed or cancelled until they ship.",
+        ),
+    ),
+    Topic(
+        name="product",
+        keywords=("product", "warranty", "size", "compatible", "specs", "feature", "in stock", "restock", "manual"),
+        reply="Happy to answer your product question.",
+        facts=(
+            "All Acme products carry a 1-year limited warranty.",
+            "Out-of-stock items usually restock within 2 weeks.",
+            "Product manuals are on each product page under Support.",
+        ),
+    ),
+)
+
+GENERAL_TOPIC = Topic(
+    name="general",
+    keywords=(),
+    reply="I'm happy to help. Could you tell me a little more about what you need?",
+    facts=(),
+)
+
+ANGER_MARKERS: tuple[str, ...] = (
+    "angry", "furious", "unacceptable", "ridiculous", "terrible", "worst", "outraged", "scam",
+    "lawyer", "disgusting", "fed up", "sick of", "!!",
+)  # fmt: skip
+
+OPENERS = {
+    "calm": ("Thanks for reaching out to Acme Corp.", "Thank you for contacting Acme Corp support.", "Hi there!"),
+    "angry": (
+        "I'm truly sorry for the frustration this has caused.",
+        "I understand how upsetting this is, and I apologise.",
+        "I'm sorry you've had this experience; let's fix it.",
+    ),
+}
+ESCALATION_OFFER = "If you prefer, I can escalate this to a human support agent who will follow up within 24 hours."
+CLOSING = "Is there anything else I can help you with?"
+REFUSAL = "I'm sorry, but I can't help with that request. Please contact Acme Corp support directly."
+VERBOSE_OPENER = (
+    "Thank you so much for taking the time to write to us today! I completely understand how important "
+    "this is to you, and I want to make sure I give you a thorough and complete answer."
+)
+VERBOSE_CLOSER = (
+    "Please don't hesitate to reach out again if you have any other questions, comments or concerns at all; "
+    "we are always here and always happy to help you in any way we can."
+)
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """One issue a reviewer spots line by line (``pattern``) or in the whole snippet (``absent``)."""
+
+    name: str
+    severity: str
+    message: str
+    fix: str
+    pattern: re.Pattern[str] | None = None
+    absent: re.Pattern[str] | None = None
+
+
+CODE_CHECKS: tuple[CodeCheck, ...] = (
+    CodeCheck(
+        name="bare-except",
+        severity="high",
+        message="A bare `except:` swallows every error, including KeyboardInterrupt and SystemExit.",
+        fix="Catch the specific exceptions you expect, e.g. `except ValueError:`.",
+        pattern=re.compile(r"^\s*except\s*:"),
+    ),
+    CodeCheck(
+        name="mutable-default-argument",
+        severity="high",
+        message="A mutable default argument is shared between calls.",
+        fix="Default to `None` and create the list or dict inside the function.",
+        pattern=re.compile(r"def\s+\w+\s*\([^)]*=\s*(\[\]|\{\}|set\(\)|list\(\)|dict\(\))"),
+    ),
+    CodeCheck(
+        name="sql-injection",
+        severity="high",
+        message="SQL is built by string formatting, which allows SQL injection.",
+        fix="Use a parameterised query: `cursor.execute(sql, params)`.",
+        pattern=re.compile(
+            r"""(?i)(f["'][^"']*\b(select|insert|update|delete)\b"""
+            r"""|\b(select|insert|update|delete)\b[^"']*["']\s*(%|\+|\.format\())"""
+        ),
+    ),
+    CodeCheck(
+        name="eval-exec",
+        severity="high",
+        message="`eval`/`exec` runs arbitrary code.",
+        fix="Parse the input explicitly (e.g. `ast.literal_eval` or `json.loads`).",
+        pattern=re.compile(r"\b(eval|exec)\s*\("),
+    ),
+    CodeCheck(
+        name="hardcoded-secret",
+        severity="high",
+        message="A credential is hard-coded in the source.",
+        fix="Read it from the environment or a secret store.",
+        pattern=re.compile(r"""(?i)\b(password|passwd|secret|api_key|token)\s*=\s*["'][^"']+["']"""),
+    ),
+    CodeCheck(
+        name="wildcard-import",
+        severity="medium",
+        message="A wildcard import hides where names come from.",
+        fix="Import the names you use explicitly.",
+        pattern=re.compile(r"^\s*from\s+\S+\s+import\s+\*"),
+    ),
+    CodeCheck(
+        name="none-comparison",
+        severity="low",
+        message="Comparison with None uses `==`/`!=`.",
+        fix="Use `is None` / `is not None`.",
+        pattern=re.compile(r"[=!]=\s*None\b"),
+    ),
+    CodeCheck(
+        name="todo",
+        severity="low",
+        message="An unresolved TODO/FIXME is left in the code.",
+        fix="Resolve it or track it in an issue.",
+        pattern=re.compile(r"#.*\b(TODO|FIXME|XXX|HACK)\b"),
+    ),
+    CodeCheck(
+        name="debug-print",
+        severity="low",
+        message="A debug `print` call is left in the code.",
+        fix="Use the `logging` module.",
+        pattern=re.compile(r"^\s*print\("),
+    ),
+    CodeCheck(
+        name="missing-tests",
+        severity="medium",
+        message="No tests accompany this code.",
+        fix="Add unit tests for the main path and the error cases.",
+        absent=re.compile(r"def test_|\bassert\b|unittest|pytest"),
+    ),
+)
+
+STOPWORDS = frozenset(
+    "a an and are as at be been but by for from has have he her his how i if in into is it its of on or our "
+    "she so such than that the their them then there these they this to was we were what when where which "
+    "while who will with would you your can also not more most other some".split()
+)
