@@ -29,6 +29,7 @@ COST_UNKNOWN_MODEL = "unknown_model"
 # as a price variant for some models only, so the discount is applied here when it is not.
 ANTHROPIC_BATCH_DISCOUNT = Decimal("0.5")
 MTOK = 1_000_000
+PICO_PER_USD = Decimal(10) ** 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,16 @@ class Rates:
     cache_write: Decimal
     tier_threshold: int | None
     batch_multiplier: Decimal
+
+    def picodollars_per_token(self) -> tuple[int, int, int, int] | None:
+        """The four rates in integer picodollars, when they are exact integers (almost always)."""
+        exact = []
+        for rate in (self.input, self.output, self.cache_read, self.cache_write):
+            pico = rate * self.batch_multiplier * PICO_PER_USD
+            if pico != pico.to_integral_value():
+                return None
+            exact.append(int(pico))
+        return exact[0], exact[1], exact[2], exact[3]
 
     def cost(self, usage: TokenUsage) -> Decimal:
         return (
@@ -149,6 +160,42 @@ def price_call(model: str, usage: TokenUsage, when: datetime, is_batch: bool = F
     if rates.tier_threshold is not None and usage.total_input() >= rates.tier_threshold:
         return _full_price(model, usage, day, is_batch)
     return rates.cost(usage)
+
+
+@lru_cache(maxsize=4096)
+def _pico_rates(model: str, day: date, is_batch: bool) -> tuple[Rates, tuple[int, int, int, int] | None] | None:
+    rates = rates_for(model, day, is_batch)
+    return None if rates is None else (rates, rates.picodollars_per_token())
+
+
+def price_picodollars(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_input_tokens: int,
+    cache_creation_input_tokens: int,
+    day: date,
+    is_batch: bool,
+) -> int | None:
+    """``price_call`` in integer picodollars, for the ingest hot path (no Decimal per row)."""
+    found = _pico_rates(model, day, is_batch)
+    if found is None:
+        return None
+    rates, pico = found
+    below_tiers = (
+        rates.tier_threshold is None
+        or input_tokens + cache_read_input_tokens + cache_creation_input_tokens < rates.tier_threshold
+    )
+    if pico is not None and below_tiers:
+        return (
+            input_tokens * pico[0]
+            + output_tokens * pico[1]
+            + cache_read_input_tokens * pico[2]
+            + cache_creation_input_tokens * pico[3]
+        )
+    usage = TokenUsage(input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens)
+    cost = rates.cost(usage) if below_tiers else _full_price(model, usage, day, is_batch)
+    return int((cost * PICO_PER_USD).to_integral_value())
 
 
 def is_known_model(model: str) -> bool:

@@ -442,6 +442,24 @@ def create_app(config: SimConfig | None = None) -> Starlette:
     return app
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP listener created with IPPROTO_TCP explicitly.
+
+    asyncio sets TCP_NODELAY on accepted connections only when the listening socket's
+    protocol says TCP; ``socket.create_server`` leaves it 0, and every response then waits
+    ~40 ms for a delayed ACK.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class SimServer:
     """The simulator on a background uvicorn thread, for tests and the demo.
 
@@ -479,7 +497,7 @@ class SimServer:
         if self._thread is not None:
             raise RuntimeError(f"the simulator is already running at {self.base_url}")
         try:
-            sock = socket.create_server((self.host, self.port))
+            sock = _listening_socket(self.host, self.port)
         except OSError as error:
             raise RuntimeError(f"cannot listen on {self.host}:{self.port}: {error.strerror}") from None
         self.port = sock.getsockname()[1]

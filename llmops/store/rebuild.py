@@ -7,7 +7,7 @@ from sqlalchemy import Engine, delete, select
 from llmops import settings
 from llmops.records import TraceRecord
 from llmops.store import rollups
-from llmops.store.models import Trace, TraceRollup
+from llmops.store.models import Trace, TraceRollup, usd_to_pico
 from llmops.store.writer import ROLLUP_TIMEZONE_KEY, SETTINGS, StoredTrace, dialect_insert, lock_for_ingest
 
 BATCH = 20_000
@@ -26,7 +26,11 @@ def rebuild_rollups(engine: Engine) -> int:
         result = connection.execute(select(*columns).order_by(Trace.id).execution_options(yield_per=BATCH))
         for partition in result.mappings().partitions():
             traces = [
-                StoredTrace(TraceRecord.model_construct(**row), row["cost_usd"], row["timestamp"].replace(tzinfo=None))
+                StoredTrace(
+                    TraceRecord.model_construct(**row),
+                    None if row["cost_usd"] is None else usd_to_pico(row["cost_usd"]),
+                    row["timestamp"].replace(tzinfo=None),
+                )
                 for row in partition
             ]
             rollups.add_traces(connection, traces, timezone)

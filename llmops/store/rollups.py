@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -19,9 +20,10 @@ from fastdigest import TDigest
 from sqlalchemy import Connection, Engine, Table, bindparam, select, tuple_, update
 
 if TYPE_CHECKING:
+    from llmops.records import TraceRecord
     from llmops.store.writer import StoredTrace
 
-from llmops.store.models import TraceRollup, pico_to_usd, usd_to_pico
+from llmops.store.models import TraceRollup, pico_to_usd
 
 ROLLUPS: Table = TraceRollup.__table__  # type: ignore[assignment]
 KEY_COLUMNS = ("day", "environment", "feature", "prompt_name", "prompt_version", "model")
@@ -80,46 +82,54 @@ def local_day(timestamp: datetime, timezone: str) -> date:
 class Partial:
     """Sums and raw samples of one rollup key from one batch."""
 
-    sums: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(SUM_COLUMNS, 0))
-    latencies: list[float] = field(default_factory=list)
-    ttfts: list[float] = field(default_factory=list)
+    sums: dict[str, Any]
+    latencies: list[float]
+    ttfts: list[float]
+
+
+def _values(records: list[TraceRecord], name: str) -> list[Any]:
+    return [value for value in map(attrgetter(name), records) if value is not None]
+
+
+def _partial(group: list[StoredTrace]) -> Partial:
+    """Sum one key's traces with C-level loops (``map``/``sum``): this runs for every ingested row."""
+    records = [trace.record for trace in group]
+    costs = [trace.cost_picodollars for trace in group if trace.cost_picodollars is not None]
+    feedback = _values(records, "user_feedback")
+    scores = _values(records, "automated_eval_score")
+    sums = {
+        "requests": len(records),
+        "errors": sum(map("error".__eq__, map(attrgetter("status"), records))),
+        "input_tokens": sum(map(attrgetter("input_tokens"), records)),
+        "output_tokens": sum(map(attrgetter("output_tokens"), records)),
+        "cache_read_input_tokens": sum(map(attrgetter("cache_read_input_tokens"), records)),
+        "cache_creation_input_tokens": sum(map(attrgetter("cache_creation_input_tokens"), records)),
+        "cost_picodollars": sum(costs),
+        "unpriced": len(records) - len(costs),
+        "feedback_sum": float(sum(feedback)),
+        "feedback_count": len(feedback),
+        "eval_score_sum": float(sum(scores)),
+        "eval_score_count": len(scores),
+    }
+    return Partial(sums, _values(records, "latency_ms"), _values(records, "ttft_ms"))
 
 
 def _aggregate(traces: Iterable[StoredTrace], timezone: str) -> dict[RollupKey, Partial]:
-    partials: dict[RollupKey, Partial] = defaultdict(Partial)
+    groups: dict[RollupKey, list[StoredTrace]] = defaultdict(list)
+    utc = timezone == "UTC"
     for trace in traces:
         record = trace.record
+        day = trace.naive_utc.date() if utc else local_day(trace.naive_utc, timezone)
         key = (
-            local_day(trace.naive_utc, timezone),
+            day,
             record.environment,
             record.feature or "",
             record.prompt_name or "",
             record.prompt_version or "",
             record.model,
         )
-        partial = partials[key]
-        sums = partial.sums
-        sums["requests"] += 1
-        sums["errors"] += record.status == "error"
-        sums["input_tokens"] += record.input_tokens
-        sums["output_tokens"] += record.output_tokens
-        sums["cache_read_input_tokens"] += record.cache_read_input_tokens
-        sums["cache_creation_input_tokens"] += record.cache_creation_input_tokens
-        if trace.cost_usd is None:
-            sums["unpriced"] += 1
-        else:
-            sums["cost_picodollars"] += usd_to_pico(trace.cost_usd)
-        if record.user_feedback is not None:
-            sums["feedback_sum"] += record.user_feedback
-            sums["feedback_count"] += 1
-        if record.automated_eval_score is not None:
-            sums["eval_score_sum"] += record.automated_eval_score
-            sums["eval_score_count"] += 1
-        if record.latency_ms is not None:
-            partial.latencies.append(record.latency_ms)
-        if record.ttft_ms is not None:
-            partial.ttfts.append(record.ttft_ms)
-    return partials
+        groups[key].append(trace)
+    return {key: _partial(group) for key, group in groups.items()}
 
 
 def _merge_sketch(stored: bytes | None, samples: list[float]) -> bytes | None:

@@ -12,16 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Table, select, text
+from sqlalchemy import Connection, Engine, Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from llmops import pricing, settings
 from llmops.records import TraceRecord
 from llmops.store import rollups
-from llmops.store.models import IngestWatermark, StoreSetting, Trace, usd_to_pico
+from llmops.store.models import IngestWatermark, StoreSetting, Trace, pico_to_usd, usd_to_pico
 
 TRACES: Table = Trace.__table__  # type: ignore[assignment]
 WATERMARKS: Table = IngestWatermark.__table__  # type: ignore[assignment]
@@ -90,21 +91,26 @@ def dialect_insert(connection: Connection, table: Table) -> Any:
     raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {connection.dialect.name}")
 
 
+@lru_cache(maxsize=65_536)
 def hash_user_id(user_id: str, salt: bytes) -> str:
     """A stable pseudonym: traces never store the raw user id."""
     return hashlib.blake2b(user_id.encode(), key=salt[:64], digest_size=16).hexdigest()
 
 
-def price_record(record: TraceRecord) -> tuple[Decimal | None, str]:
+def price_record(record: TraceRecord, day: date) -> tuple[int | None, str]:
+    """Cost in picodollars and where it came from; ``day`` is the call's UTC date."""
     if record.cost_usd is not None:
-        return record.cost_usd, pricing.COST_PROVIDED
-    usage = pricing.TokenUsage(
-        record.input_tokens, record.output_tokens, record.cache_read_input_tokens, record.cache_creation_input_tokens
+        return usd_to_pico(record.cost_usd), pricing.COST_PROVIDED
+    cost = pricing.price_picodollars(
+        record.model,
+        record.input_tokens,
+        record.output_tokens,
+        record.cache_read_input_tokens,
+        record.cache_creation_input_tokens,
+        day,
+        record.is_batch,
     )
-    cost = pricing.price_call(record.model, usage, record.timestamp, record.is_batch)
-    if cost is None:
-        return None, pricing.COST_UNKNOWN_MODEL
-    return cost, pricing.COST_COMPUTED
+    return (None, pricing.COST_UNKNOWN_MODEL) if cost is None else (cost, pricing.COST_COMPUTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +118,7 @@ class StoredTrace:
     """A record as inserted: what rollups need besides the record itself."""
 
     record: TraceRecord
-    cost_usd: Decimal | None
+    cost_picodollars: int | None
     naive_utc: datetime
 
 
@@ -154,17 +160,14 @@ def lock_for_ingest(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": INGEST_LOCK_ID})
 
 
-def _stored_ids(connection: Connection, trace_ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(trace_ids), 5000):
-        chunk = trace_ids[start : start + 5000]
-        found.update(connection.execute(select(TRACES.c.trace_id).where(TRACES.c.trace_id.in_(chunk))).scalars())
-    return found
+def _trace_ids_after(connection: Connection, last_id: int) -> set[str]:
+    return set(connection.execute(select(TRACES.c.trace_id).where(TRACES.c.id > last_id)).scalars())
 
 
 def insert_sql(connection: Connection) -> str:
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    return f"INSERT INTO traces ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join([mark] * len(INSERT_COLUMNS))})"
+    columns, marks = ", ".join(INSERT_COLUMNS), ", ".join([mark] * len(INSERT_COLUMNS))
+    return f"INSERT INTO traces ({columns}) VALUES ({marks}) ON CONFLICT (trace_id) DO NOTHING"
 
 
 def insert_params(trace: StoredTrace, cost_source: str, salt: bytes, sqlite_times: bool) -> tuple[Any, ...]:
@@ -188,7 +191,7 @@ def insert_params(trace: StoredTrace, cost_source: str, salt: bytes, sqlite_time
         record.finish_reason,
         record.status,
         record.error_type,
-        None if trace.cost_usd is None else usd_to_pico(trace.cost_usd),
+        trace.cost_picodollars,
         cost_source,
         hash_user_id(record.user_id, salt) if record.user_id else None,
         record.session_id,
@@ -205,27 +208,33 @@ def insert_params(trace: StoredTrace, cost_source: str, salt: bytes, sqlite_time
 def insert_new_traces(connection: Connection, records: Sequence[TraceRecord]) -> tuple[list[StoredTrace], int]:
     """Insert records whose trace_id is not stored yet; return them and the duplicate count.
 
-    The insert is one DBAPI ``executemany`` of ready-made tuples: SQLAlchemy's per-value
-    processing would cost more than the database's own work on large imports.
+    One DBAPI ``executemany`` of ready-made tuples with ``ON CONFLICT DO NOTHING``: SQLAlchemy's
+    per-value processing, or a lookup of every id beforehand, would cost more than the
+    database's own work. Only when the row count shows duplicates are the new rows read back
+    (by id, which only grows while this transaction holds the ingest lock).
     """
     unique, in_batch_duplicates = _unique_by_trace_id(records)
     if not unique:
         return [], in_batch_duplicates
     lock_for_ingest(connection)
-    already = _stored_ids(connection, [record.trace_id for record in unique])
-    new = [record for record in unique if record.trace_id not in already]
+    last_id = connection.execute(select(func.coalesce(func.max(TRACES.c.id), 0))).scalar_one()
     salt = settings.user_id_salt()
     sqlite_times = connection.dialect.name == "sqlite"
-    stored: list[StoredTrace] = []
+    candidates: list[StoredTrace] = []
     params: list[tuple[Any, ...]] = []
-    for record in new:
-        cost, cost_source = price_record(record)
-        trace = StoredTrace(record, cost, record.timestamp.astimezone(UTC).replace(tzinfo=None))
-        stored.append(trace)
+    for record in unique:
+        naive_utc = record.timestamp.replace(tzinfo=None)  # TraceRecord timestamps are UTC
+        cost, cost_source = price_record(record, naive_utc.date())
+        trace = StoredTrace(record, cost, naive_utc)
+        candidates.append(trace)
         params.append(insert_params(trace, cost_source, salt, sqlite_times))
-    if params:
-        connection.exec_driver_sql(insert_sql(connection), params)
-    return stored, in_batch_duplicates + len(unique) - len(new)
+    inserted_count = connection.exec_driver_sql(insert_sql(connection), params).rowcount
+    if inserted_count == len(candidates):
+        stored = candidates
+    else:
+        new_ids = _trace_ids_after(connection, last_id)
+        stored = [trace for trace in candidates if trace.record.trace_id in new_ids]
+    return stored, in_batch_duplicates + len(candidates) - len(stored)
 
 
 def save_watermark(connection: Connection, source: str, watermark: dict[str, Any], rows: int) -> None:
@@ -265,10 +274,10 @@ def write_traces(
         rollups.add_traces(connection, inserted, timezone)
         if watermark is not None:
             save_watermark(connection, watermark[0], watermark[1], len(inserted))
-    result = WriteResult(inserted=len(inserted), duplicates=duplicates)
-    for trace in inserted:
-        if trace.cost_usd is None:
-            result.unpriced += 1
-        else:
-            result.cost_usd += trace.cost_usd
-    return result
+    priced = [trace.cost_picodollars for trace in inserted if trace.cost_picodollars is not None]
+    return WriteResult(
+        inserted=len(inserted),
+        duplicates=duplicates,
+        unpriced=len(inserted) - len(priced),
+        cost_usd=pico_to_usd(sum(priced)),
+    )

@@ -37,8 +37,9 @@ def baseline_params(path: Path, sqlite_times: bool) -> list[tuple]:
     with path.open("rb") as lines:
         for line in lines:
             record = TraceRecord.model_validate_json(line)
-            cost, source = price_record(record)
-            trace = StoredTrace(record, cost, record.timestamp.replace(tzinfo=None))
+            naive_utc = record.timestamp.replace(tzinfo=None)
+            cost, source = price_record(record, naive_utc.date())
+            trace = StoredTrace(record, cost, naive_utc)
             params.append(insert_params(trace, source, salt, sqlite_times))
     return params
 

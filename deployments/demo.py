@@ -1,0 +1,291 @@
+"""``make demo``: Acme Corp's support assistant, thirty days of it, in a store of its own.
+
+    python -m deployments.demo [--calls-per-weekday N] [--seed S] [--no-sample-calls]
+
+What it does, in order:
+1. picks the store: ``LLMOPS_DATABASE_URL`` if you set one, else ``$LLMOPS_HOME/demo.db``;
+2. starts the local Anthropic-compatible simulator and makes ~50 real calls through the
+   tracing SDK, so some of today's traces come from real SDK calls;
+3. writes the generated 30-day history ending yesterday (``llmops.demo``) into the store;
+4. prints ``llmops costs --by feature`` (30 days) and ``--by day`` (7 days) and says where
+   to look: the cost spike of ``document_summarization`` and chat's slow last day.
+
+Why a separate ``demo.db``: the history is made up, and mixing it into ``llmops.db`` would put
+invented costs next to your application's real ones. The demo therefore never writes to
+``llmops.db`` unless you point ``LLMOPS_DATABASE_URL`` there yourself, and never deletes
+anything but its own ``demo.db``.
+
+Running it twice changes nothing: trace ids are derived from the seed, so the history is
+stored once, and the sample calls are skipped when today already has traces. When the
+window moves (a new day, another seed or volume), ``demo.db`` is rebuilt, since mixing two
+generated histories would show two cost spikes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+
+from llmops import settings
+from llmops.demo import (
+    DEFAULT_CALLS_PER_WEEKDAY,
+    DEFAULT_SEED,
+    DEMO_INCIDENTS,
+    FEATURES,
+    Incident,
+    default_end_day,
+    generate_traces,
+    plan_days,
+)
+from llmops.records import TraceRecord
+from llmops.store.engine import dispose_engines, get_engine
+from llmops.store.rollups import cost_report
+from llmops.store.writer import WriteResult, write_traces
+
+DEMO_DAYS = 30
+DEMO_STORE_FILE = "demo.db"
+HISTORY_MARKER_FILE = "demo-history.json"
+"""What the demo store was seeded with; a different window means a rebuild."""
+BATCH_SIZE = 5_000
+SAMPLE_CALLS = 50
+SAMPLE_REQUESTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "chat_response": (
+        "You are a customer support assistant for Acme Corp. Be concise and friendly.",
+        (
+            "My order #4411 arrived damaged, can I get a refund?",
+            "How do I reset my password?",
+            "Can I change the delivery address after ordering?",
+        ),
+    ),
+    "document_summarization": (
+        "Summarize the document for a support agent in three bullet points.",
+        (
+            "Acme Corp's return policy: items may be returned within 30 days of delivery when unused. "
+            "Refunds go to the original payment method within 5 business days. Damaged items are "
+            "replaced free of charge; the customer keeps the damaged item.",
+        ),
+    ),
+    "code_review": (
+        "Review the code change for bugs, security problems and readability.",
+        ("```python\ndef refund(order):\n    if order.total > 0:\n        return order.total * 1.0\n```",),
+    ),
+}
+"""System prompt and a few user messages per feature for the live sample calls."""
+
+console = Console()
+
+
+def demo_database_url() -> tuple[str, bool]:
+    """The store the demo writes to, and whether it is the demo's own (and so may be rebuilt)."""
+    url = settings.env(settings.LLMOPS_DATABASE_URL)
+    if url:
+        return url, False
+    return f"sqlite:///{(settings.home() / DEMO_STORE_FILE).resolve()}", True
+
+
+def history_marker(seed: int, calls_per_weekday: int, end_day: date) -> dict[str, Any]:
+    return {"seed": seed, "calls_per_weekday": calls_per_weekday, "days": DEMO_DAYS, "end_day": end_day.isoformat()}
+
+
+def prepare_demo_store(url: str, owned: bool, marker: dict[str, Any]) -> str | None:
+    """Rebuild the demo's own store when it holds another history; say what was done, if anything."""
+    marker_path = settings.home() / HISTORY_MARKER_FILE
+    previous = json.loads(marker_path.read_text()) if marker_path.is_file() else None
+    note = None
+    if previous is not None and previous != marker:
+        if owned:
+            store = settings.home() / DEMO_STORE_FILE
+            for path in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+                path.unlink(missing_ok=True)
+            note = f"rebuilt {store}: it held the history ending {previous['end_day']} (seed {previous['seed']})"
+        else:
+            note = (
+                f"{url} already holds a demo history ending {previous['end_day']}; the new one is added "
+                "next to it (set no LLMOPS_DATABASE_URL to get a store of the demo's own)"
+            )
+    marker_path.parent.mkdir(parents=True, exist_ok=True)
+    marker_path.write_text(json.dumps(marker))
+    return note
+
+
+def _batches(records: Iterable[TraceRecord], size: int) -> Iterator[list[TraceRecord]]:
+    iterator = iter(records)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def seed_history(
+    engine: Engine,
+    *,
+    end_day: date,
+    calls_per_weekday: int = DEFAULT_CALLS_PER_WEEKDAY,
+    seed: int = DEFAULT_SEED,
+    days: int = DEMO_DAYS,
+    on_batch: Callable[[int], None] | None = None,
+) -> WriteResult:
+    """Write the generated history into the store, batch by batch; ``on_batch(rows)`` after each.
+
+    This is where the ``ingest-traces`` flow plugs in: once ``flows/ingest_traces.py`` exists,
+    the demo writes the history into its application database (``$LLMOPS_HOME/demo-app.db``,
+    table ``llm_calls``) and the flow pulls it from there instead.
+    """
+    result = WriteResult()
+    traces = generate_traces(days=days, end_day=end_day, calls_per_weekday=calls_per_weekday, seed=seed)
+    for batch in _batches(traces, BATCH_SIZE):
+        result += write_traces(engine, batch)
+        if on_batch is not None:
+            on_batch(len(batch))
+    return result
+
+
+def make_sample_calls(engine: Engine, *, count: int = SAMPLE_CALLS, seed: int = DEFAULT_SEED) -> int:
+    """Real calls through the official SDK and the tracing wrapper, answered by the local simulator.
+
+    Returns how many traces the recorder wrote. Imported here so that the history alone
+    needs neither the simulator nor the SDK.
+    """
+    import anthropic
+
+    from llmops.sim import SimConfig, SimServer
+    from llmops.tracing import TraceRecorder, trace_anthropic, trace_context
+
+    recorder = TraceRecorder(lambda records: write_traces(engine, records))
+    today = datetime.now(settings.timezone()).date()
+    with SimServer(SimConfig(latency_median_ms=60, seed=seed)) as sim:
+        client = trace_anthropic(
+            anthropic.Anthropic(base_url=sim.base_url, api_key="sim", max_retries=0), recorder=recorder
+        )
+        for index in range(count):
+            profile = FEATURES[index % len(FEATURES)]
+            system, messages = SAMPLE_REQUESTS[profile.feature]
+            request: dict[str, Any] = {
+                "model": profile.models[0].model,
+                "system": system,
+                "max_tokens": 512,
+                "messages": [{"role": "user", "content": messages[index % len(messages)]}],
+            }
+            with trace_context(
+                feature=profile.feature,
+                prompt_name=profile.prompt_name,
+                prompt_version=profile.prompt_version,
+                environment="production",
+                user_id=f"acme-user-{index % 17:05d}",
+                session_id=f"live-{today:%Y%m%d}-{index % 17:05d}",
+                tags=["live-sample"],
+            ):
+                if profile.feature == "chat_response":
+                    with client.messages.stream(**request) as stream:
+                        stream.get_final_message()
+                else:
+                    client.messages.create(**request)
+        recorder.close(timeout=30)
+    return recorder.stats.written
+
+
+def today_has_traces(engine: Engine) -> bool:
+    today = datetime.now(settings.timezone()).date()
+    return any(line["requests"] for line in cost_report(engine, today, today, "feature"))
+
+
+def _feature_day(engine: Engine, day: date, feature: str) -> dict[str, Any] | None:
+    return next((line for line in cost_report(engine, day, day, "feature") if line["feature"] == feature), None)
+
+
+def _incident_finding(engine: Engine, incident: Incident, end_day: date) -> str:
+    """The incident as the store shows it: its day against the median of the other days."""
+    day = incident.day(end_day)
+    others = [end_day - timedelta(days=offset) for offset in range(DEMO_DAYS)]
+    lines = {d: _feature_day(engine, d, incident.feature) for d in others}
+    if incident.kind == "cost_spike":
+        metric, label = "cost_usd", "cost"
+    else:
+        metric, label = "p95_latency_ms", "p95 latency"
+    values = [line[metric] for d, line in lines.items() if d != day and line and line[metric] is not None]
+    spot = lines.get(day)
+    if not values or not spot or spot[metric] is None:
+        return f"{day}: {incident.feature} has no data for {label} in this store"
+    ratio = spot[metric] / statistics.median(values)
+    shown = f"${spot[metric]:,.2f}" if metric == "cost_usd" else f"{spot[metric]:,.0f} ms"
+    return (
+        f"{day} ({day:%a}, day {DEMO_DAYS - (end_day - day).days} of {DEMO_DAYS}): {incident.feature} {label} "
+        f"{shown}, {ratio:.1f}x its median day — {incident.description}"
+    )
+
+
+def print_report(engine: Engine, end_day: date) -> None:
+    """The same tables ``llmops costs`` prints, then where to look."""
+    from llmops.cli.costs import costs
+
+    first = end_day - timedelta(days=DEMO_DAYS - 1)
+    costs(since=first.isoformat(), until=end_day.isoformat(), by="feature", as_json=False)
+    costs(since=(end_day - timedelta(days=6)).isoformat(), until=end_day.isoformat(), by="day", as_json=False)
+    console.print("\n[bold]What to look at[/bold]")
+    for incident in DEMO_INCIDENTS:
+        console.print(f"  • {_incident_finding(engine, incident, end_day)}", highlight=False)
+    console.print(
+        "  • the unpriced requests are chat calls on the internal fine-tune 'acme-ft-support-v1', which "
+        "genai-prices has no price for: counted, never priced at $0",
+        highlight=False,
+    )
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m deployments.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--calls-per-weekday", type=int, default=DEFAULT_CALLS_PER_WEEKDAY)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--no-sample-calls", action="store_true", help="Skip the live calls through the simulator.")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    url, owned = demo_database_url()
+    end_day = default_end_day()
+    note = prepare_demo_store(url, owned, history_marker(args.seed, args.calls_per_weekday, end_day))
+    os.environ[settings.LLMOPS_DATABASE_URL] = url  # the CLI functions below read the store from here
+    dispose_engines()
+    engine = get_engine(url)
+    console.print(f"[bold]llmops demo[/bold]: Acme Corp's support assistant, store {engine.url!r}")
+    if note:
+        console.print(f"  {note}", highlight=False)
+
+    if not args.no_sample_calls:
+        if today_has_traces(engine):
+            console.print("  live sample calls: today already has traces, not repeated")
+        else:
+            written = make_sample_calls(engine, seed=args.seed)
+            console.print(f"  live sample calls: {written} traced calls through the SDK to the local simulator (today)")
+
+    total = sum(plan.calls for plan in plan_days(DEMO_DAYS, end_day, args.calls_per_weekday, args.seed))
+    with Progress(
+        TextColumn("[bold]history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("", total=total)
+        result = seed_history(
+            engine,
+            end_day=end_day,
+            calls_per_weekday=args.calls_per_weekday,
+            seed=args.seed,
+            on_batch=lambda rows: progress.advance(task, rows),
+        )
+    console.print(
+        f"  history: {DEMO_DAYS} days to {end_day}: {result.inserted:,} new traces, "
+        f"{result.duplicates:,} already stored"
+    )
+    print_report(engine, end_day)
+    console.print(f"\nExplore it yourself: LLMOPS_DATABASE_URL={url} llmops costs --by model", highlight=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
