@@ -34,7 +34,21 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from llmops import settings
 from llmops.demo import (
@@ -47,13 +61,31 @@ from llmops.demo import (
     generate_traces,
     plan_days,
 )
-from llmops.records import TraceRecord
+from llmops.records import TRACE_FIELDS, TraceRecord
 from llmops.store.engine import dispose_engines, get_engine
 from llmops.store.rollups import cost_report
-from llmops.store.writer import WriteResult, write_traces
+from llmops.store.writer import write_traces
 
 DEMO_DAYS = 30
 DEMO_STORE_FILE = "demo.db"
+APP_DATABASE_FILE = "demo-app.db"
+APP_TABLE = "llm_calls"
+SOURCE_BLOCK = "demo-app-traces"
+JSON_FIELDS = ("tags", "metadata")
+_COLUMN_TYPES: dict[str, Any] = {
+    "timestamp": DateTime(timezone=True),
+    "input_tokens": Integer,
+    "output_tokens": Integer,
+    "cache_read_input_tokens": Integer,
+    "cache_creation_input_tokens": Integer,
+    "user_message_length": Integer,
+    "latency_ms": Float,
+    "ttft_ms": Float,
+    "user_feedback": Float,
+    "automated_eval_score": Float,
+    "cost_usd": Numeric(20, 12),
+    "is_batch": Boolean,
+}
 HISTORY_MARKER_FILE = "demo-history.json"
 """What the demo store was seeded with; a different window means a rebuild."""
 BATCH_SIZE = 5_000
@@ -82,7 +114,7 @@ SAMPLE_REQUESTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 """System prompt and a few user messages per feature for the live sample calls."""
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def demo_database_url() -> tuple[str, bool]:
@@ -104,9 +136,11 @@ def prepare_demo_store(url: str, owned: bool, marker: dict[str, Any]) -> str | N
     note = None
     if previous is not None and previous != marker:
         if owned:
+            for name in (DEMO_STORE_FILE, APP_DATABASE_FILE):
+                database = settings.home() / name
+                for suffix in ("", "-wal", "-shm"):
+                    database.with_name(database.name + suffix).unlink(missing_ok=True)
             store = settings.home() / DEMO_STORE_FILE
-            for path in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
-                path.unlink(missing_ok=True)
             note = f"rebuilt {store}: it held the history ending {previous['end_day']} (seed {previous['seed']})"
         else:
             note = (
@@ -124,28 +158,49 @@ def _batches(records: Iterable[TraceRecord], size: int) -> Iterator[list[TraceRe
         yield batch
 
 
-def seed_history(
-    engine: Engine,
+def write_application_history(
+    app_url: str,
     *,
     end_day: date,
     calls_per_weekday: int = DEFAULT_CALLS_PER_WEEKDAY,
     seed: int = DEFAULT_SEED,
     days: int = DEMO_DAYS,
     on_batch: Callable[[int], None] | None = None,
-) -> WriteResult:
-    """Write the generated history into the store, batch by batch; ``on_batch(rows)`` after each.
+) -> None:
+    """Play the application: its own table of LLM calls, which ``ingest-traces`` pulls from.
 
-    This is where the ``ingest-traces`` flow plugs in: once ``flows/ingest_traces.py`` exists,
-    the demo writes the history into its application database (``$LLMOPS_HOME/demo-app.db``,
-    table ``llm_calls``) and the flow pulls it from there instead.
+    Rows already there (same deterministic trace id) are left alone, so a rerun adds nothing.
     """
-    result = WriteResult()
+    metadata = MetaData()
+    table = Table(
+        APP_TABLE,
+        metadata,
+        *(Column(name, Text if name in JSON_FIELDS else _COLUMN_TYPES.get(name, Text)) for name in TRACE_FIELDS),
+        UniqueConstraint("trace_id"),
+    )
+    engine = create_engine(app_url)
+    metadata.create_all(engine)
+    insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=["trace_id"])
     traces = generate_traces(days=days, end_day=end_day, calls_per_weekday=calls_per_weekday, seed=seed)
     for batch in _batches(traces, BATCH_SIZE):
-        result += write_traces(engine, batch)
+        rows = [record.model_dump() for record in batch]
+        for row in rows:
+            for name in JSON_FIELDS:
+                row[name] = json.dumps(row[name])
+        with engine.begin() as connection:
+            connection.execute(insert, rows)
         if on_batch is not None:
             on_batch(len(batch))
-    return result
+    engine.dispose()
+
+
+def pull_with_ingest_flow(app_url: str) -> Any:
+    """Save the application database as a TraceSource block and run the ``ingest-traces`` flow on it."""
+    from blocks.source import TraceSource
+    from flows.ingest_traces import ingest_traces
+
+    TraceSource(url=app_url, table=APP_TABLE).save(SOURCE_BLOCK, overwrite=True)
+    return ingest_traces(source_block=SOURCE_BLOCK)
 
 
 def make_sample_calls(engine: Engine, *, count: int = SAMPLE_CALLS, seed: int = DEFAULT_SEED) -> int:
@@ -249,6 +304,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    os.environ.setdefault("PREFECT_HOME", str((settings.home() / "prefect").resolve()))  # keep ~/.prefect clean
     url, owned = demo_database_url()
     end_day = default_end_day()
     note = prepare_demo_store(url, owned, history_marker(args.seed, args.calls_per_weekday, end_day))
@@ -266,22 +322,24 @@ def main(argv: list[str] | None = None) -> int:
             written = make_sample_calls(engine, seed=args.seed)
             console.print(f"  live sample calls: {written} traced calls through the SDK to the local simulator (today)")
 
+    app_url = f"sqlite:///{(settings.home() / APP_DATABASE_FILE).resolve()}"
     total = sum(plan.calls for plan in plan_days(DEMO_DAYS, end_day, args.calls_per_weekday, args.seed))
     with Progress(
-        TextColumn("[bold]history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("[bold]application history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
     ) as progress:
         task = progress.add_task("", total=total)
-        result = seed_history(
-            engine,
+        write_application_history(
+            app_url,
             end_day=end_day,
             calls_per_weekday=args.calls_per_weekday,
             seed=args.seed,
             on_batch=lambda rows: progress.advance(task, rows),
         )
-    console.print(
-        f"  history: {DEMO_DAYS} days to {end_day}: {result.inserted:,} new traces, "
-        f"{result.duplicates:,} already stored"
-    )
+    console.print(f"  the application's table {APP_TABLE} in {app_url}: {DEMO_DAYS} days to {end_day}")
+    console.print("  running the ingest-traces flow (Prefect) to pull it into the store …")
+    report = pull_with_ingest_flow(app_url)
+    console.print(f"  ingest-traces: {report.summary()}", highlight=False)
     print_report(engine, end_day)
     console.print(f"\nExplore it yourself: LLMOPS_DATABASE_URL={url} llmops costs --by model", highlight=False)
     return 0

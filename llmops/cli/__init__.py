@@ -9,11 +9,6 @@ import typer
 
 from llmops.cli import costs, db, sim, traces
 
-EXIT_OK = 0
-EXIT_CHECK_FAILED = 1
-EXIT_USAGE = 2
-EXIT_PARTIAL = 3
-
 app = typer.Typer(
     name="llmops",
     help="Operations for LLM applications: traces, costs, evaluations, prompt rollouts, digests.",

@@ -10,6 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
 # Piped output is read by tools and wide terminals: never wrap a line at 80 columns.
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -68,7 +73,7 @@ def print_table(rows: Sequence[dict[str, Any]], title: str, footer: dict[str, An
     (console if console.is_terminal else Console(width=TABLE_WIDTH_WHEN_PIPED)).print(table)
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print a one-line error and return the Exit to raise (code 2 = usage error)."""
     errors.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code)

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from llmops.cli.output import errors, fail
+from llmops.cli import pull
+from llmops.cli.output import EXIT_PARTIAL, errors, fail
 from llmops.ingest.pipeline import ImportReport, import_file
 from llmops.store.engine import get_engine
 
@@ -58,7 +59,10 @@ def import_traces(
             typer.echo(f"  {note}")
         total_rejected += report.rejected
     if total_rejected:
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+pull.register(traces_app)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""Incremental pull from an application's SQL table: every row exactly once, whatever happens.
+"""Incremental pull from an application's SQL table (and `llmops traces pull`): every row once.
 
 The application's database is a separate SQLite file when the store is SQLite, and a table in
 its own schema (``app``) of the PostgreSQL test database when the store is PostgreSQL.
@@ -13,7 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import typer
 from pydantic import SecretStr
 from sqlalchemy import (
     Column,
@@ -31,7 +33,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from llmops.cli.pull import SOURCE_URL_ENV, register
 from llmops.ingest import pull
 from llmops.ingest.pull import SourceConfig, SourceConfigError, SourceUnavailable, pull_traces
 from llmops.store.models import Trace
@@ -281,8 +285,9 @@ def test_an_unreachable_source_is_retried_then_reported_without_its_password(
     with caplog.at_level(logging.DEBUG), pytest.raises(SourceUnavailable) as error:
         pull_traces(store, config, sleep=delays.append)
 
-    assert len(delays) == 2 and delays[1] > delays[0] * 0.3  # backoff with jitter, never 0
-    assert "after 3 attempts" in str(error.value) and "app:***@127.0.0.1:1/app" in str(error.value)
+    assert len(delays) == 2  # doubling backoff, ±50 % jitter
+    assert 0.5 <= delays[0] <= 1.5 and 1.0 <= delays[1] <= 3.0
+    assert "(attempts: 3)" in str(error.value) and "app:***@127.0.0.1:1/app" in str(error.value)
     assert password not in str(error.value) and password not in repr(config) and password not in caplog.text
     assert error.value.__cause__ is None and error.value.__suppress_context__
 
@@ -316,3 +321,61 @@ def test_timestamps_with_a_timezone_resume_exactly(store: Engine, tmp_path: Path
 
     assert pull_traces(store, config).pulled == 3
     assert pull_traces(store, config).pulled == 0
+
+
+def _cli() -> typer.Typer:
+    """The `traces` sub-app with the pull command, as the lead wires it into `llmops`."""
+    app = typer.Typer()
+    traces_app = typer.Typer()
+    register(traces_app)
+    app.add_typer(traces_app, name="traces")
+    return app
+
+
+def _map_options() -> list[str]:
+    return [option for field, column in COLUMN_MAP.items() for option in ("--map", f"{field}={column}")]
+
+
+def test_cli_pull_reports_counts_and_watermark(store: Engine, app_db: AppDatabase) -> None:
+    app_db.add(3)
+    app_db.add(1, input_tokens=-1)
+    args = ["traces", "pull", "--table", app_db.table_name, *_map_options(), "--batch-size", "2"]
+
+    first = CliRunner().invoke(_cli(), args, env={SOURCE_URL_ENV: app_db.url})
+    again = CliRunner().invoke(_cli(), [*args, "--json"], env={SOURCE_URL_ENV: app_db.url})
+
+    assert first.exit_code == 3, first.output  # partial: one row rejected
+    assert "pulled 4, imported 3, duplicates 0, rejected 1, watermark created_at=" in first.stdout
+    assert "call-0004" in first.stderr and "input_tokens" in first.stderr
+    assert again.exit_code == 0, again.output
+    assert orjson.loads(again.stdout)["pulled"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--table", "t"], "give --block NAME, or --table and --url"),
+        (["--url", "sqlite://", "--table", "t", "--map", "trace_id"], "--map takes field=column"),
+        (["--url", "sqlite://", "--table", "t", "--map", "modle=m"], "unknown: modle"),
+        (["--block", "b", "--table", "t"], "--block already says where to read; drop --table"),
+    ],
+)
+def test_cli_pull_usage_errors_exit_2_with_a_reason(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(_cli(), ["traces", "pull", *args])
+
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+
+
+@pytest.mark.postgres
+def test_cli_pull_never_prints_the_source_password(postgres_url: str, store: Engine) -> None:
+    password = "cli-pw-7f31"
+    url_with_password = postgres_url.replace("postgres@", f"postgres:{password}@")  # trust auth ignores it
+
+    result = CliRunner().invoke(
+        _cli(), ["traces", "pull", "--url", url_with_password, "--table", "no_such_table"]
+    )
+
+    assert result.exit_code == 2
+    assert "not found in postgresql+psycopg://postgres:***@" in " ".join(result.stderr.split())
+    assert password not in result.output

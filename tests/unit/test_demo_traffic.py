@@ -17,11 +17,12 @@ import pytest
 from deployments import demo
 from llmops.demo import DEMO_INCIDENTS, FEATURES_BY_NAME, UNKNOWN_MODEL, generate_traces, plan_days
 from llmops.pricing import TokenUsage, price_call
+from llmops.ingest.pull import SourceConfig, pull_traces
 from llmops.store.engine import get_engine
 from llmops.store.rollups import cost_report
 
 UTC_ZONE = ZoneInfo("UTC")
-END_DAY = date(2025, 11, 20)  # a Thursday: day 25 is a Saturday, so the spike moves to Friday
+END_DAY = date(2025, 11, 20)  # a Thursday: day 25 is a Saturday, the quietest kind of day
 COST_SPIKE = next(incident for incident in DEMO_INCIDENTS if incident.kind == "cost_spike")
 LATENCY_REGRESSION = next(incident for incident in DEMO_INCIDENTS if incident.kind == "latency_regression")
 
@@ -101,7 +102,7 @@ def test_weekends_carry_about_forty_percent_of_weekday_traffic_and_working_hours
 
 def test_the_cost_spike_day_costs_three_times_the_features_median_day(history: History) -> None:
     spike_day = COST_SPIKE.day(END_DAY)
-    assert spike_day == date(2025, 11, 14)  # day 25 fell on a Saturday: moved to the Friday
+    assert spike_day == date(2025, 11, 15)  # day 25 of 30
     daily = history.cost[COST_SPIKE.feature]
     median = statistics.median(daily.values())
     assert daily[spike_day] >= 3 * median
@@ -149,12 +150,16 @@ def test_generation_streams_in_flat_memory() -> None:
     assert peak < 4 * 1024 * 1024
 
 
-def test_demo_seeding_shows_every_feature_and_the_unpriced_calls_once() -> None:
+def test_the_application_history_pulled_into_the_store_shows_every_feature_once(llmops_home: Path) -> None:
     engine = get_engine()
-    first = demo.seed_history(engine, end_day=END_DAY, calls_per_weekday=300)
-    again = demo.seed_history(engine, end_day=END_DAY, calls_per_weekday=300)
-    assert first.inserted > 5_000 and first.unpriced > 0
-    assert again.inserted == 0 and again.duplicates == first.inserted
+    app_url = f"sqlite:///{llmops_home / demo.APP_DATABASE_FILE}"
+    source = SourceConfig(url=app_url, table=demo.APP_TABLE)
+    demo.write_application_history(app_url, end_day=END_DAY, calls_per_weekday=300)
+    first = pull_traces(engine, source)
+    demo.write_application_history(app_url, end_day=END_DAY, calls_per_weekday=300)
+    again = pull_traces(engine, source)
+    assert first.inserted > 5_000 and first.unpriced > 0 and first.rejected == 0
+    assert again.pulled == 0
 
     lines = {line["feature"]: line for line in cost_report(engine, END_DAY - timedelta(days=29), END_DAY, "feature")}
     assert set(lines) == set(FEATURES_BY_NAME)
