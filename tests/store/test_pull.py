@@ -35,7 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from llmops.cli.pull import SOURCE_URL_ENV, register
+from llmops.cli.pull import register
+from llmops.settings import LLMOPS_SOURCE_URL
 from llmops.ingest import pull
 from llmops.ingest.pull import SourceConfig, SourceConfigError, SourceUnavailable, pull_traces
 from llmops.store.models import Trace
@@ -341,8 +342,8 @@ def test_cli_pull_reports_counts_and_watermark(store: Engine, app_db: AppDatabas
     app_db.add(1, input_tokens=-1)
     args = ["traces", "pull", "--table", app_db.table_name, *_map_options(), "--batch-size", "2"]
 
-    first = CliRunner().invoke(_cli(), args, env={SOURCE_URL_ENV: app_db.url})
-    again = CliRunner().invoke(_cli(), [*args, "--json"], env={SOURCE_URL_ENV: app_db.url})
+    first = CliRunner().invoke(_cli(), args, env={LLMOPS_SOURCE_URL: app_db.url})
+    again = CliRunner().invoke(_cli(), [*args, "--json"], env={LLMOPS_SOURCE_URL: app_db.url})
 
     assert first.exit_code == 3, first.output  # partial: one row rejected
     assert "pulled 4, imported 3, duplicates 0, rejected 1, watermark created_at=" in first.stdout
