@@ -24,6 +24,9 @@ def import_traces(
         str | None, typer.Option("--format", help="jsonl | csv | otel; default: by file extension.")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5_000,
+    workers: Annotated[
+        int | None, typer.Option(min=0, help="Worker processes for JSONL (0: none); default by file size and cores.")
+    ] = None,
 ) -> None:
     """Import files; prints `imported N, duplicates D, rejected R` and exits 3 if any line was rejected."""
     if fmt is not None and fmt not in FORMATS:
@@ -44,7 +47,7 @@ def import_traces(
                 progress.update(task_id, description=report.summary())
 
             try:
-                report = import_file(engine, path, fmt, batch_size=batch_size, on_batch=show)
+                report = import_file(engine, path, fmt, batch_size=batch_size, workers=workers, on_batch=show)
             except ValueError as exc:  # a whole-file problem: unknown format, missing CSV columns
                 raise fail(str(exc)) from None
         for rejection in report.first_rejections:

@@ -13,7 +13,7 @@ import codecs
 import csv
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Literal, get_args
@@ -51,17 +51,22 @@ def detect_format(path: Path | str) -> TraceFormat:
     )
 
 
-def _open_binary(path: Path) -> BinaryIO:
+def open_binary(path: Path) -> BinaryIO:
     """The file's bytes, decompressed when it is gzipped."""
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
 
 
-def _jsonl_items(stream: BinaryIO, source: str) -> Iterator[TraceRecord | Rejection]:
-    """One JSON object per line; blank lines skipped; a UTF-8 byte-order mark tolerated."""
+def parse_jsonl_lines(
+    lines: Iterable[bytes], source: str, first_line: int = 1
+) -> Iterator[TraceRecord | Rejection]:
+    """One JSON object per line; blank lines skipped; a UTF-8 byte-order mark tolerated.
+
+    ``first_line`` numbers the lines when they are a chunk taken from further down the file.
+    """
     validate = TraceRecord.model_validate_json
-    for number, line in enumerate(stream, start=1):
+    for number, line in enumerate(lines, start=first_line):
         if number == 1:
             line = line.removeprefix(codecs.BOM_UTF8)
         if not line.strip():
@@ -145,11 +150,11 @@ class TraceReader:
         self.format: TraceFormat = fmt or detect_format(self.path)
         source = str(self.path)
         self._otel: OtlpJsonParser | None = None
-        binary = _open_binary(self.path)
+        binary = open_binary(self.path)
         self._stream: BinaryIO | io.TextIOWrapper = binary
         try:
             if self.format == "jsonl":
-                self._items = _jsonl_items(binary, source)
+                self._items = parse_jsonl_lines(binary, source)
             elif self.format == "csv":
                 # Undecodable bytes become U+FFFD rather than ending the whole import.
                 self._stream = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")

@@ -1,28 +1,39 @@
 """File import: stream a trace file through the readers into the store, batch by batch.
 
-Rejected lines go to ``<file>.rejects.jsonl`` as they are found, so a file of any size
-needs memory for one batch only, and a crash never loses what was already committed.
+Rejected lines go to ``<file>.rejects.jsonl`` as they are found, so a file of any size needs
+memory for a few batches only, and a crash never loses what was already committed.
+
+Large JSONL files are imported by worker processes, each validating, pricing and writing its
+own batches: preparation is pure Python that holds the GIL, so only other processes can run
+it alongside the database's work. Writes take turns on one lock; every batch is still its own
+transaction, and rejections are reported in file order.
 """
 
 from __future__ import annotations
 
 import gc
-import queue
-import threading
+import itertools
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine
 
-from llmops.ingest.files import read_traces
+from llmops import settings
+from llmops.ingest.files import open_binary, parse_jsonl_lines, read_traces
 from llmops.ingest.rejections import Rejection, rejection_to_json
-from llmops.store.writer import WriteResult, write_traces
+from llmops.store.engine import get_engine
+from llmops.store.writer import WriteResult, prepare, write_prepared, write_traces
 
 DEFAULT_BATCH_SIZE = 5_000
-T = TypeVar("T")
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this, starting a worker costs more than it saves
+MAX_WORKERS = 4
 
 
 @contextmanager
@@ -42,46 +53,6 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-_DONE = object()
-
-
-def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Produce ``items`` in a background thread, up to ``depth`` ahead of the consumer.
-
-    The database drivers release the GIL while they execute, so parsing and validating the
-    next batch overlaps with writing the current one. Errors reach the consumer in order; a
-    consumer that stops early stops the producer.
-    """
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            buffer.put(exc)
-
-    producer = threading.Thread(target=produce, name="llmops-read-ahead", daemon=True)
-    producer.start()
-    try:
-        while (item := buffer.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        producer.join()
-
-
 @dataclass
 class ImportReport:
     """What one file import did."""
@@ -90,6 +61,7 @@ class ImportReport:
     written: WriteResult = field(default_factory=WriteResult)
     rejected: int = 0
     skipped: int = 0
+    workers: int = 0
     rejects_path: Path | None = None
     first_rejections: list[Rejection] = field(default_factory=list)
 
@@ -110,29 +82,104 @@ def rejects_path_for(path: Path) -> Path:
     return path.with_name(path.name + ".rejects.jsonl")
 
 
+def default_workers(path: Path, fmt: str | None) -> int:
+    """Worker processes for ``path``: none for small files, other formats, or one core."""
+    cores = os.cpu_count() or 1
+    is_jsonl = (fmt or "").lower() == "jsonl" or (fmt is None and ".jsonl" in path.name.lower())
+    if not is_jsonl or cores < 2 or path.stat().st_size < PARALLEL_MIN_BYTES:
+        return 0
+    return min(cores, MAX_WORKERS)
+
+
+_write_lock: Any = None
+
+
+def _init_worker(write_lock: Any) -> None:
+    global _write_lock
+    _write_lock = write_lock
+    gc.disable()  # see cyclic_gc_paused; a worker only ever imports batches
+
+
+def import_jsonl_chunk(
+    database_url: str, lines: list[bytes], source: str, first_line: int, timezone: str
+) -> tuple[WriteResult, list[Rejection]]:
+    """Validate, prepare and write one chunk of JSONL lines (runs in a worker process).
+
+    Preparing runs in parallel across workers; writing takes the shared lock, so writers
+    queue on it and wake at once instead of polling SQLite's busy timeout.
+    """
+    engine = get_engine(database_url)
+    records, rejections = [], []
+    for item in parse_jsonl_lines(lines, source, first_line):
+        (rejections if isinstance(item, Rejection) else records).append(item)
+    batch = prepare(records, sqlite_times=engine.dialect.name == "sqlite", timezone=timezone)
+    with _write_lock:
+        return write_prepared(engine, batch), rejections
+
+
+def _imported_in_workers(
+    engine: Engine, path: Path, batch_size: int, workers: int
+) -> Iterator[tuple[WriteResult, list[Rejection]]]:
+    """Chunks of the file imported by ``workers`` processes; results in file order, a few in flight."""
+    timezone = settings.timezone().key
+    database_url = engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+    if os.name == "posix":
+        context.set_forkserver_preload([__name__])  # workers fork with pydantic, SQLAlchemy… imported
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(context.Lock(),)
+    )
+    with pool, open_binary(path) as stream:
+        in_flight: deque[Future[tuple[WriteResult, list[Rejection]]]] = deque()
+        first_line = 1
+        while chunk := list(itertools.islice(stream, batch_size)):
+            in_flight.append(pool.submit(import_jsonl_chunk, database_url, chunk, str(path), first_line, timezone))
+            first_line += len(chunk)
+            if len(in_flight) > 2 * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
+def _imported_here(
+    engine: Engine, path: Path, fmt: str | None, batch_size: int, report: ImportReport
+) -> Iterator[tuple[WriteResult, list[Rejection]]]:
+    with read_traces(path, fmt) as reader:  # type: ignore[arg-type]
+        for records, rejections in reader.batches(batch_size):
+            report.skipped = reader.skipped
+            yield write_traces(engine, records), rejections
+
+
 def import_file(
     engine: Engine,
     path: Path,
     fmt: str | None = None,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
     keep_rejections: int = 20,
     on_batch: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import one file; rejected lines are reported, never fatal.
 
+    ``workers`` processes import JSONL batches (None: decided by file size and cores).
     Raises ValueError for a problem with the whole file (unknown format, missing CSV columns).
     """
-    report = ImportReport(path=path)
+    read_traces(path, fmt).close()  # whole-file problems surface here, before any work starts
+    workers = default_workers(path, fmt) if workers is None else workers
+    report = ImportReport(path=path, workers=workers)
     rejects_path = rejects_path_for(path)
     rejects_path.unlink(missing_ok=True)
     with ExitStack() as stack:
-        reader = stack.enter_context(read_traces(path, fmt))  # type: ignore[arg-type]
         stack.enter_context(cyclic_gc_paused())
+        results = (
+            _imported_in_workers(engine, path, batch_size, workers)
+            if workers
+            else _imported_here(engine, path, fmt, batch_size, report)
+        )
         rejects_file = None
-        for records, rejections in read_ahead(reader.batches(batch_size)):
-            if records:
-                report.written += write_traces(engine, records)
+        for written, rejections in results:
+            report.written += written
             if rejections:
                 if rejects_file is None:
                     rejects_file = stack.enter_context(rejects_path.open("wb"))
@@ -142,7 +189,6 @@ def import_file(
                 report.rejected += len(rejections)
                 room = keep_rejections - len(report.first_rejections)
                 report.first_rejections.extend(rejections[: max(room, 0)])
-            report.skipped = reader.skipped
             if on_batch is not None:
                 on_batch(report)
     return report

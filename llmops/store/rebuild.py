@@ -5,10 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, delete, select
 
 from llmops import settings
-from llmops.records import TraceRecord
 from llmops.store import rollups
 from llmops.store.models import Trace, TraceRollup, usd_to_pico
-from llmops.store.writer import ROLLUP_TIMEZONE_KEY, SETTINGS, StoredTrace, dialect_insert, lock_for_ingest
+from llmops.store.writer import ROLLUP_TIMEZONE_KEY, SETTINGS, dialect_insert, lock_for_ingest
 
 BATCH = 20_000
 
@@ -24,15 +23,16 @@ def rebuild_rollups(engine: Engine) -> int:
         stmt = dialect_insert(connection, SETTINGS).values(key=ROLLUP_TIMEZONE_KEY, value=timezone)
         connection.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": timezone}))
         result = connection.execute(select(*columns).order_by(Trace.id).execution_options(yield_per=BATCH))
-        for partition in result.mappings().partitions():
-            traces = [
-                StoredTrace(
-                    TraceRecord.model_construct(**row),
-                    None if row["cost_usd"] is None else usd_to_pico(row["cost_usd"]),
-                    row["timestamp"].replace(tzinfo=None),
+        for partition in result.partitions():
+            rows = [
+                rollups.rollup_row(
+                    trace,
+                    trace.timestamp.replace(tzinfo=None),
+                    None if trace.cost_usd is None else usd_to_pico(trace.cost_usd),
+                    timezone,
                 )
-                for row in partition
+                for trace in partition
             ]
-            rollups.add_traces(connection, traces, timezone)
-            count += len(traces)
+            rollups.add_rows(connection, rows)
+            count += len(rows)
     return count

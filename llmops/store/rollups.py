@@ -12,16 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from fastdigest import TDigest
 from sqlalchemy import Connection, Engine, Table, bindparam, select, tuple_, update
 
-if TYPE_CHECKING:
-    from llmops.records import TraceRecord
-    from llmops.store.writer import StoredTrace
 
 from llmops.store.models import TraceRollup, pico_to_usd
 
@@ -78,6 +74,48 @@ def local_day(timestamp: datetime, timezone: str) -> date:
     return timestamp.astimezone(_zone(timezone)).date()
 
 
+class RollupRow(NamedTuple):
+    """What a rollup needs of one trace: its key and its numbers (small, cheap to pickle)."""
+
+    key: RollupKey
+    is_error: bool
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    cost_picodollars: int | None
+    user_feedback: float | None
+    automated_eval_score: float | None
+    latency_ms: float | None
+    ttft_ms: float | None
+
+
+def rollup_row(record: Any, naive_utc: datetime, cost_picodollars: int | None, timezone: str) -> RollupRow:
+    """The rollup row of a trace record (or of a stored trace row with the same attributes)."""
+    day = naive_utc.date() if timezone == "UTC" else local_day(naive_utc, timezone)
+    key = (
+        day,
+        record.environment,
+        record.feature or "",
+        record.prompt_name or "",
+        record.prompt_version or "",
+        record.model,
+    )
+    return RollupRow(
+        key,
+        record.status == "error",
+        record.input_tokens,
+        record.output_tokens,
+        record.cache_read_input_tokens,
+        record.cache_creation_input_tokens,
+        cost_picodollars,
+        record.user_feedback,
+        record.automated_eval_score,
+        record.latency_ms,
+        record.ttft_ms,
+    )
+
+
 @dataclass
 class Partial:
     """Sums and raw samples of one rollup key from one batch."""
@@ -87,48 +125,38 @@ class Partial:
     ttfts: list[float]
 
 
-def _values(records: list[TraceRecord], name: str) -> list[Any]:
-    return [value for value in map(attrgetter(name), records) if value is not None]
+def _present(values: Iterable[Any]) -> list[Any]:
+    return [value for value in values if value is not None]
 
 
-def _partial(group: list[StoredTrace]) -> Partial:
-    """Sum one key's traces with C-level loops (``map``/``sum``): this runs for every ingested row."""
-    records = [trace.record for trace in group]
-    costs = [trace.cost_picodollars for trace in group if trace.cost_picodollars is not None]
-    feedback = _values(records, "user_feedback")
-    scores = _values(records, "automated_eval_score")
+def _partial(rows: list[RollupRow]) -> Partial:
+    """Sum one key's rows column by column with C-level loops: this runs for every ingested row."""
+    (_, errors, inputs, outputs, cache_reads, cache_writes, costs, feedback, scores, latencies, ttfts) = zip(
+        *rows, strict=True
+    )
+    priced = _present(costs)
+    feedback, scores = _present(feedback), _present(scores)
     sums = {
-        "requests": len(records),
-        "errors": sum(map("error".__eq__, map(attrgetter("status"), records))),
-        "input_tokens": sum(map(attrgetter("input_tokens"), records)),
-        "output_tokens": sum(map(attrgetter("output_tokens"), records)),
-        "cache_read_input_tokens": sum(map(attrgetter("cache_read_input_tokens"), records)),
-        "cache_creation_input_tokens": sum(map(attrgetter("cache_creation_input_tokens"), records)),
-        "cost_picodollars": sum(costs),
-        "unpriced": len(records) - len(costs),
+        "requests": len(rows),
+        "errors": sum(errors),
+        "input_tokens": sum(inputs),
+        "output_tokens": sum(outputs),
+        "cache_read_input_tokens": sum(cache_reads),
+        "cache_creation_input_tokens": sum(cache_writes),
+        "cost_picodollars": sum(priced),
+        "unpriced": len(rows) - len(priced),
         "feedback_sum": float(sum(feedback)),
         "feedback_count": len(feedback),
         "eval_score_sum": float(sum(scores)),
         "eval_score_count": len(scores),
     }
-    return Partial(sums, _values(records, "latency_ms"), _values(records, "ttft_ms"))
+    return Partial(sums, _present(latencies), _present(ttfts))
 
 
-def _aggregate(traces: Iterable[StoredTrace], timezone: str) -> dict[RollupKey, Partial]:
-    groups: dict[RollupKey, list[StoredTrace]] = defaultdict(list)
-    utc = timezone == "UTC"
-    for trace in traces:
-        record = trace.record
-        day = trace.naive_utc.date() if utc else local_day(trace.naive_utc, timezone)
-        key = (
-            day,
-            record.environment,
-            record.feature or "",
-            record.prompt_name or "",
-            record.prompt_version or "",
-            record.model,
-        )
-        groups[key].append(trace)
+def _aggregate(rows: Iterable[RollupRow]) -> dict[RollupKey, Partial]:
+    groups: dict[RollupKey, list[RollupRow]] = defaultdict(list)
+    for row in rows:
+        groups[row.key].append(row)
     return {key: _partial(group) for key, group in groups.items()}
 
 
@@ -148,17 +176,17 @@ def _empty_row(key: RollupKey, now: datetime) -> dict[str, Any]:
     return row
 
 
-def add_traces(connection: Connection, traces: Sequence[StoredTrace], timezone: str) -> None:
+def add_rows(connection: Connection, rows: Sequence[RollupRow]) -> None:
     """Fold newly inserted traces into their rollups (the caller owns the transaction).
 
     Missing keys are created first, then the touched rows are locked in key order (PostgreSQL
     ``FOR UPDATE``; SQLite holds the write lock already), merged and written back.
     """
-    if not traces:
+    if not rows:
         return
     from llmops.store.writer import dialect_insert  # the writer imports this module
 
-    partials = _aggregate(traces, timezone)
+    partials = _aggregate(rows)
     keys = sorted(partials)
     now = datetime.now(UTC).replace(tzinfo=None)
     connection.execute(

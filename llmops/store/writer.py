@@ -113,13 +113,19 @@ def price_record(record: TraceRecord, day: date) -> tuple[int | None, str]:
     return (None, pricing.COST_UNKNOWN_MODEL) if cost is None else (cost, pricing.COST_COMPUTED)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredTrace:
-    """A record as inserted: what rollups need besides the record itself."""
+@dataclass(slots=True)
+class PreparedBatch:
+    """Traces ready to insert: DBAPI rows and their rollup rows, in the same order.
 
-    record: TraceRecord
-    cost_picodollars: int | None
-    naive_utc: datetime
+    Preparing (validate, price, hash, format) is pure Python and needs no database, so large
+    imports prepare batches in worker processes while the main process writes.
+    """
+
+    params: list[tuple[Any, ...]]
+    rollup_rows: list[rollups.RollupRow]
+    timezone: str
+    sqlite_times: bool
+    in_batch_duplicates: int = 0
 
 
 def _unique_by_trace_id(records: Sequence[TraceRecord]) -> tuple[list[TraceRecord], int]:
@@ -128,6 +134,21 @@ def _unique_by_trace_id(records: Sequence[TraceRecord]) -> tuple[list[TraceRecor
     for record in records:
         first.setdefault(record.trace_id, record)
     return list(first.values()), len(records) - len(first)
+
+
+def prepare(records: Sequence[TraceRecord], *, sqlite_times: bool, timezone: str | None = None) -> PreparedBatch:
+    """Price and format ``records`` for insertion; ``sqlite_times`` for SQLite's text timestamps."""
+    unique, duplicates = _unique_by_trace_id(records)
+    timezone = timezone or settings.timezone().key
+    salt = settings.user_id_salt()
+    params: list[tuple[Any, ...]] = []
+    rollup_rows: list[rollups.RollupRow] = []
+    for record in unique:
+        naive_utc = record.timestamp.replace(tzinfo=None)  # TraceRecord timestamps are UTC
+        cost, cost_source = price_record(record, naive_utc.date())
+        params.append(insert_params(record, naive_utc, cost, cost_source, salt, sqlite_times))
+        rollup_rows.append(rollups.rollup_row(record, naive_utc, cost, timezone))
+    return PreparedBatch(params, rollup_rows, timezone, sqlite_times, duplicates)
 
 
 def check_rollup_timezone(connection: Connection) -> str:
@@ -170,12 +191,13 @@ def insert_sql(connection: Connection) -> str:
     return f"INSERT INTO traces ({columns}) VALUES ({marks}) ON CONFLICT (trace_id) DO NOTHING"
 
 
-def insert_params(trace: StoredTrace, cost_source: str, salt: bytes, sqlite_times: bool) -> tuple[Any, ...]:
+def insert_params(
+    record: TraceRecord, naive_utc: datetime, cost: int | None, cost_source: str, salt: bytes, sqlite_times: bool
+) -> tuple[Any, ...]:
     """The DBAPI parameters of one row, in ``INSERT_COLUMNS`` order."""
-    record = trace.record
     return (
         record.trace_id,
-        trace.naive_utc.isoformat(sep=" ", timespec="microseconds") if sqlite_times else trace.naive_utc,
+        naive_utc.isoformat(sep=" ", timespec="microseconds") if sqlite_times else naive_utc,
         record.environment,
         record.feature,
         record.prompt_name,
@@ -191,7 +213,7 @@ def insert_params(trace: StoredTrace, cost_source: str, salt: bytes, sqlite_time
         record.finish_reason,
         record.status,
         record.error_type,
-        trace.cost_picodollars,
+        cost,
         cost_source,
         hash_user_id(record.user_id, salt) if record.user_id else None,
         record.session_id,
@@ -205,36 +227,25 @@ def insert_params(trace: StoredTrace, cost_source: str, salt: bytes, sqlite_time
     )
 
 
-def insert_new_traces(connection: Connection, records: Sequence[TraceRecord]) -> tuple[list[StoredTrace], int]:
-    """Insert records whose trace_id is not stored yet; return them and the duplicate count.
+def insert_new_rows(connection: Connection, batch: PreparedBatch) -> list[rollups.RollupRow]:
+    """Insert the rows whose trace_id is not stored yet; return the rollup rows of those.
 
     One DBAPI ``executemany`` of ready-made tuples with ``ON CONFLICT DO NOTHING``: SQLAlchemy's
     per-value processing, or a lookup of every id beforehand, would cost more than the
     database's own work. Only when the row count shows duplicates are the new rows read back
     (by id, which only grows while this transaction holds the ingest lock).
     """
-    unique, in_batch_duplicates = _unique_by_trace_id(records)
-    if not unique:
-        return [], in_batch_duplicates
+    if not batch.params:
+        return []
+    if batch.sqlite_times != (connection.dialect.name == "sqlite"):
+        raise ValueError("this batch was prepared for another database backend")
     lock_for_ingest(connection)
     last_id = connection.execute(select(func.coalesce(func.max(TRACES.c.id), 0))).scalar_one()
-    salt = settings.user_id_salt()
-    sqlite_times = connection.dialect.name == "sqlite"
-    candidates: list[StoredTrace] = []
-    params: list[tuple[Any, ...]] = []
-    for record in unique:
-        naive_utc = record.timestamp.replace(tzinfo=None)  # TraceRecord timestamps are UTC
-        cost, cost_source = price_record(record, naive_utc.date())
-        trace = StoredTrace(record, cost, naive_utc)
-        candidates.append(trace)
-        params.append(insert_params(trace, cost_source, salt, sqlite_times))
-    inserted_count = connection.exec_driver_sql(insert_sql(connection), params).rowcount
-    if inserted_count == len(candidates):
-        stored = candidates
-    else:
-        new_ids = _trace_ids_after(connection, last_id)
-        stored = [trace for trace in candidates if trace.record.trace_id in new_ids]
-    return stored, in_batch_duplicates + len(candidates) - len(stored)
+    inserted_count = connection.exec_driver_sql(insert_sql(connection), batch.params).rowcount
+    if inserted_count == len(batch.params):
+        return batch.rollup_rows
+    new_ids = _trace_ids_after(connection, last_id)
+    return [row for row, params in zip(batch.rollup_rows, batch.params, strict=True) if params[0] in new_ids]
 
 
 def save_watermark(connection: Connection, source: str, watermark: dict[str, Any], rows: int) -> None:
@@ -261,6 +272,27 @@ def load_watermark(engine: Engine, source: str) -> dict[str, Any] | None:
         ).scalar_one_or_none()
 
 
+def write_prepared(
+    engine: Engine, batch: PreparedBatch, *, watermark: tuple[str, dict[str, Any]] | None = None
+) -> WriteResult:
+    """Store a prepared batch once per trace, with rollups (and a source watermark) in step."""
+    with engine.begin() as connection:
+        timezone = check_rollup_timezone(connection)
+        if timezone != batch.timezone:
+            raise RollupTimezoneMismatch(f"the batch was prepared for days in {batch.timezone}, the store uses {timezone}")
+        inserted = insert_new_rows(connection, batch)
+        rollups.add_rows(connection, inserted)
+        if watermark is not None:
+            save_watermark(connection, watermark[0], watermark[1], len(inserted))
+    priced = [row.cost_picodollars for row in inserted if row.cost_picodollars is not None]
+    return WriteResult(
+        inserted=len(inserted),
+        duplicates=batch.in_batch_duplicates + len(batch.params) - len(inserted),
+        unpriced=len(inserted) - len(priced),
+        cost_usd=pico_to_usd(sum(priced)),
+    )
+
+
 def write_traces(
     engine: Engine,
     records: Sequence[TraceRecord],
@@ -268,16 +300,5 @@ def write_traces(
     watermark: tuple[str, dict[str, Any]] | None = None,
 ) -> WriteResult:
     """Store ``records`` once each, priced, with rollups (and a source watermark) in step."""
-    with engine.begin() as connection:
-        timezone = check_rollup_timezone(connection)
-        inserted, duplicates = insert_new_traces(connection, records)
-        rollups.add_traces(connection, inserted, timezone)
-        if watermark is not None:
-            save_watermark(connection, watermark[0], watermark[1], len(inserted))
-    priced = [trace.cost_picodollars for trace in inserted if trace.cost_picodollars is not None]
-    return WriteResult(
-        inserted=len(inserted),
-        duplicates=duplicates,
-        unpriced=len(inserted) - len(priced),
-        cost_usd=pico_to_usd(sum(priced)),
-    )
+    batch = prepare(records, sqlite_times=engine.dialect.name == "sqlite")
+    return write_prepared(engine, batch, watermark=watermark)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -76,3 +77,32 @@ def test_costs_json_has_one_object_per_group_with_the_documented_fields(store: E
     table = runner.invoke(app, ["costs", "--since", "2020-01-01", "--until", "2030-01-01", "--by", "feature"])
     assert table.exit_code == 0
     assert "total" in table.stdout
+
+
+def test_worker_processes_import_the_same_rows_and_report_rejections_in_file_order(
+    store: Engine, tmp_path: Path
+) -> None:
+    from llmops.ingest.pipeline import import_file
+    from llmops.store.rollups import cost_report
+
+    lines = [
+        json.dumps({"trace_id": f"w{n}", "timestamp": "2025-11-15T10:00:00Z", "model": "claude-3-haiku-20240307",
+                    "input_tokens": 100 + n, "output_tokens": 10, "latency_ms": 500 + n})
+        for n in range(1_000)
+    ]
+    bad_lines = {17: '{"trace_id": "x", "timestamp": "yesterday", "model": "m"}', 650: "not json"}
+    for number, text in bad_lines.items():
+        lines[number - 1] = text
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    report = import_file(store, path, "jsonl", batch_size=100, workers=2)
+    assert (report.workers, report.written.inserted, report.rejected) == (2, 998, 2)
+    rejects = [json.loads(line) for line in (tmp_path / "big.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [17, 650]
+    assert rejects[0]["field"] == "timestamp"
+    (line,) = cost_report(store, date(2025, 11, 15), date(2025, 11, 15), "model")
+    assert line["requests"] == 998
+
+    again = import_file(store, path, "jsonl", batch_size=100, workers=2)
+    assert (again.written.inserted, again.written.duplicates) == (0, 998)

@@ -131,7 +131,7 @@ def test_a_failed_batch_leaves_nothing_behind(store: Engine, monkeypatch: pytest
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(rollups, "add_traces", broken)
+    monkeypatch.setattr(rollups, "add_rows", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         write_traces(store, [trace(), trace()], watermark=("app-db", {"timestamp": "2025-12-01T00:00:00", "id": "b"}))
     assert len(_traces(store)) == 1
