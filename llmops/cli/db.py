@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from llmops.store.engine import get_engine
-from llmops.store.migrate import current_revision, head_revision
+from llmops.store.migrate import current_revisions, head_revisions
 
 db_app = typer.Typer(help="The store: migrations and maintenance.", no_args_is_help=True)
 
@@ -14,7 +14,8 @@ db_app = typer.Typer(help="The store: migrations and maintenance.", no_args_is_h
 def upgrade() -> None:
     """Apply every pending migration (also done automatically on first use)."""
     engine = get_engine()
-    typer.echo(f"store at revision {current_revision(engine)} (head {head_revision()}): {engine.url!r}")
+    current = ", ".join(sorted(current_revisions(engine)))
+    typer.echo(f"store {engine.url!r} at {current} (heads: {', '.join(sorted(head_revisions()))})")
 
 
 @db_app.command("rebuild-rollups")

@@ -1,4 +1,8 @@
-"""Alembic, driven from code: ``upgrade(engine)`` runs on first use and from ``llmops db upgrade``."""
+"""Alembic, driven from code: ``upgrade(engine)`` runs on first use and from ``llmops db upgrade``.
+
+Each feature's tables live on their own branch from the first revision, so the store is at
+"all heads" rather than one head.
+"""
 
 from __future__ import annotations
 
@@ -11,31 +15,26 @@ from sqlalchemy import Engine
 SCRIPT_LOCATION = "llmops.store:migrations"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
-    config.attributes["engine"] = engine
+    if engine is not None:
+        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+        config.attributes["engine"] = engine
     return config
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config_for_scripts()).get_current_head()
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-def alembic_config_for_scripts() -> Config:
-    config = Config()
-    config.set_main_option("script_location", SCRIPT_LOCATION)
-    return config
-
-
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> set[str]:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return set(MigrationContext.configure(connection).get_current_heads())
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; a no-op when it is already there."""
-    if revision == "head" and current_revision(engine) == head_revision():
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to every head; a no-op when it is already there."""
+    if current_revisions(engine) == head_revisions():
         return
-    command.upgrade(alembic_config(engine), revision)
+    command.upgrade(alembic_config(engine), "heads")

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from llmops.pricing import COST_COMPUTED, COST_PROVIDED, COST_UNKNOWN_MODEL
 from llmops.store import rollups, writer
-from llmops.store.migrate import current_revision, head_revision, upgrade
+from llmops.store.migrate import current_revisions, head_revisions, upgrade
 from llmops.store.models import Trace, TraceRollup
 from llmops.store.rollups import cost_report
 from llmops.store.writer import load_watermark, write_traces
@@ -40,9 +40,9 @@ def _rollup_totals(engine: Engine) -> dict[str, int]:
 
 
 def test_migrations_reach_head_and_rerun_is_a_no_op(store: Engine) -> None:
-    assert current_revision(store) == head_revision()
+    assert current_revisions(store) == head_revisions()
     upgrade(store)
-    assert current_revision(store) == head_revision()
+    assert current_revisions(store) == head_revisions()
 
 
 def test_each_trace_is_stored_once_across_and_within_batches(store: Engine) -> None:
