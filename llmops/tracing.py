@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import uuid4
 
 from pydantic import ValidationError
@@ -37,8 +37,6 @@ from llmops.records import TraceRecord
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-    from anthropic import Anthropic, AsyncAnthropic
 
 __all__ = [
     "RecorderStats",
@@ -899,44 +897,8 @@ class TracedClient:
 ClientT = TypeVar("ClientT")
 
 
-@overload
-def trace_anthropic(
-    client: Anthropic,
-    *,
-    recorder: TraceRecorder | None = ...,
-    feature: str | None = ...,
-    prompt_name: str | None = ...,
-    prompt_version: str | None = ...,
-    environment: str | None = ...,
-    tags: Sequence[str] = ...,
-    metadata: Mapping[str, Any] | None = ...,
-) -> Anthropic: ...
-@overload
-def trace_anthropic(
-    client: AsyncAnthropic,
-    *,
-    recorder: TraceRecorder | None = ...,
-    feature: str | None = ...,
-    prompt_name: str | None = ...,
-    prompt_version: str | None = ...,
-    environment: str | None = ...,
-    tags: Sequence[str] = ...,
-    metadata: Mapping[str, Any] | None = ...,
-) -> AsyncAnthropic: ...
-@overload
 def trace_anthropic(
     client: ClientT,
-    *,
-    recorder: TraceRecorder | None = ...,
-    feature: str | None = ...,
-    prompt_name: str | None = ...,
-    prompt_version: str | None = ...,
-    environment: str | None = ...,
-    tags: Sequence[str] = ...,
-    metadata: Mapping[str, Any] | None = ...,
-) -> ClientT: ...
-def trace_anthropic(
-    client: Any,
     *,
     recorder: TraceRecorder | None = None,
     feature: str | None = None,
@@ -945,7 +907,7 @@ def trace_anthropic(
     environment: str | None = None,
     tags: Sequence[str] = (),
     metadata: Mapping[str, Any] | None = None,
-) -> Any:
+) -> ClientT:
     """Wrap ``client`` (sync or async) so that every ``messages`` call is recorded as one trace.
 
     The keyword arguments are the defaults of every trace from this client; ``trace_context``
@@ -968,4 +930,5 @@ def trace_anthropic(
         tags=tuple(tags),
         metadata=dict(metadata or {}),
     )
-    return TracedClient(client, _Tracer(recorder if recorder is not None else default_recorder(), defaults))
+    traced = TracedClient(client, _Tracer(recorder if recorder is not None else default_recorder(), defaults))
+    return cast(ClientT, traced)  # it stands in for the client: same attributes, traced messages
