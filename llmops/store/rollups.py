@@ -250,7 +250,7 @@ class CostGroup:
         return {
             grouping: self.key,
             "requests": self.requests,
-            "cost_usd": float(round(cost, 6)),
+            "cost_usd": float(round(cost, 6)) if priced else None,  # unknown, never $0
             "avg_cost_per_request": float(round(cost / priced, 8)) if priced else None,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -281,7 +281,7 @@ def cost_report(engine: Engine, since: date, until: date, by: str) -> list[dict[
 def report_total(lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Totals over report lines (latency quantiles cannot be summed, so they are omitted)."""
     requests = sum(line["requests"] for line in lines)
-    cost = sum(Decimal(str(line["cost_usd"])) for line in lines)
+    cost = sum(Decimal(str(line["cost_usd"])) for line in lines if line["cost_usd"] is not None)
     unpriced = sum(line["unpriced_requests"] for line in lines)
     errors = sum(line["error_rate"] * line["requests"] for line in lines)
     return {

@@ -70,6 +70,9 @@ def test_costs_are_computed_kept_or_flagged_never_zero(store: Engine) -> None:
     assert by_id[unknown.trace_id].cost_source == COST_UNKNOWN_MODEL
     assert result.unpriced == 1
     assert _rollup_totals(store)["unpriced"] == 1
+    by_model = {line["model"]: line for line in cost_report(store, date(2025, 11, 1), date(2025, 11, 2), "model")}
+    assert by_model["acme-llm-unreleased"]["cost_usd"] is None
+    assert by_model["acme-llm-unreleased"]["unpriced_requests"] == 1
 
 
 def test_user_ids_are_stored_as_stable_pseudonyms(store: Engine) -> None:
