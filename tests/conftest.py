@@ -22,7 +22,15 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 POSTGRES_ADMIN_URL = os.environ.get(settings.LLMOPS_TEST_POSTGRES_URL, "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-STORE_TABLES = ("traces", "trace_rollups", "ingest_watermarks", "store_settings")
+STORE_TABLES = (
+    "traces",
+    "trace_rollups",
+    "ingest_watermarks",
+    "store_settings",
+    "label_events",
+    "prompt_labels",
+    "prompt_versions",
+)
 
 
 @pytest.fixture(autouse=True)

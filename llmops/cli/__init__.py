@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from llmops.cli import costs, db, prompts, sim, traces
+from llmops.cli import costs, db, prompts, registry, sim, traces
 
 app = typer.Typer(
     name="llmops",
@@ -20,6 +20,8 @@ traces.register(app)
 costs.register(app)
 sim.register(app)
 prompts.register(app)
+registry.register(app)
+registry.register_prompts(prompts.prompts_app)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """The engine factory: one engine per URL per process, migrated to head on first use.
 
 SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions, so concurrent writers
-(an ingest flow and a CLI import) queue for the write lock instead of failing mid-transaction.
+(an ingest flow and a CLI import) queue for the write lock instead of failing mid-transaction;
+readers that ask for ``read_only(engine)`` never queue.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 from llmops import settings
 
 _engines: dict[str, Engine] = {}
+READ_ONLY_OPTION = "llmops_read_only"
 _lock = threading.Lock()
 
 
@@ -31,7 +33,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = connection.get_execution_options().get(READ_ONLY_OPTION)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine for transactions that only read: on SQLite they start with a plain
+    (deferred) BEGIN, so in WAL mode they never wait for a writer. Writes keep BEGIN IMMEDIATE:
+    a deferred transaction that reads, then writes, fails if another writer got in between."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
 def create_store_engine(url: str | None = None) -> Engine:

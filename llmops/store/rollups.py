@@ -19,6 +19,7 @@ from fastdigest import TDigest
 from sqlalchemy import Connection, Engine, Table, bindparam, select, tuple_, update
 
 
+from llmops.store.engine import read_only
 from llmops.store.models import TraceRollup, pico_to_usd
 
 ROLLUPS: Table = TraceRollup.__table__  # type: ignore[assignment]
@@ -270,7 +271,7 @@ def cost_report(engine: Engine, since: date, until: date, by: str) -> list[dict[
     columns += [ROLLUPS.c[name] for name in ("cache_read_input_tokens", "cost_picodollars", "unpriced", "latency_sketch")]
     query = select(ROLLUPS.c[by].label("group_key"), *columns).where(ROLLUPS.c.day.between(since, until))
     groups: dict[str, CostGroup] = {}
-    with engine.connect() as connection:
+    with read_only(engine).connect() as connection:
         for row in connection.execute(query):
             key = row.group_key.isoformat() if isinstance(row.group_key, date) else (row.group_key or "(none)")
             groups.setdefault(key, CostGroup(key)).add(row)

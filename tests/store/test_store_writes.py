@@ -183,3 +183,19 @@ def test_changing_timezone_is_refused_until_rollups_are_rebuilt(
     (line,) = cost_report(store, date(2025, 10, 1), date(2025, 12, 1), "day")
     assert line["day"] == "2025-11-01"
     assert write_traces(store, [trace()]).inserted == 1
+
+
+def test_cost_reports_are_not_blocked_by_a_writer_holding_the_lock(store: Engine) -> None:
+    write_traces(store, [trace()])
+    finished = threading.Event()
+
+    def report() -> None:
+        cost_report(store, date(2025, 11, 1), date(2025, 11, 2), "model")
+        finished.set()
+
+    with store.begin() as writer:  # BEGIN IMMEDIATE on SQLite: the write lock, held until the block ends
+        writer.execute(rollups.ROLLUPS.update().values(errors=rollups.ROLLUPS.c.errors))
+        reader = threading.Thread(target=report)
+        reader.start()
+        assert finished.wait(timeout=10), "the report waited for the writer"
+    reader.join()
