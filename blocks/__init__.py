@@ -5,7 +5,8 @@ Registered with Prefect through the ``prefect.collections`` entry point, so
 """
 
 from blocks.model import AnthropicModel
+from blocks.slack import SlackDigest
 from blocks.source import TraceSource
 from blocks.store import TraceStore
 
-__all__ = ["AnthropicModel", "TraceSource", "TraceStore"]
+__all__ = ["AnthropicModel", "SlackDigest", "TraceSource", "TraceStore"]

@@ -61,7 +61,9 @@ from llmops.demo import (
     generate_traces,
     plan_days,
 )
+from llmops.digest import compute_digest
 from llmops.records import TRACE_FIELDS, TraceRecord
+from llmops.slack import SlackConfig, deliver_pending, enqueue_digest, render_digest
 from llmops.store.engine import dispose_engines, get_engine
 from llmops.store.rollups import cost_report
 from llmops.store.writer import write_traces
@@ -294,6 +296,22 @@ def print_report(engine: Engine, end_day: date) -> None:
     )
 
 
+def print_digest(engine: Engine, end_day: date) -> None:
+    """The digest of the demo's last day, printed; sent to Slack when a token or webhook is configured."""
+    digest = compute_digest(engine, end_day)
+    message = render_digest(digest)
+    console.print(f"\n{message.plain}", highlight=False, markup=False)
+    config = SlackConfig.from_env()
+    entry = enqueue_digest(engine, digest, config, message)
+    if config.configured:
+        console.print(f"  Slack: {deliver_pending(engine, config).summary()}", highlight=False)
+    else:
+        console.print(
+            f"  stored in the outbox ({entry.dedupe_key}); set SLACK_BOT_TOKEN and SLACK_CHANNEL to post it",
+            highlight=False,
+        )
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m deployments.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--calls-per-weekday", type=int, default=DEFAULT_CALLS_PER_WEEKDAY)
@@ -341,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     report = pull_with_ingest_flow(app_url)
     console.print(f"  ingest-traces: {report.summary()}", highlight=False)
     print_report(engine, end_day)
+    print_digest(engine, end_day)
     console.print(f"\nExplore it yourself: LLMOPS_DATABASE_URL={url} llmops costs --by model", highlight=False)
     return 0
 

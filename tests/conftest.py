@@ -30,6 +30,8 @@ STORE_TABLES = (
     "label_events",
     "prompt_labels",
     "prompt_versions",
+    "outbox",
+    "alerts",
 )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from llmops.cli import costs, db, prompts, registry, sim, traces
+from llmops.cli import costs, db, digest, prompts, registry, sim, traces
 
 app = typer.Typer(
     name="llmops",
@@ -18,6 +18,7 @@ app = typer.Typer(
 db.register(app)
 traces.register(app)
 costs.register(app)
+digest.register(app)
 sim.register(app)
 prompts.register(app)
 registry.register(app)

@@ -1,0 +1,87 @@
+"""The digest and alerts as Prefect tasks: compute from the store, queue in the outbox, send.
+
+Computing retries (a store restarting); sending does not: slack_sdk already retries 429,
+5xx and connection errors inside the call, and whatever is still unsent stays pending in
+the outbox for the next run, which is safer than a task retry that could hold the flow.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_UI_URL
+from sqlalchemy import Engine
+
+from blocks.slack import SlackDigest
+from blocks.store import TraceStore
+from llmops.digest import DEFAULT_TOP_FEATURES, Digest, compute_digest
+from llmops.slack import DeliveryReport, OutboxEntry, SlackConfig, deliver_pending, enqueue_alert, enqueue_digest, render_digest
+from llmops.store.engine import get_engine
+
+
+def _engine(store: TraceStore | None) -> Engine:
+    return store.get_engine() if store is not None else get_engine()
+
+
+def slack_config(slack: SlackDigest | None) -> SlackConfig:
+    """The block's settings, or the SLACK_* variables without one."""
+    return slack.config() if slack is not None else SlackConfig.from_env()
+
+
+def current_flow_run_link() -> str | None:
+    """This flow run's page in the Prefect UI, when the UI address is known."""
+    return flow_run.ui_url if PREFECT_UI_URL.value() and flow_run.id else None
+
+
+@task(name="compute-digest", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+def compute_digest_task(
+    day: date | None, environment: str | None, store: TraceStore | None = None, top_features: int = DEFAULT_TOP_FEATURES
+) -> Digest:
+    """The day's numbers from the rollups."""
+    return compute_digest(_engine(store), day, environment=environment, top_features=top_features)
+
+
+@task(name="queue-digest", cache_policy=NO_CACHE)
+def queue_digest(digest: Digest, slack: SlackDigest | None = None, store: TraceStore | None = None) -> tuple[OutboxEntry, str]:
+    """Render the message and chart and store them in the outbox (once per day and channel).
+
+    Returns the outbox entry and the message as markdown, for the run's artifact.
+    """
+    message = render_digest(digest)
+    entry = enqueue_digest(_engine(store), digest, slack_config(slack), message)
+    get_run_logger().info("digest %s: %s", entry.dedupe_key, "queued" if entry.created else f"already queued ({entry.status})")
+    return entry, message.markdown
+
+
+@task(name="deliver-outbox", cache_policy=NO_CACHE)
+def deliver_outbox(slack: SlackDigest | None = None, store: TraceStore | None = None) -> DeliveryReport:
+    """Send every pending message for the configured destination; errors stay in the outbox."""
+    config = slack_config(slack)
+    report = deliver_pending(_engine(store), config)
+    logger = get_run_logger()
+    if not config.configured:
+        logger.info("Slack is not configured: %d message(s) wait in the outbox", len(report.pending))
+    else:
+        logger.info("Slack: %s", report.summary())
+    return report
+
+
+@task(name="send-alert", cache_policy=NO_CACHE)
+def send_alert(
+    kind: str,
+    title: str,
+    details: str,
+    severity: str = "warning",
+    slack: SlackDigest | None = None,
+    store: TraceStore | None = None,
+) -> OutboxEntry:
+    """Alert Slack now (regression verdict, failed gate, rollback, promotion), linking this flow run.
+
+    Queued in the outbox first; if Slack is down it stays pending and the next delivery sends it.
+    """
+    return enqueue_alert(
+        kind, title, details, current_flow_run_link(), severity=severity, engine=_engine(store), config=slack_config(slack)
+    )

@@ -1,0 +1,79 @@
+"""The daily digest over 30 days of 1,000,000 traces: its numbers from the rollups, the
+message, and the chart, each timed on the same SQLite store.
+
+Floor (issue 5): the digest's numbers in under 2 s.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from datetime import date
+
+from rich.progress import Progress
+from sqlalchemy import Engine, func, select
+
+from llmops.demo.traffic import generate_traces
+from llmops.digest import compute_digest
+from llmops.slack import render_chart, render_digest
+from llmops.store.models import Trace, TraceRollup
+from llmops.store.writer import write_traces
+from tests.benchmarks.common import migrated_engine, sqlite_url
+
+TRACES = int(os.environ.get("BENCH_DIGEST_TRACES", "1000000"))
+BATCH = 20_000
+
+
+def seed(engine: Engine) -> date:
+    """30 days of demo traffic (with its incidents) ending on the returned day."""
+    per_weekday = int(TRACES / 26)  # weekends carry ~40 %: 30 days ≈ 26 weekday-equivalents
+    batch = []
+    with Progress(transient=True) as progress:
+        task = progress.add_task("seeding", total=TRACES)
+        for n, record in enumerate(generate_traces(days=30, calls_per_weekday=per_weekday, seed=5)):
+            if n == TRACES:
+                break
+            batch.append(record)
+            if len(batch) == BATCH:
+                write_traces(engine, batch)
+                progress.advance(task, len(batch))
+                batch = []
+        if batch:
+            write_traces(engine, batch)
+    with engine.connect() as connection:
+        return connection.execute(select(func.max(TraceRollup.day))).scalar_one()
+
+
+def timed(function: Callable[[], object], repeats: int = 5) -> float:
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    with sqlite_url() as url:
+        engine = migrated_engine(url)
+        started = time.perf_counter()
+        day = seed(engine)
+        with engine.connect() as connection:
+            traces = connection.execute(select(func.count()).select_from(Trace)).scalar_one()
+            rollups = connection.execute(select(func.count()).select_from(TraceRollup)).scalar_one()
+        print(f"seeded {traces:,} traces ({rollups:,} rollup rows) ending {day} in {time.perf_counter() - started:.0f} s (SQLite)")
+        digest = compute_digest(engine, day)
+        numbers = timed(lambda: compute_digest(engine, day))
+        message = timed(lambda: render_digest(digest, with_chart=False))
+        chart = timed(lambda: render_chart(digest), repeats=3)
+        print(f"  digest numbers  {numbers * 1000:7.1f} ms (floor: < 2 s) — {digest.totals['requests'].value:,} requests that day")
+        print(f"  message render  {message * 1000:7.1f} ms (Block Kit, markdown, text)")
+        print(f"  30-day chart    {chart * 1000:7.1f} ms (matplotlib PNG)")
+        print(f"  caching estimate: {digest.caching.repeated_requests:,} repeated calls, ${digest.caching.savings_usd:,.2f}")
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
