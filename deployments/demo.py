@@ -63,6 +63,8 @@ from llmops.demo import (
 )
 from llmops.digest import compute_digest
 from llmops.records import TRACE_FIELDS, TraceRecord
+from llmops.registry import get_registry
+from llmops.rollouts import PromotionRequest, live_rollout
 from llmops.slack import SlackConfig, deliver_pending, enqueue_digest, render_digest
 from llmops.store.engine import dispose_engines, get_engine
 from llmops.store.rollups import cost_report
@@ -296,6 +298,86 @@ def print_report(engine: Engine, end_day: date) -> None:
     )
 
 
+CANARY_PROMPT = "support-chat"
+CANARY_BASELINE, CANARY_CANDIDATE = "2.3.0", "2.3.1"
+CANARY_CALLS = 300
+"""Calls made after the canary starts, each served the version registry.resolve() picks for its user."""
+
+
+def start_canary(engine: Engine, *, seed: int = DEFAULT_SEED) -> None:
+    """Release support-chat 2.3.0, start a 5 → 25 → 100 % canary of 2.3.1 through the
+    promote-prompt flow, send calls as the application would (resolve, call, trace), and run
+    advance-rollouts once. Rerun: an existing rollout is left as it is and looked at again.
+    No git tag: the demo's releases are not yours."""
+    import anthropic
+
+    from flows.advance_rollouts import advance_rollouts
+    from flows.promote_prompt import promote_prompt
+    from llmops.sim import SimConfig, SimServer
+    from llmops.tracing import TraceRecorder, trace_anthropic, trace_context
+
+    registry = get_registry(engine.url.render_as_string(hide_password=False))
+    common = {"prompt_name": CANARY_PROMPT, "force_without_eval": True, "git_tag": False, "actor": "demo"}
+    if registry.labels(CANARY_PROMPT).production is None:
+        promote_prompt(
+            PromotionRequest(
+                version=CANARY_BASELINE, strategy="immediate", reason="demo: the version the app served until now", **common
+            )
+        )
+    baseline_serves = registry.labels(CANARY_PROMPT).production == CANARY_BASELINE
+    if live_rollout(engine, CANARY_PROMPT, "production") is None and baseline_serves:
+        promote_prompt(
+            PromotionRequest(
+                version=CANARY_CANDIDATE,
+                strategy="canary",
+                steps=[5, 25, 100],
+                min_step_minutes=60,
+                min_requests_per_step=100,
+                reason="demo: explicit refund policy, clearer escalation",
+                **common,
+            )
+        )
+        recorder = TraceRecorder(lambda records: write_traces(engine, records))
+        _, messages = SAMPLE_REQUESTS["chat_response"]
+        with SimServer(SimConfig(latency_median_ms=5, seed=seed)) as sim:
+            client = trace_anthropic(
+                anthropic.Anthropic(base_url=sim.base_url, api_key="sim", max_retries=0), recorder=recorder
+            )
+            for index in range(CANARY_CALLS):
+                user = f"acme-user-{index:05d}"
+                served = registry.resolve(CANARY_PROMPT, user)
+                context = trace_context(
+                    feature="chat_response",
+                    prompt_name=CANARY_PROMPT,
+                    prompt_version=served.version,
+                    environment="production",
+                    user_id=user,
+                    tags=["canary-demo"],
+                )
+                with context:
+                    client.messages.create(
+                        model=served.model,
+                        system=served.system,
+                        max_tokens=512,
+                        messages=[{"role": "user", "content": messages[index % len(messages)]}],
+                    )
+            recorder.close(timeout=30)
+    advance_rollouts()
+
+
+def print_canary() -> None:
+    """The rollout as `llmops rollouts` shows it, and what to try next."""
+    from llmops.cli.rollouts import rollouts
+
+    console.print("\n[bold]Prompt rollout in progress[/bold]")
+    rollouts(as_json=False)
+    console.print(
+        f"  try: llmops ab report {CANARY_PROMPT} · llmops prompts history {CANARY_PROMPT} · "
+        f"llmops rollback {CANARY_PROMPT} --reason '…'",
+        highlight=False,
+    )
+
+
 def print_digest(engine: Engine, end_day: date) -> None:
     """The digest of the demo's last day, printed; sent to Slack when a token or webhook is configured."""
     digest = compute_digest(engine, end_day)
@@ -359,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     report = pull_with_ingest_flow(app_url)
     console.print(f"  ingest-traces: {report.summary()}", highlight=False)
     print_report(engine, end_day)
+    start_canary(engine, seed=args.seed)
+    print_canary()
     print_digest(engine, end_day)
     console.print(f"\nExplore it yourself: LLMOPS_DATABASE_URL={url} llmops costs --by model", highlight=False)
     return 0

@@ -32,6 +32,7 @@ STORE_TABLES = (
     "prompt_versions",
     "outbox",
     "alerts",
+    "rollouts",
 )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from llmops.cli import costs, db, digest, prompts, registry, sim, traces
+from llmops.cli import costs, db, digest, prompts, registry, rollouts, sim, traces
 
 app = typer.Typer(
     name="llmops",
@@ -22,6 +22,7 @@ digest.register(app)
 sim.register(app)
 prompts.register(app)
 registry.register(app)
+rollouts.register(app)
 registry.register_prompts(prompts.prompts_app)
 
 

@@ -1,0 +1,62 @@
+"""The ``promote-prompt`` flow: the Prefect UI's promote button, with a typed parameter form.
+
+It checks the gates, records the rollout's plan in the store and moves the first step's
+labels, then ends: the ``advance-rollouts`` flow carries a staged rollout forward every
+15 minutes, so a rollout lasting days holds no flow run open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from blocks.store import TraceStore
+from llmops.rollouts import PromotionRequest, Rollout, RolloutOutcome, gate_table, plan_table
+from tasks.rollouts import start_rollout_task
+
+
+def artifact_key(kind: str, rollout: Rollout) -> str:
+    """One artifact history per prompt and environment; keys allow lowercase letters, digits and dashes."""
+    raw = f"rollout-{kind}-{rollout.prompt_name}-{rollout.environment}"
+    return "".join(char if char.isalnum() else "-" for char in raw.lower()).strip("-")
+
+
+def publish_outcome(outcome: RolloutOutcome) -> None:
+    """The plan and the gate results as tables, and what happened in one paragraph."""
+    rollout = outcome.rollout
+    create_table_artifact(
+        key=artifact_key("plan", rollout),
+        table=plan_table(rollout),
+        description=f"Plan of rollout {rollout.id}: {rollout.prompt_name} {rollout.baseline or '–'} → {rollout.candidate} ({rollout.strategy})",
+    )
+    create_table_artifact(
+        key=artifact_key("gates", rollout),
+        table=gate_table(outcome.gates),
+        description=f"Gates of rollout {rollout.id}, step {rollout.current_step + 1}: {outcome.action}",
+    )
+    create_markdown_artifact(
+        key=artifact_key("status", rollout),
+        markdown=(
+            f"### {rollout.prompt_name}: {rollout.baseline or '–'} → {rollout.candidate} ({rollout.strategy}, {rollout.environment})\n\n"
+            f"**{outcome.action}**: {outcome.message}\n\n"
+            f"Status `{rollout.status}`, step {rollout.current_step + 1}/{len(rollout.plan.steps)} at "
+            f"{rollout.step.traffic_percent:g} %. Gates: {rollout.gate_status}.\n\n"
+            f"Requested by {rollout.created_by}: {rollout.plan.reason}"
+        ),
+        description=f"Rollout {rollout.id} of {rollout.prompt_name}",
+    )
+
+
+@flow(name="promote-prompt", description="Promote a prompt version: immediate, canary, blue-green or A/B, behind gates.")
+def promote_prompt(request: PromotionRequest, store_block: str | None = None) -> dict[str, Any]:
+    """Start the rollout ``request`` describes; returns the rollout as ``llmops rollouts --json`` shows it.
+
+    A second promotion of a prompt with a live rollout, a version without an evaluation (unless
+    forced, which the audit log records) or one whose evaluation is worse fails the run, with why.
+    """
+    store = TraceStore.load(store_block) if store_block else None
+    outcome = start_rollout_task(request, store)
+    publish_outcome(outcome)
+    return outcome.rollout.to_dict()

@@ -1,0 +1,54 @@
+"""The ``rollback-prompt`` flow: restore the version before, by hand or from an automation.
+
+Automations pass the event's resource id (``llmops.prompt.<name>``) as ``prompt_name``, and
+the version the event is about as ``only_if_serving``, so an event about a version that was
+already rolled back (the advance flow rolls back a failed gate itself) changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from blocks.store import TraceStore
+from llmops.rollouts import prompt_name_from
+from tasks.rollouts import rollback_task
+
+
+@flow(name="rollback-prompt", description="Restore a prompt's previous production version and end its rollout.")
+def rollback_prompt(
+    prompt_name: str,
+    reason: str,
+    to_version: str | None = None,
+    environment: str = "production",
+    actor: str = "rollback-prompt",
+    only_if_serving: str | None = None,
+    store_block: str | None = None,
+) -> dict[str, Any]:
+    """Roll ``prompt_name`` (or ``llmops.prompt.<name>``) back to ``to_version`` or the one before.
+
+    Empty strings, as templates render missing event labels, count as not given.
+    """
+    name, environment = prompt_name_from(prompt_name), environment or "production"
+    store = TraceStore.load(store_block) if store_block else None
+    result = rollback_task(name, reason, actor, environment, to_version or None, only_if_serving or None, store)
+    ended = result.ended_rollout
+    create_markdown_artifact(
+        key="".join(char if char.isalnum() else "-" for char in f"rollback-{name}-{environment}".lower()),
+        markdown=(
+            f"### Rollback of {name} ({environment})\n\n{result.message}\n\n"
+            f"Requested by {actor}: {reason}"
+            + (f"\n\nEnded rollout {ended.id} ({ended.strategy} of {ended.candidate})." if ended else "")
+        ),
+        description=f"Rollback of {name}",
+    )
+    return {
+        "prompt_name": result.prompt_name,
+        "environment": result.environment,
+        "restored": result.restored,
+        "replaced": result.replaced,
+        "ended_rollout": ended.id if ended else None,
+        "message": result.message,
+    }

@@ -1,0 +1,448 @@
+"""Canary-vs-control gates and A/B reports from the traces of each arm.
+
+A gate fails only when the confidence interval of the change lies *entirely* beyond the
+tolerance: noise alone never fails a gate, and a real regression larger than the tolerance
+fails it once enough traffic has been seen. Below the minimum samples the verdict is
+"not_enough_data", which a rollout reads as "wait", never as "pass".
+
+Both arms run at the same time, so the day's own ups and downs (a slow provider hour, a busy
+Monday) hit both alike and cancel in the comparison; what remains is per-call noise, which
+the intervals below account for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import combinations
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from llmops.stats import (
+    Interval,
+    bootstrap_ratio,
+    mean_interval,
+    newcombe_difference,
+    p95,
+    quantile_interval,
+    ratio_of_means_interval,
+    two_proportion_p_value,
+    welch_difference,
+    wilson_interval,
+)
+
+GateVerdict = Literal["pass", "fail", "not_enough_data"]
+ABVerdict = Literal["winner", "no_difference", "not_enough_data"]
+
+
+@dataclass
+class ArmSample:
+    """Per-call observations of one arm (a prompt version) over a window."""
+
+    errors: list[bool] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)
+    feedback: list[float] = field(default_factory=list)
+    eval_scores: list[float] = field(default_factory=list)
+    outcomes: dict[str, list[float]] = field(default_factory=dict)
+
+
+class OutcomeTolerance(BaseModel):
+    """How a named trace-metadata outcome is judged (``escalated``: lower is better)."""
+
+    higher_is_better: bool = True
+    max_worsening: float = Field(0.05, ge=0, description="Largest allowed change for the worse (absolute).")
+
+
+class Tolerances(BaseModel):
+    """What a candidate may cost relative to control before a gate fails, and how sure to be."""
+
+    max_error_rate_increase: float = Field(0.01, ge=0, description="Absolute: 0.01 = one percentage point.")
+    max_p95_latency_increase: float = Field(0.15, ge=0, description="Relative: 0.15 = +15 %.")
+    max_cost_increase: float = Field(0.10, ge=0, description="Relative cost per request: 0.10 = +10 %.")
+    max_feedback_drop: float = Field(0.05, ge=0, description="Mean user feedback (−1..1), absolute.")
+    max_eval_score_drop: float = Field(0.05, ge=0, description="Mean automated eval score (0..1), absolute.")
+    outcomes: dict[str, OutcomeTolerance] = Field(
+        default_factory=dict, description="Named metadata outcomes; unlisted ones are higher-is-better, 0.05."
+    )
+    min_samples_per_arm: int = Field(300, ge=2, description="Calls per arm before errors, latency and cost are judged.")
+    min_scores_per_arm: int = Field(30, ge=2, description="Feedback, eval scores or outcome values per arm.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Two-sided level of every interval.")
+    bootstrap_resamples: int = Field(2000, ge=200)
+    seed: int = Field(0, description="Bootstrap seed: the same traces give the same verdict.")
+
+    def outcome(self, name: str) -> OutcomeTolerance:
+        return self.outcomes.get(name, OutcomeTolerance())
+
+
+Scale = Literal["difference", "ratio"]
+
+
+@dataclass(frozen=True)
+class _Metric:
+    """One compared quantity: how to read it off an arm and how to compare two arms."""
+
+    name: str
+    label: str
+    values: Callable[[ArmSample], Sequence[float]]
+    kind: Literal["proportion", "p95", "mean_ratio", "mean_difference"]
+    higher_is_worse: bool
+    tolerance: float
+    uses_scores: bool
+
+    @property
+    def scale(self) -> Scale:
+        return "ratio" if self.kind in ("p95", "mean_ratio") else "difference"
+
+    def tolerance_text(self) -> str:
+        worse = "+" if self.higher_is_worse else "−"
+        if self.scale == "ratio":
+            return f"at most {worse}{self.tolerance:.0%}"
+        if self.kind == "proportion":
+            return f"at most {worse}{self.tolerance * 100:.1f} points"
+        return f"at most {worse}{self.tolerance:g}"
+
+
+def _metrics(tolerances: Tolerances, outcome_names: Iterable[str]) -> list[_Metric]:
+    t = tolerances
+    metrics = [
+        _Metric("error_rate", "error rate", lambda a: a.errors, "proportion", True, t.max_error_rate_increase, False),
+        _Metric("p95_latency_ms", "p95 latency", lambda a: a.latencies_ms, "p95", True, t.max_p95_latency_increase, False),
+        _Metric("cost_per_request_usd", "cost per request", lambda a: a.costs, "mean_ratio", True, t.max_cost_increase, False),
+        _Metric("user_feedback", "user feedback", lambda a: a.feedback, "mean_difference", False, t.max_feedback_drop, True),
+        _Metric("eval_score", "automated eval score", lambda a: a.eval_scores, "mean_difference", False, t.max_eval_score_drop, True),
+    ]  # fmt: skip
+    for name in sorted(outcome_names):
+        outcome = tolerances.outcome(name)
+        metrics.append(
+            _Metric(
+                f"outcome:{name}",
+                name,
+                lambda a, name=name: a.outcomes.get(name, []),
+                "mean_difference",
+                not outcome.higher_is_better,
+                outcome.max_worsening,
+                True,
+            )
+        )
+    return metrics
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    control: float
+    candidate: float
+    interval: Interval
+    p_value: float | None
+
+
+def _estimate(
+    metric: _Metric, control: np.ndarray, candidate: np.ndarray, confidence: float, tolerances: Tolerances
+) -> _Estimate:
+    if metric.kind == "proportion":
+        control_events, candidate_events = int(control.sum()), int(candidate.sum())
+        return _Estimate(
+            control_events / control.size,
+            candidate_events / candidate.size,
+            newcombe_difference(control_events, control.size, candidate_events, candidate.size, confidence),
+            two_proportion_p_value(control_events, control.size, candidate_events, candidate.size),
+        )
+    if metric.kind == "mean_difference":
+        interval, p_value = welch_difference(control, candidate, confidence)
+        return _Estimate(float(control.mean()), float(candidate.mean()), interval, p_value)
+    if metric.kind == "mean_ratio":
+        interval = ratio_of_means_interval(control, candidate, confidence)
+        p_value = welch_difference(control, candidate, confidence)[1]
+        return _Estimate(float(control.mean()), float(candidate.mean()), interval, p_value)
+    interval = bootstrap_ratio(control, candidate, p95, confidence, tolerances.bootstrap_resamples, tolerances.seed)
+    return _Estimate(float(p95(control)), float(p95(candidate)), interval, None)
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """Candidate against control on one metric, with the interval its verdict rests on.
+
+    ``ci_low``/``ci_high`` bound ``candidate − control`` when ``scale`` is "difference" and
+    ``candidate / control`` when it is "ratio".
+    """
+
+    metric: str
+    label: str
+    control_value: float | None
+    candidate_value: float | None
+    difference: float | None
+    relative_difference: float | None
+    scale: Scale
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    control_n: int
+    candidate_n: int
+    tolerance: str
+    verdict: GateVerdict
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _beyond_tolerance(metric: _Metric, interval: Interval) -> bool:
+    """Whether the whole interval lies on the worse side of the metric's tolerance."""
+    no_change = 1.0 if metric.scale == "ratio" else 0.0
+    if metric.higher_is_worse:
+        return interval.low > no_change + metric.tolerance
+    return interval.high < no_change - metric.tolerance
+
+
+def _compare(
+    metric: _Metric, control: ArmSample, candidate: ArmSample, tolerances: Tolerances, confidence: float
+) -> MetricComparison:
+    control_values = np.asarray(metric.values(control), float)
+    candidate_values = np.asarray(metric.values(candidate), float)
+    minimum = tolerances.min_scores_per_arm if metric.uses_scores else tolerances.min_samples_per_arm
+    enough = min(control_values.size, candidate_values.size) >= minimum
+    estimate = _estimate(metric, control_values, candidate_values, confidence, tolerances) if enough else None
+    difference = None if estimate is None else estimate.candidate - estimate.control
+    relative = None if estimate is None or estimate.control == 0 else estimate.candidate / estimate.control - 1
+    verdict: GateVerdict = "not_enough_data"
+    if estimate is not None:
+        verdict = "fail" if _beyond_tolerance(metric, estimate.interval) else "pass"
+    return MetricComparison(
+        metric=metric.name,
+        label=metric.label,
+        control_value=None if estimate is None else estimate.control,
+        candidate_value=None if estimate is None else estimate.candidate,
+        difference=difference,
+        relative_difference=relative,
+        scale=metric.scale,
+        ci_low=None if estimate is None else estimate.interval.low,
+        ci_high=None if estimate is None else estimate.interval.high,
+        p_value=None if estimate is None else estimate.p_value,
+        control_n=int(control_values.size),
+        candidate_n=int(candidate_values.size),
+        tolerance=metric.tolerance_text(),
+        verdict=verdict,
+    )
+
+
+def compare_arms(
+    control: ArmSample, candidate: ArmSample, tolerances: Tolerances | None = None
+) -> list[MetricComparison]:
+    """The canary gate: every metric of ``candidate`` against ``control`` within ``tolerances``.
+
+    The gate as a whole fails if any comparison fails (see ``gate_verdict``).
+    """
+    tolerances = tolerances or Tolerances()
+    names = set(control.outcomes) | set(candidate.outcomes)
+    metrics = _metrics(tolerances, names)
+    return [_compare(metric, control, candidate, tolerances, tolerances.confidence) for metric in metrics]
+
+
+def gate_verdict(comparisons: Sequence[MetricComparison]) -> GateVerdict:
+    """Fail if any metric failed; otherwise wait while the core metrics lack data; else pass.
+
+    Feedback, eval scores and outcomes are sparse: their lack of data never holds a rollout.
+    """
+    if any(comparison.verdict == "fail" for comparison in comparisons):
+        return "fail"
+    core = {"error_rate", "p95_latency_ms", "cost_per_request_usd"}
+    if any(comparison.verdict == "not_enough_data" for comparison in comparisons if comparison.metric in core):
+        return "not_enough_data"
+    return "pass"
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One version's value of one metric with its own confidence interval."""
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+
+
+def _summary(metric: _Metric, values: np.ndarray, confidence: float) -> VersionSummary:
+    if values.size == 0:
+        return VersionSummary(None, None, None, 0)
+    if metric.kind == "proportion":
+        events = int(values.sum())
+        interval = wilson_interval(events, values.size, confidence)
+        return VersionSummary(events / values.size, interval.low, interval.high, int(values.size))
+    if metric.kind == "p95":
+        interval = quantile_interval(values, 0.95, confidence)
+        return VersionSummary(float(np.quantile(values, 0.95)), interval.low, interval.high, int(values.size))
+    interval = mean_interval(values, confidence)
+    return VersionSummary(float(values.mean()), interval.low, interval.high, int(values.size))
+
+
+@dataclass(frozen=True)
+class ABMetric:
+    """One metric across all versions, and which version (if any) is better than every other."""
+
+    metric: str
+    label: str
+    higher_is_better: bool
+    summaries: dict[str, VersionSummary]
+    verdict: ABVerdict
+    winner: str | None
+    comparisons: list[tuple[str, str, MetricComparison]]
+    """Each pair (control, candidate) with its interval at the Bonferroni-adjusted level."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "label": self.label,
+            "higher_is_better": self.higher_is_better,
+            "verdict": self.verdict,
+            "winner": self.winner,
+            "versions": {version: vars(summary) for version, summary in self.summaries.items()},
+            "comparisons": [
+                {"control": first, "candidate": second, **comparison.as_dict()}
+                for first, second, comparison in self.comparisons
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ABReport:
+    """Per version outcomes with intervals, and a verdict per metric."""
+
+    versions: list[str]
+    metrics: list[ABMetric]
+    confidence: float
+
+    def as_dict(self) -> dict[str, Any]:
+        metrics = [metric.as_dict() for metric in self.metrics]
+        return {"versions": self.versions, "confidence": self.confidence, "metrics": metrics}
+
+    def to_markdown(self) -> str:
+        """A table per metric row and version column, then the verdicts, for a Prefect artifact."""
+        header = "| metric | " + " | ".join(self.versions) + " | verdict |"
+        lines = [
+            f"## A/B report ({self.confidence:.0%} intervals)",
+            "",
+            header,
+            "|" + "---|" * (len(self.versions) + 2),
+        ]
+        for metric in self.metrics:
+            cells = [_markdown_cell(metric, metric.summaries[version]) for version in self.versions]
+            verdict = {
+                "winner": f"**{metric.winner}** wins",
+                "no_difference": "no difference",
+                "not_enough_data": "not enough data yet",
+            }[metric.verdict]
+            lines.append(f"| {metric.label} | " + " | ".join(cells) + f" | {verdict} |")
+        lines += ["", "A winner is better than every other version, with intervals adjusted for all metrics and pairs."]
+        return "\n".join(lines) + "\n"
+
+
+def _format_value(metric: str, value: float) -> str:
+    if metric == "error_rate":
+        return f"{value * 100:.2f} %"
+    if metric == "p95_latency_ms":
+        return f"{value:,.0f} ms"
+    if metric == "cost_per_request_usd":
+        return f"${value:.5f}"
+    return f"{value:.3f}"
+
+
+def _markdown_cell(metric: ABMetric, summary: VersionSummary) -> str:
+    if summary.value is None or summary.ci_low is None or summary.ci_high is None:
+        return "–"
+    value = _format_value(metric.metric, summary.value)
+    low, high = _format_value(metric.metric, summary.ci_low), _format_value(metric.metric, summary.ci_high)
+    return f"{value} ({low} – {high}; n={summary.n:,})"
+
+
+def _better(metric: _Metric, comparison: MetricComparison) -> Literal["candidate", "control", None]:
+    """Which arm the interval shows to be better, if it excludes no change."""
+    if comparison.ci_low is None or comparison.ci_high is None:
+        return None
+    null = 1.0 if comparison.scale == "ratio" else 0.0
+    if comparison.ci_low > null:
+        return "control" if metric.higher_is_worse else "candidate"
+    if comparison.ci_high < null:
+        return "candidate" if metric.higher_is_worse else "control"
+    return None
+
+
+def _ab_verdict(
+    metric: _Metric, versions: Sequence[str], comparisons: Sequence[tuple[str, str, MetricComparison]]
+) -> tuple[ABVerdict, str | None]:
+    if len(versions) < 2 or any(comparison.verdict == "not_enough_data" for _, _, comparison in comparisons):
+        return "not_enough_data", None
+    wins: Counter[str] = Counter()
+    for control, candidate, comparison in comparisons:
+        better = _better(metric, comparison)
+        if better is not None:
+            wins[candidate if better == "candidate" else control] += 1
+    leaders = [version for version in versions if wins[version] == len(versions) - 1]
+    return ("winner", leaders[0]) if leaders else ("no_difference", None)
+
+
+def ab_report(arms: Mapping[str, ArmSample], tolerances: Tolerances | None = None) -> ABReport:
+    """Compare every version with every other on every metric.
+
+    A version is the winner of a metric when it is better than each other version. The pairwise
+    intervals are at a Bonferroni-adjusted level over all metrics and pairs, so that identical
+    versions show a false winner anywhere in the report at most 1 − ``confidence`` of the time
+    (per-version summaries stay at the nominal level). "not_enough_data" while any version is
+    below the minimum samples.
+    """
+    tolerances = tolerances or Tolerances()
+    versions = list(arms)
+    pairs = list(combinations(versions, 2))
+    names = set().union(*(arm.outcomes for arm in arms.values()))
+    metrics = _metrics(tolerances, names)
+    confidence = 1 - (1 - tolerances.confidence) / max(1, len(pairs) * len(metrics))
+    report_metrics = []
+    for metric in metrics:
+        summaries = {
+            version: _summary(metric, np.asarray(metric.values(arm), float), tolerances.confidence)
+            for version, arm in arms.items()
+        }
+        comparisons = [(a, b, _compare(metric, arms[a], arms[b], tolerances, confidence)) for a, b in pairs]
+        verdict, winner = _ab_verdict(metric, versions, comparisons)
+        report_metrics.append(
+            ABMetric(metric.name, metric.label, not metric.higher_is_worse, summaries, verdict, winner, comparisons)
+        )
+    return ABReport(versions, report_metrics, tolerances.confidence)
+
+
+def _field(row: Any, name: str) -> Any:
+    return row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
+
+
+def _number(value: Any) -> float | None:
+    """A metadata outcome as a number: booleans count as 0/1; anything else non-numeric is skipped."""
+    if isinstance(value, bool | int | float) and not (isinstance(value, float) and math.isnan(value)):
+        return float(value)
+    return None
+
+
+def arm_samples_from_traces(rows: Iterable[Any], outcomes: Sequence[str] = ()) -> dict[str, ArmSample]:
+    """Per prompt version, the samples the gates and reports need from trace rows (dicts or
+    objects with TraceRecord's field names). Latency and cost come from successful calls:
+    errors are judged by the error rate, and their instant, free failures would flatter both."""
+    arms: dict[str, ArmSample] = {}
+    for row in rows:
+        arm = arms.setdefault(_field(row, "prompt_version") or "", ArmSample())
+        failed = _field(row, "status") == "error"
+        arm.errors.append(failed)
+        latency, cost = _field(row, "latency_ms"), _field(row, "cost_usd")
+        if not failed and latency is not None:
+            arm.latencies_ms.append(float(latency))
+        if not failed and cost is not None:
+            arm.costs.append(float(cost))
+        if (feedback := _field(row, "user_feedback")) is not None:
+            arm.feedback.append(float(feedback))
+        if (score := _field(row, "automated_eval_score")) is not None:
+            arm.eval_scores.append(float(score))
+        metadata = _field(row, "metadata") or {}
+        for name in outcomes:
+            if (value := _number(metadata.get(name))) is not None:
+                arm.outcomes.setdefault(name, []).append(value)
+    return arms

@@ -1,0 +1,165 @@
+"""Canary gates and A/B reports: noise never fails a gate, a real regression does, and too
+little traffic says so."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from llmops.experiments import (
+    ArmSample,
+    OutcomeTolerance,
+    Tolerances,
+    ab_report,
+    arm_samples_from_traces,
+    compare_arms,
+    gate_verdict,
+)
+from llmops.records import TraceRecord
+
+FAST = Tolerances(bootstrap_resamples=500)
+
+
+def simulated_arm(
+    seed: int,
+    calls: int = 2_000,
+    error_rate: float = 0.01,
+    latency_factor: float = 1.0,
+    cost_factor: float = 1.0,
+    eval_shift: float = 0.0,
+    escalation_rate: float = 0.1,
+) -> ArmSample:
+    rng = np.random.default_rng(seed)
+    long = rng.random(calls) < 0.3
+    return ArmSample(
+        errors=(rng.random(calls) < error_rate).tolist(),
+        latencies_ms=(np.where(long, 6_000, 1_500) * rng.lognormal(0, 0.4, calls) * latency_factor).tolist(),
+        costs=(np.where(long, 0.02, 0.004) * rng.lognormal(0, 0.5, calls) * cost_factor).tolist(),
+        feedback=np.where(rng.random(calls // 20) < 0.8, 1.0, -1.0).tolist(),
+        eval_scores=np.clip(rng.normal(0.86 + eval_shift, 0.08, calls // 5), 0, 1).tolist(),
+        outcomes={"escalated": (rng.random(calls // 2) < escalation_rate).astype(float).tolist()},
+    )
+
+
+def by_metric(control: ArmSample, candidate: ArmSample, tolerances: Tolerances = FAST) -> dict[str, str]:
+    return {comparison.metric: comparison.verdict for comparison in compare_arms(control, candidate, tolerances)}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_identical_arms_never_fail(seed: int) -> None:
+    comparisons = compare_arms(simulated_arm(2 * seed), simulated_arm(2 * seed + 1), FAST)
+    assert [c.metric for c in comparisons if c.verdict == "fail"] == []
+    assert gate_verdict(comparisons) == "pass"
+
+
+def test_a_large_regression_fails_each_metric_it_touches() -> None:
+    control = simulated_arm(1, calls=4_000)
+    candidate = simulated_arm(
+        2, calls=4_000, error_rate=0.06, latency_factor=1.6, cost_factor=1.5, eval_shift=-0.2, escalation_rate=0.3
+    )
+    tolerances = FAST.model_copy(update={"outcomes": {"escalated": OutcomeTolerance(higher_is_better=False)}})
+    verdicts = by_metric(control, candidate, tolerances)
+    assert verdicts == {
+        "error_rate": "fail",
+        "p95_latency_ms": "fail",
+        "cost_per_request_usd": "fail",
+        "user_feedback": "pass",
+        "eval_score": "fail",
+        "outcome:escalated": "fail",
+    }
+    assert gate_verdict(compare_arms(control, candidate, tolerances)) == "fail"
+
+
+def test_a_real_change_within_tolerance_passes() -> None:
+    """p95 +5 % is real (its interval excludes no change) but inside +15 %: not a failure."""
+    control, candidate = simulated_arm(3, calls=20_000), simulated_arm(4, calls=20_000, latency_factor=1.05)
+    p95 = next(c for c in compare_arms(control, candidate, FAST) if c.metric == "p95_latency_ms")
+    assert p95.scale == "ratio"
+    assert p95.ci_low is not None and p95.ci_high is not None
+    assert 1.0 < p95.ci_low < p95.ci_high < 1.15
+    assert p95.verdict == "pass"
+
+
+def test_below_minimum_samples_the_verdict_is_not_enough_data() -> None:
+    control, candidate = simulated_arm(5, calls=200), simulated_arm(6, calls=200, error_rate=0.5)
+    comparisons = compare_arms(control, candidate, FAST)
+    error_rate = next(c for c in comparisons if c.metric == "error_rate")
+    assert error_rate.verdict == "not_enough_data"
+    assert (error_rate.control_n, error_rate.candidate_n) == (200, 200)
+    assert error_rate.ci_low is None
+    assert gate_verdict(comparisons) == "not_enough_data"
+    looser = FAST.model_copy(update={"min_samples_per_arm": 100})
+    assert by_metric(control, candidate, looser)["error_rate"] == "fail"
+
+
+def test_comparison_reports_values_differences_and_p_values() -> None:
+    control, candidate = simulated_arm(7), simulated_arm(8, error_rate=0.05)
+    error_rate = next(c for c in compare_arms(control, candidate, FAST) if c.metric == "error_rate")
+    assert error_rate.difference == pytest.approx(error_rate.candidate_value - error_rate.control_value)
+    assert error_rate.relative_difference == pytest.approx(error_rate.candidate_value / error_rate.control_value - 1)
+    assert error_rate.p_value is not None and error_rate.p_value < 1e-6
+    assert error_rate.tolerance == "at most +1.0 points"
+    json.dumps(error_rate.as_dict())
+
+
+def test_ab_report_names_a_winner_only_on_a_clear_difference() -> None:
+    arms = {"2.3.1": simulated_arm(9, calls=3_000), "2.4.0": simulated_arm(10, calls=3_000, eval_shift=0.05)}
+    report = ab_report(arms, FAST)
+    verdicts = {metric.metric: (metric.verdict, metric.winner) for metric in report.metrics}
+    assert verdicts["eval_score"] == ("winner", "2.4.0")
+    assert verdicts["error_rate"] == ("no_difference", None)
+    assert verdicts["p95_latency_ms"] == ("no_difference", None)
+    eval_score = next(metric for metric in report.metrics if metric.metric == "eval_score")
+    summary = eval_score.summaries["2.4.0"]
+    assert summary.ci_low is not None and summary.ci_high is not None
+    assert summary.ci_low < 0.91 < summary.ci_high
+
+
+def test_ab_report_waits_for_data_and_renders_for_people_and_scripts() -> None:
+    arms = {"1.0.0": simulated_arm(11, calls=3_000), "1.1.0": simulated_arm(12, calls=100)}
+    report = ab_report(arms, FAST)
+    verdicts = {metric.metric: metric.verdict for metric in report.metrics}
+    assert verdicts.pop("outcome:escalated") == "no_difference"  # 50 values per arm: enough for a mean
+    assert set(verdicts.values()) == {"not_enough_data"}
+    markdown = report.to_markdown()
+    assert "| metric | 1.0.0 | 1.1.0 | verdict |" in markdown
+    assert "| error rate |" in markdown and "not enough data yet" in markdown
+    document = json.loads(json.dumps(report.as_dict()))
+    assert document["versions"] == ["1.0.0", "1.1.0"]
+    assert document["metrics"][0]["versions"]["1.1.0"]["n"] == 100
+
+
+def test_ab_report_with_three_versions_needs_one_better_than_all() -> None:
+    arms = {
+        "a": simulated_arm(13, calls=3_000),
+        "b": simulated_arm(14, calls=3_000, eval_shift=0.06),
+        "c": simulated_arm(15, calls=3_000, eval_shift=0.12),
+    }
+    eval_score = next(metric for metric in ab_report(arms, FAST).metrics if metric.metric == "eval_score")
+    assert (eval_score.verdict, eval_score.winner) == ("winner", "c")
+    assert len(eval_score.comparisons) == 3
+
+
+def test_arm_samples_from_trace_rows_and_records() -> None:
+    when = datetime(2025, 11, 20, 12, tzinfo=UTC)
+    record = TraceRecord(
+        trace_id="t1", timestamp=when, model="m", prompt_version="2.0.0", latency_ms=900.0,
+        cost_usd="0.002", user_feedback="thumbs_up", automated_eval_score=0.9, metadata={"escalated": True},
+    )  # fmt: skip
+    rows = [
+        record,
+        {"prompt_version": "2.0.0", "status": "error", "latency_ms": 80.0, "cost_usd": None, "metadata": {}},
+        {"prompt_version": "1.0.0", "status": "ok", "latency_ms": 1_200.0, "cost_usd": 0.003,
+         "metadata": {"escalated": 0, "converted": "yes"}},
+    ]  # fmt: skip
+    arms = arm_samples_from_traces(rows, outcomes=["escalated", "converted"])
+    assert arms["2.0.0"].errors == [False, True]
+    assert arms["2.0.0"].latencies_ms == [900.0]  # the error's instant failure is not a latency
+    assert arms["2.0.0"].costs == [0.002]
+    assert arms["2.0.0"].feedback == [1.0]
+    assert arms["2.0.0"].eval_scores == [0.9]
+    assert arms["2.0.0"].outcomes == {"escalated": [1.0]}
+    assert arms["1.0.0"].outcomes == {"escalated": [0.0]}  # "yes" is not a number
