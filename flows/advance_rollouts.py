@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.store import TraceStore
-from flows.promote_prompt import artifact_key, publish_outcome
+from flows.promote_prompt import alert_outcome, artifact_key, publish_outcome
 from llmops.rollouts import RolloutConflictError, RolloutOutcome
 from tasks.rollouts import advance_rollout_task, live_rollouts_task
 
@@ -47,6 +47,7 @@ def advance_rollouts(store_block: str | None = None) -> list[dict[str, Any]]:
         outcomes.append(outcome)
         if outcome.action != "waiting":
             publish_outcome(outcome)
+            alert_outcome(outcome, store)
         if outcome.ab_report is not None:
             create_markdown_artifact(
                 key=artifact_key("ab-report", outcome.rollout),

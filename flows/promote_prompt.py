@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.store import TraceStore
 from llmops.rollouts import PromotionRequest, Rollout, RolloutOutcome, gate_table, plan_table
+from tasks.digest import send_alert
 from tasks.rollouts import start_rollout_task
 
 
@@ -49,6 +50,24 @@ def publish_outcome(outcome: RolloutOutcome) -> None:
     )
 
 
+ALERTS: dict[str, tuple[str, str]] = {
+    "started": ("promotion", "info"),
+    "completed": ("promotion", "info"),
+    "rolled_back": ("gate_failed", "critical"),
+}
+"""Which rollout outcomes people hear about at once in Slack: (alert kind, severity)."""
+
+
+def alert_outcome(outcome: RolloutOutcome, store: TraceStore | None) -> None:
+    """Promotions and failed gates go to Slack through the outbox, linking this flow run."""
+    if outcome.action not in ALERTS:
+        return
+    kind, severity = ALERTS[outcome.action]
+    rollout = outcome.rollout
+    title = f"{rollout.prompt_name} ({rollout.environment}): {rollout.baseline or '–'} → {rollout.candidate}, {outcome.action.replace('_', ' ')}"
+    send_alert(kind, title, outcome.message, severity, store=store)
+
+
 @flow(name="promote-prompt", description="Promote a prompt version: immediate, canary, blue-green or A/B, behind gates.")
 def promote_prompt(request: PromotionRequest, store_block: str | None = None) -> dict[str, Any]:
     """Start the rollout ``request`` describes; returns the rollout as ``llmops rollouts --json`` shows it.
@@ -59,4 +78,5 @@ def promote_prompt(request: PromotionRequest, store_block: str | None = None) ->
     store = TraceStore.load(store_block) if store_block else None
     outcome = start_rollout_task(request, store)
     publish_outcome(outcome)
+    alert_outcome(outcome, store)
     return outcome.rollout.to_dict()

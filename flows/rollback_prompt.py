@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from blocks.store import TraceStore
 from llmops.rollouts import prompt_name_from
+from tasks.digest import send_alert
 from tasks.rollouts import rollback_task
 
 
@@ -35,6 +36,9 @@ def rollback_prompt(
     store = TraceStore.load(store_block) if store_block else None
     result = rollback_task(name, reason, actor, environment, to_version or None, only_if_serving or None, store)
     ended = result.ended_rollout
+    if result.restored:
+        title = f"{name} ({environment}) rolled back: {result.replaced or '–'} → {result.restored}"
+        send_alert("rollback", title, f"{result.message}\nRequested by {actor}: {reason}", "warning", store=store)
     create_markdown_artifact(
         key="".join(char if char.isalnum() else "-" for char in f"rollback-{name}-{environment}".lower()),
         markdown=(

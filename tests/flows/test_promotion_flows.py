@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import typer
 import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from prefect.cli.deploy._models import PrefectYamlModel, RawScheduleConfig
 from prefect.cli.deploy._triggers import _initialize_deployment_triggers
 from prefect.client.orchestration import get_client
@@ -198,6 +200,15 @@ def cli() -> Callable[..., Any]:
     return lambda *args: runner.invoke(app, list(args))
 
 
+def alerts() -> list[tuple[str, str, str]]:
+    """(kind, severity, title) of every alert queued for Slack, oldest first."""
+    from llmops.store.outbox_models import AlertRecord
+
+    with Session(get_engine()) as session:
+        rows = session.scalars(select(AlertRecord).order_by(AlertRecord.id))
+        return [(row.kind, row.severity, row.title) for row in rows]
+
+
 # -- promote-prompt --------------------------------------------------------------------------------
 
 
@@ -216,6 +227,8 @@ def test_promote_immediate_moves_production_tags_the_release_and_publishes_the_p
     assert json.loads(gates.data)[0]["verdict"] == "forced"
     promote_prompt(promotion("1.1.0", strategy="immediate", git_tag=False))
     assert labels()[0] == "1.1.0" and tags(prompts_repo) == ["prompt/support/1.0.0"]
+    assert [(kind, severity) for kind, severity, _ in alerts()] == [("promotion", "info"), ("promotion", "info")]
+    assert "1.0.0 → 1.1.0" in alerts()[-1][2]
 
 
 def test_the_parameter_model_refuses_bad_values_before_the_run() -> None:
@@ -281,6 +294,7 @@ def test_a_failed_gate_rolls_back_records_why_and_emits_gate_failed(emitted: lis
     assert any(row["metric"] == "error_rate" and row["verdict"] == "fail" for row in event["payload"]["gates"])
     [gates] = [a for a in artifacts("rollout-gates-support-production") if "rolled_back" in (a.description or "")]
     assert any(row["metric"] == "error_rate" and row["verdict"] == "fail" for row in json.loads(gates.data))
+    assert ("gate_failed", "critical") in [(kind, severity) for kind, severity, _ in alerts()]
 
 
 def test_approval_pauses_the_rollout_until_approved_from_the_cli() -> None:
@@ -336,6 +350,8 @@ def test_rollback_to_the_previous_version_by_resource_id_emits_rolled_back(emitt
     [event] = [e for e in emitted if e["event"] == "llmops.prompt.rolled_back"]
     assert event["resource"]["prefect.resource.id"] == "llmops.prompt.support"
     assert event["payload"]["restored"] == "1.0.0" and event["payload"]["reason"] == "eval regression"
+    kind, severity, title = alerts()[-1]
+    assert (kind, severity) == ("rollback", "warning") and "1.1.0 → 1.0.0" in title
 
 
 def test_rollback_from_the_cli_to_a_named_version_ends_the_rollout() -> None:
