@@ -378,6 +378,24 @@ def print_canary() -> None:
     )
 
 
+def print_drift(end_day: date) -> None:
+    """The drift-detection flow on the last day: chat's latency regression is its only drift;
+    the pinning audit lists chat's calls on Haiku and on the undated fine-tune."""
+    from flows.drift_detection import drift_detection
+
+    result = drift_detection(day=end_day)
+    console.print(f"\n[bold]Drift on {end_day}[/bold] ({result['tests']} tests against the 14 days before)")
+    for finding in result["findings"]:
+        where = f"{finding['feature']} {finding['prompt_name']}@{finding['prompt_version']} on {finding['model']}"
+        console.print(f"  • {finding['kind']}: {where}: {finding['summary']}", highlight=False)
+    for event in result["events"]:
+        console.print(
+            f"  llmops.drift.detected for {event['version']} ({event.get('label') or 'no label'}): "
+            "under a Prefect server, a canary's event starts the rollback-prompt automation",
+            highlight=False,
+        )
+
+
 def print_digest(engine: Engine, end_day: date) -> None:
     """The digest of the demo's last day, printed; sent to Slack when a token or webhook is configured."""
     digest = compute_digest(engine, end_day)
@@ -443,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     print_report(engine, end_day)
     start_canary(engine, seed=args.seed)
     print_canary()
+    print_drift(end_day)
     print_digest(engine, end_day)
     console.print(f"\nExplore it yourself: LLMOPS_DATABASE_URL={url} llmops costs --by model", highlight=False)
     return 0

@@ -33,6 +33,7 @@ STORE_TABLES = (
     "outbox",
     "alerts",
     "rollouts",
+    "drift_reports",
 )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from llmops.cli import costs, db, digest, prompts, registry, rollouts, sim, traces
+from llmops.cli import costs, db, digest, drift, prompts, registry, rollouts, sim, traces
 
 app = typer.Typer(
     name="llmops",
@@ -19,6 +19,7 @@ db.register(app)
 traces.register(app)
 costs.register(app)
 digest.register(app)
+drift.register(app)
 sim.register(app)
 prompts.register(app)
 registry.register(app)

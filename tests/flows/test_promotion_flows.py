@@ -86,13 +86,12 @@ PREFECT_YAML_SNIPPET = """
     work_pool: *llmops_pool
     triggers:
       - name: rollback-prompt-on-regression
-        description: An evaluation regression, drift or a failed rollout gate of a prompt rolls it back.
+        description: An evaluation regression or a failed rollout gate of a prompt rolls it back.
         enabled: true
         match:
           prefect.resource.id: "llmops.prompt.*"
         expect:
           - llmops.eval.regression
-          - llmops.drift.detected
           - llmops.rollout.gate_failed
         for_each:
           - prefect.resource.id
@@ -412,9 +411,10 @@ def test_prefect_yaml_deploys_the_rollout_flows_with_their_automation(tmp_path: 
     assert RawScheduleConfig.model_validate(schedule).interval == timedelta(minutes=15)
     assert "schedules" not in raw["promote-prompt"] and "schedules" not in raw["rollback-prompt"]
 
-    [trigger] = _initialize_deployment_triggers("rollback-prompt", raw["rollback-prompt"]["triggers"])
+    triggers = _initialize_deployment_triggers("rollback-prompt", raw["rollback-prompt"]["triggers"])
+    trigger = next(t for t in triggers if t.name == "rollback-prompt-on-regression")
     assert isinstance(trigger, DeploymentEventTrigger)
-    assert trigger.expect == {"llmops.eval.regression", "llmops.drift.detected", "llmops.rollout.gate_failed"}
+    assert trigger.expect == {"llmops.eval.regression", "llmops.rollout.gate_failed"}
     assert set(trigger.parameters or {}) <= set(rollback_prompt.parameters.properties)
 
 
@@ -428,7 +428,8 @@ def test_the_automation_parameters_start_the_rollback_for_the_event_prompt(
     """The trigger's templates rendered as the server renders them, then run: the event's prompt is
     rolled back, unless the version it names no longer serves."""
     document, _ = project_with_rollout_deployments(tmp_path)
-    [spec] = next(d for d in document["deployments"] if d["name"] == "rollback-prompt")["triggers"]
+    triggers = next(d for d in document["deployments"] if d["name"] == "rollback-prompt")["triggers"]
+    spec = next(t for t in triggers if t["name"] == "rollback-prompt-on-regression")
     release("1.0.0")
     promote_prompt(promotion("1.1.0", strategy="immediate"))
     event = ReceivedEvent(

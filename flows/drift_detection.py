@@ -1,0 +1,61 @@
+"""The ``drift-detection`` flow: last night's traces against the days before, and the pinning audit."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+
+from blocks.slack import SlackDigest
+from blocks.store import TraceStore
+from llmops.drift import TraceDriftConfig
+from llmops.drift_report import alert_for, finding_rows, findings_of
+from tasks.digest import send_alert
+from tasks.drift import assess_trace_drift_task, audit_pinning_task, emit_drift_events, save_findings_task, unreported_findings_task
+
+ARTIFACT_KEY = "drift-detection"
+ALERT_KIND = "drift"
+
+
+@flow(name="drift-detection", description="Trace drift per feature, prompt version and model; pinning audit; alert and events.")
+def drift_detection(
+    day: date | None = None,
+    config: TraceDriftConfig | None = None,
+    slack_block: str | None = None,
+    store_block: str | None = None,
+) -> dict[str, Any]:
+    """Check ``day`` (default: yesterday in LLMOPS_TIMEZONE) against its reference window.
+
+    Stores the findings in ``drift_reports`` (a rerun replaces the day's), publishes them as a
+    table artifact, alerts Slack through the outbox on what no earlier run reported, and emits
+    ``llmops.drift.detected`` per drifted prompt version (a canary's triggers its rollback).
+    """
+    slack = SlackDigest.load(slack_block) if slack_block else None
+    store = TraceStore.load(store_block) if store_block else None
+    report = assess_trace_drift_task(day, config or TraceDriftConfig(), store)
+    pinning = audit_pinning_task(report.day, store)
+    findings = findings_of(report.day, report, pinning)
+    # Alert before saving: a run that dies in between alerts again on its rerun rather than never.
+    alert = alert_for(report.day, unreported_findings_task(findings, store))
+    entry = send_alert(ALERT_KIND, alert.title, alert.details, alert.severity, slack, store) if alert else None
+    save_findings_task(report.day, findings, store)
+    drifted = sum(finding.kind == "trace" for finding in findings)
+    create_table_artifact(
+        key=ARTIFACT_KEY,
+        table=finding_rows(findings),
+        description=(
+            f"Drift of {report.day}: {drifted} drifted metrics, {len(findings) - drifted} pinning problems "
+            f"({len(report.tests)} tests, {len(report.skipped)} skipped for too few calls or reference days)"
+        ),
+    )
+    events = emit_drift_events(findings, store)
+    return {
+        "day": report.day.isoformat(),
+        "tests": len(report.tests),
+        "skipped": len(report.skipped),
+        "findings": [finding.as_dict() for finding in findings],
+        "alert": entry.dedupe_key if entry else None,
+        "events": [event.payload for event in events],
+    }

@@ -1,0 +1,196 @@
+"""The drift-detection flow under the Prefect test harness: stored findings, artifact, alert, events."""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from prefect.artifacts import Artifact
+from prefect.cli.deploy._models import PrefectYamlModel
+from prefect.cli.deploy._triggers import _initialize_deployment_triggers
+from prefect.server.events.schemas.automations import EventTrigger
+from prefect.server.events.schemas.events import ReceivedEvent
+from sqlalchemy import Engine, func, select
+
+import tasks.drift as drift_tasks
+from flows.drift_detection import ARTIFACT_KEY, drift_detection
+from llmops import settings
+from llmops.demo import generate_traces
+from llmops.drift_report import REPORTS
+from llmops.prompts import load_prompts
+from llmops.registry import Registry
+from llmops.slack import OUTBOX
+from llmops.store.engine import get_engine
+from llmops.store.outbox_models import AlertRecord
+from llmops.store.writer import write_traces
+
+END = date(2026, 11, 26)
+REPO = Path(__file__).resolve().parents[2]
+PROMPTS = REPO / "prompts"
+ALERTS = AlertRecord.__table__
+PREFECT_YAML_DEPLOYMENT = """
+  - name: drift-detection
+    entrypoint: flows/drift_detection.py:drift_detection
+    description: >-
+      Every night at 02:30, yesterday's traces against the 14 days before, per environment,
+      feature, prompt version and model: p50/p95 latency, time to first token, tokens and cost
+      per request, error rate, finish reasons, feedback and eval score, each judged against how
+      much whole days normally vary and corrected for the night's many tests. Also audits
+      pinning: calls on an alias, off their version's pinned model, or answered by another
+      model. Findings go to drift_reports and this run's table artifact; what no earlier run
+      reported is alerted through the outbox; every drifted prompt version emits
+      llmops.drift.detected (a canary's rolls it back). Keep the timezone = LLMOPS_TIMEZONE.
+    tags: [llmops, drift]
+    parameters: {}
+    enforce_parameter_schema: true
+    schedules:
+      - cron: "30 2 * * *"
+        timezone: UTC
+        active: true
+    concurrency_limit: 1
+    work_pool: *llmops_pool
+"""
+CANARY_DRIFT_TRIGGER = """
+- name: rollback-prompt-on-canary-drift
+  description: Drift of a canary version rolls it back; drift of production only alerts.
+  enabled: true
+  match:
+    prefect.resource.id: "llmops.prompt.*"
+    llmops.prompt.label: canary
+  expect:
+    - llmops.drift.detected
+  for_each:
+    - prefect.resource.id
+  posture: Reactive
+  threshold: 1
+  within: 0
+  parameters:
+    prompt_name: "{{ event.resource.id }}"
+    environment: "{{ event.resource.get('llmops.environment', 'production') }}"
+    only_if_serving: "{{ event.resource.get('llmops.prompt.version') }}"
+    reason: "automation: {{ event.event }} for {{ event.resource.id }}"
+    actor: automation
+"""
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (settings.SLACK_BOT_TOKEN, settings.SLACK_CHANNEL, settings.SLACK_WEBHOOK_URL, settings.PREFECT_UI_URL):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(settings.LLMOPS_PROMPTS_DIR, str(PROMPTS))
+
+
+@pytest.fixture
+def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every event the drift tasks emit (still sent to the harness)."""
+    seen: list[dict[str, Any]] = []
+    real = drift_tasks.emit_event
+
+    def recording(**kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(drift_tasks, "emit_event", recording)
+    return seen
+
+
+@pytest.fixture
+def engine() -> Engine:
+    """The demo's month to END (chat slower on its last day), support-chat 2.3.1 as a 10 % canary."""
+    engine = get_engine()
+    write_traces(engine, list(generate_traces(days=30, end_day=END, calls_per_weekday=400)))
+    registry = Registry(engine)
+    for prompt in load_prompts(PROMPTS)["support-chat"].values():
+        registry.register(prompt, actor="ci")
+    registry.set_label("support-chat", "production", "2.3.0", actor="ci", reason="release")
+    registry.set_label("support-chat", "canary", "2.3.1", traffic_percent=10, actor="ci", reason="canary")
+    return engine
+
+
+def count(engine: Engine, table: Any, *where: Any) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def test_a_drifted_night_is_stored_published_alerted_and_announced_for_the_canary(engine: Engine, emitted: list[dict[str, Any]]) -> None:
+    quiet = drift_detection(day=END - timedelta(days=1))
+    assert [f["kind"] for f in quiet["findings"]] == ["pinning"] * 3 and quiet["events"] == [] and emitted == []
+    assert quiet["alert"] is not None  # the pinning problems are new: the day before was never checked
+
+    result = drift_detection(day=END)
+
+    drifted = [f for f in result["findings"] if f["kind"] == "trace"]
+    assert {(f["feature"], f["prompt_version"]) for f in drifted} == {("chat_response", "2.3.1")}
+    assert "latency_p95" in {f["metric"] for f in drifted}
+    stored = count(engine, REPORTS, REPORTS.c.day == END)
+    assert stored == len(result["findings"]) == len(drifted) + 3
+    assert count(engine, REPORTS, REPORTS.c.day == END, REPORTS.c.flow_run_id.is_not(None)) == stored
+
+    artifact = Artifact.get(ARTIFACT_KEY)
+    assert artifact is not None
+    rows = orjson.loads(artifact.data)
+    assert [row["metric"] for row in rows] == [f["metric"] for f in result["findings"]]
+    assert any(row["summary"].startswith("p95 latency") for row in rows)
+
+    with engine.connect() as connection:
+        alerts = connection.execute(select(ALERTS).where(ALERTS.c.kind == "drift").order_by(ALERTS.c.id)).all()
+    assert len(alerts) == 2 and alerts[1].severity == "warning"
+    assert alerts[1].title == f"{END}: {len(drifted)} drifted metrics (support-chat@2.3.1)"  # standing pinning problems are not new
+    assert "p95 latency" in alerts[1].details
+    assert count(engine, OUTBOX, OUTBOX.c.kind == "alert") == 2
+
+    [event] = emitted
+    assert event["event"] == "llmops.drift.detected"
+    assert event["resource"] == {
+        "prefect.resource.id": "llmops.prompt.support-chat",
+        "prefect.resource.name": "support-chat",
+        "llmops.environment": "production",
+        "llmops.prompt.version": "2.3.1",
+        "llmops.prompt.label": "canary",
+    }
+    assert event["payload"]["label"] == "canary" and event["payload"]["version"] == "2.3.1"
+    assert event["payload"]["metric"] in {f["metric"] for f in drifted}
+    assert event["payload"]["summary"] in {f["summary"] for f in drifted}
+
+    again = drift_detection(day=END)
+    assert count(engine, REPORTS, REPORTS.c.day == END) == stored
+    assert again["alert"] is None and count(engine, OUTBOX, OUTBOX.c.kind == "alert") == 2  # nothing it adds
+
+
+def test_an_empty_store_is_a_quiet_night(emitted: list[dict[str, Any]]) -> None:
+    result = drift_detection(day=END)
+    assert (result["findings"], result["alert"], result["events"], result["tests"]) == ([], None, [], 0)
+    assert emitted == []
+    artifact = Artifact.get(ARTIFACT_KEY)
+    assert artifact is not None and orjson.loads(artifact.data) == []
+
+
+def test_the_deployment_runs_the_flow_nightly_at_half_past_two(tmp_path: Path) -> None:
+    text = (REPO / "prefect.yaml").read_text()
+    if "name: drift-detection" not in text:
+        text = text.rstrip("\n") + "\n" + PREFECT_YAML_DEPLOYMENT
+    document = yaml.safe_load(text)
+    project = PrefectYamlModel.model_validate(document)
+    [deployment] = [d for d in project.deployments if d.name == "drift-detection"]
+    module_path, function_name = deployment.entrypoint.split(":")
+    assert getattr(importlib.import_module(module_path.removesuffix(".py").replace("/", ".")), function_name) is drift_detection
+    [schedule] = next(d for d in document["deployments"] if d["name"] == "drift-detection")["schedules"]
+    assert schedule["cron"] == "30 2 * * *" and schedule["timezone"]
+    assert deployment.work_pool is not None and deployment.work_pool.name == "llmops"
+
+
+@pytest.mark.parametrize(("label", "rolls_back"), [("canary", True), ("production", False), (None, False)])
+def test_only_a_canary_drift_event_matches_the_rollback_trigger(label: str | None, rolls_back: bool) -> None:
+    [trigger] = _initialize_deployment_triggers("rollback-prompt", yaml.safe_load(CANARY_DRIFT_TRIGGER))
+    served = EventTrigger.model_validate(trigger.model_dump(include=set(EventTrigger.model_fields)))
+    resource = {"prefect.resource.id": "llmops.prompt.support-chat", "llmops.prompt.version": "2.3.1"}
+    if label:
+        resource["llmops.prompt.label"] = label
+    event = ReceivedEvent(id=uuid.uuid4(), occurred=datetime.now().astimezone(), event=drift_tasks.DRIFT_EVENT, resource=resource)
+    assert served.covers(event) is rolls_back
