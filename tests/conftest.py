@@ -34,6 +34,9 @@ STORE_TABLES = (
     "alerts",
     "rollouts",
     "drift_reports",
+    "eval_results",
+    "eval_runs",
+    "eval_cache",
 )
 
 

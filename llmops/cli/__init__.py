@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from llmops.cli import costs, db, digest, drift, prompts, registry, rollouts, sim, traces
+from llmops.cli import costs, db, digest, drift, evals, prompts, registry, rollouts, sim, traces
 
 app = typer.Typer(
     name="llmops",
@@ -20,6 +20,7 @@ traces.register(app)
 costs.register(app)
 digest.register(app)
 drift.register(app)
+evals.register(app)
 sim.register(app)
 prompts.register(app)
 registry.register(app)

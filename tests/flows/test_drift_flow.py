@@ -56,29 +56,6 @@ PREFECT_YAML_DEPLOYMENT = """
     concurrency_limit: 1
     work_pool: *llmops_pool
 """
-CANARY_DRIFT_TRIGGER = """
-- name: rollback-prompt-on-canary-drift
-  description: Drift of a canary version rolls it back; drift of production only alerts.
-  enabled: true
-  match:
-    prefect.resource.id: "llmops.prompt.*"
-    llmops.prompt.label: canary
-  expect:
-    - llmops.drift.detected
-  for_each:
-    - prefect.resource.id
-  posture: Reactive
-  threshold: 1
-  within: 0
-  parameters:
-    prompt_name: "{{ event.resource.id }}"
-    environment: "{{ event.resource.get('llmops.environment', 'production') }}"
-    only_if_serving: "{{ event.resource.get('llmops.prompt.version') }}"
-    reason: "automation: {{ event.event }} for {{ event.resource.id }}"
-    actor: automation
-"""
-
-
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (settings.SLACK_BOT_TOKEN, settings.SLACK_CHANNEL, settings.SLACK_WEBHOOK_URL, settings.PREFECT_UI_URL):
@@ -187,10 +164,13 @@ def test_the_deployment_runs_the_flow_nightly_at_half_past_two(tmp_path: Path) -
 
 @pytest.mark.parametrize(("label", "rolls_back"), [("canary", True), ("production", False), (None, False)])
 def test_only_a_canary_drift_event_matches_the_rollback_trigger(label: str | None, rolls_back: bool) -> None:
-    [trigger] = _initialize_deployment_triggers("rollback-prompt", yaml.safe_load(CANARY_DRIFT_TRIGGER))
-    served = EventTrigger.model_validate(trigger.model_dump(include=set(EventTrigger.model_fields)))
+    """Every rollback trigger of prefect.yaml, as the server evaluates them: only a canary's drift rolls back."""
+    document = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    specs = next(d for d in document["deployments"] if d["name"] == "rollback-prompt")["triggers"]
+    triggers = _initialize_deployment_triggers("rollback-prompt", specs)
+    served = [EventTrigger.model_validate(t.model_dump(include=set(EventTrigger.model_fields))) for t in triggers]
     resource = {"prefect.resource.id": "llmops.prompt.support-chat", "llmops.prompt.version": "2.3.1"}
     if label:
         resource["llmops.prompt.label"] = label
     event = ReceivedEvent(id=uuid.uuid4(), occurred=datetime.now().astimezone(), event=drift_tasks.DRIFT_EVENT, resource=resource)
-    assert served.covers(event) is rolls_back
+    assert any(trigger.covers(event) for trigger in served) is rolls_back

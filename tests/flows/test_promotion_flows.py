@@ -91,7 +91,6 @@ PREFECT_YAML_SNIPPET = """
         match:
           prefect.resource.id: "llmops.prompt.*"
         expect:
-          - llmops.eval.regression
           - llmops.rollout.gate_failed
         for_each:
           - prefect.resource.id
@@ -414,7 +413,10 @@ def test_prefect_yaml_deploys_the_rollout_flows_with_their_automation(tmp_path: 
     triggers = _initialize_deployment_triggers("rollback-prompt", raw["rollback-prompt"]["triggers"])
     trigger = next(t for t in triggers if t.name == "rollback-prompt-on-regression")
     assert isinstance(trigger, DeploymentEventTrigger)
-    assert trigger.expect == {"llmops.eval.regression", "llmops.rollout.gate_failed"}
+    assert trigger.expect == {"llmops.rollout.gate_failed"}
+    canary = next(t for t in triggers if t.name == "rollback-prompt-on-canary-drift")
+    assert canary.expect == {"llmops.eval.regression", "llmops.drift.detected"}
+    assert canary.match.get("llmops.prompt.label") == ["canary"]
     assert set(trigger.parameters or {}) <= set(rollback_prompt.parameters.properties)
 
 

@@ -1,0 +1,155 @@
+"""The ``nightly-eval`` flow: every prompt's production and canary versions on their datasets.
+
+Two questions each night, per prompt and dataset:
+- has production regressed against its own reference run (its first complete run on the same
+  dataset content)? With the version and the dataset unchanged, that is the provider's model
+  changing under its pinned id; runs therefore refresh the cache by default;
+- has the canary regressed against production (production's latest complete run)?
+Either regression emits ``llmops.eval.regression``; an incomplete run (an outage) never does.
+One task run per version and dataset: the runner does the fan-out to the model inside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from blocks.model import AnthropicModel
+from blocks.store import TraceStore
+from llmops.evals.datasets import dataset_paths
+from llmops.evals.runner import RunSettings
+from llmops.evals.store import RunRecord
+from llmops.evals.verdicts import Comparison, VerdictPolicy, baseline_run
+from llmops.prompts import prompt_files
+from llmops.registry import PRODUCTION, Registry, get_registry
+from tasks.evals import CANARY_CHECK, PRODUCTION_CHECK, compare_task, emit_regression, evaluate_version, store_engine
+
+SUMMARY_KEY = "nightly-eval"
+
+
+class EvalRunsFailed(RuntimeError):
+    """Some evaluations could not run (not an outage, which ends a run incomplete); the others did."""
+
+
+def artifact_key(prompt_name: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes."""
+    return "nightly-eval-" + "".join(char if char.isalnum() else "-" for char in prompt_name.lower()).strip("-")
+
+
+def _row(label: str, run: RunRecord, comparison: Comparison | None) -> dict[str, Any]:
+    worst = min(comparison.metrics, key=lambda m: m.delta if m.delta is not None else 0.0) if comparison and comparison.metrics else None
+    return {
+        "dataset": run.dataset_name,
+        "label": label,
+        "version": run.prompt_version,
+        "run": run.id,
+        "status": run.status,
+        "cases": f"{run.cases_done}/{run.cases_total}",
+        "cost_usd": round(float(run.cost_usd), 6),
+        "scores": ", ".join(f"{metric} {mean:.3f}" for metric, mean in run.metric_means().items()) or "–",
+        "compared_with": f"run {comparison.baseline.id} ({comparison.baseline.prompt_version})" if comparison else "–",
+        "verdict": comparison.verdict if comparison else ("no reference yet" if run.status == "complete" else "–"),
+        "worst_delta": f"{worst.metric} {worst.delta:+.3f}" if worst and worst.delta is not None else "–",
+        "note": run.status_reason or (comparison.reason if comparison else ""),
+    }
+
+
+def _line(name: str, kind: str, comparison: Comparison) -> str:
+    candidate, baseline = comparison.candidate, comparison.baseline
+    who = f"canary {candidate.prompt_version} vs production {baseline.prompt_version}" if kind == CANARY_CHECK else (
+        f"production {candidate.prompt_version} vs its reference run {baseline.id}"
+    )
+    details = "; ".join(
+        f"{m.metric} Δ {m.delta:+.3f} [{m.interval.low:+.3f}, {m.interval.high:+.3f}]" for m in comparison.regressions if m.interval
+    )
+    verdict = f"**{comparison.verdict}**" + (f" — {details}" if details else f" — {comparison.reason}")
+    return f"- **{name}** {who} on `{candidate.dataset_name}`: {verdict} (run {candidate.id} vs run {baseline.id})"
+
+
+def prompt_names() -> list[str]:
+    return sorted({path.parent.name for path in prompt_files()})
+
+
+@flow(name="nightly-eval", description="Evaluate every prompt's production and canary versions; alert on regressions.")
+def nightly_eval(
+    prompts: list[str] | None = None,
+    environment: str = PRODUCTION,
+    concurrency: int = 16,
+    repeats: int = 1,
+    mode: Literal["live", "batch"] = "live",
+    cache: Literal["use", "refresh", "off"] = "refresh",
+    tolerance: float = 0.02,
+    store_block: str | None = None,
+    model_block: str | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate ``prompts`` (default: every prompt with a production version) and compare.
+
+    Returns one line per comparison; the UI shows a table per prompt and a markdown summary.
+    Fails at the end (after evaluating everything else) if some version could not be run.
+    """
+    logger = get_run_logger()
+    store = TraceStore.load(store_block) if store_block else None
+    model = AnthropicModel.load(model_block) if model_block else None
+    engine = store_engine(store)
+    registry = Registry(engine) if store is not None else get_registry()
+    settings = RunSettings(concurrency=concurrency, repeats=repeats, mode=mode, cache=cache)
+    policy = VerdictPolicy(tolerance=tolerance)
+    results: list[dict[str, Any]] = []
+    lines: list[str] = []
+    failures: list[str] = []
+
+    def run(name: str, version: str, path: Any) -> RunRecord | None:
+        state = evaluate_version(name, version, path, settings, store, model, return_state=True)
+        try:
+            return state.result()
+        except Exception as exc:
+            failures.append(f"{name} {version} on {path.stem}: {exc}")
+            return None
+
+    for name in prompts or prompt_names():
+        labels = registry.labels(name, environment)
+        if labels.production is None:
+            logger.info("%s: no production version in %s, nothing to evaluate", name, environment)
+            continue
+        try:
+            paths = dataset_paths(name)
+        except FileNotFoundError as exc:
+            lines.append(f"- **{name}**: not evaluated, {exc}")
+            continue
+        rows: list[dict[str, Any]] = []
+        for path in paths:
+            production = run(name, labels.production, path)
+            if production is None:
+                continue
+            checks: list[tuple[str, RunRecord, Comparison | None]] = []
+            reference = baseline_run(engine, production, registry, environment) if production.status == "complete" else None
+            checks.append((PRODUCTION_CHECK, production, compare_task(reference.id, production.id, policy, store) if reference else None))
+            rows.append(_row("production", production, checks[-1][2]))
+            if labels.canary and labels.canary != labels.production:
+                canary = run(name, labels.canary, path)
+                if canary is not None:
+                    against = baseline_run(engine, canary, registry, environment)
+                    checks.append((CANARY_CHECK, canary, compare_task(against.id, canary.id, policy, store) if against else None))
+                    rows.append(_row("canary", canary, checks[-1][2]))
+            for kind, checked, comparison in checks:
+                if comparison is None:
+                    lines.append(f"- **{name}** {kind.replace('_', ' ')} on `{path.stem}`: run {checked.id} {checked.status}, nothing to compare with")
+                    continue
+                lines.append(_line(name, kind, comparison))
+                results.append({"prompt": name, "check": kind, **comparison.to_dict()})
+                if comparison.verdict == "regression":
+                    emit_regression(comparison, kind, environment)
+        if rows:
+            create_table_artifact(key=artifact_key(name), table=rows, description=f"Nightly evaluation of {name} in {environment}")
+    regressions = sum(result["verdict"] == "regression" for result in results)
+    headline = f"{regressions} regression(s)" if regressions else "no regressions"
+    create_markdown_artifact(
+        key=SUMMARY_KEY,
+        markdown="\n".join([f"## Nightly evaluation: {headline}", "", *lines, *(f"- could not run: {f}" for f in failures)]),
+        description=f"Nightly evaluation in {environment}: {headline}",
+    )
+    if failures:
+        raise EvalRunsFailed("; ".join(failures))
+    return results

@@ -1,0 +1,103 @@
+"""Outputs already paid for, in the store (``eval_cache``), so an unchanged case costs nothing.
+
+The key is what the model's answer depends on: the model id, the sampling parameters, the
+system prompt's text (not the version number: a new version with the same text is the same
+request), the messages, and the repeat index (repeat 2 of a non-deterministic prompt is a
+different sample from repeat 1). Only successful answers are cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from llmops.store.engine import read_only
+from llmops.store.eval_models import EvalCacheEntry
+
+CacheMode = Literal["use", "refresh", "off"]
+"""``use``: read and write; ``refresh``: call the model anyway and overwrite the cached answers
+(a nightly run measuring the pinned model as it answers today); ``off``: neither."""
+CACHE: Table = EvalCacheEntry.__table__  # type: ignore[assignment]
+LOOKUP_CHUNK = 500
+"""Keys per ``IN (…)`` query: well under SQLite's and PostgreSQL's parameter limits."""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedOutput:
+    output: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal | None
+    latency_ms: float | None
+
+
+def cache_key(
+    model: str, parameters: Mapping[str, Any], system: str, messages: Sequence[Mapping[str, Any]], repeat: int
+) -> str:
+    """sha256 over the canonical JSON of everything the answer depends on."""
+    canonical = json.dumps(
+        {
+            "model": model,
+            "parameters": parameters,
+            "system": hashlib.sha256(system.encode()).hexdigest(),
+            "messages": messages,
+            "repeat": repeat,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def lookup(engine: Engine, keys: Iterable[str]) -> dict[str, CachedOutput]:
+    """The cached outputs among ``keys`` (a read that never waits for a writer on SQLite)."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, CachedOutput] = {}
+    if not wanted:
+        return found
+    columns = (CACHE.c.key, CACHE.c.output, CACHE.c.input_tokens, CACHE.c.output_tokens, CACHE.c.cost_usd, CACHE.c.latency_ms)
+    with read_only(engine).connect() as connection:
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            for row in connection.execute(select(*columns).where(CACHE.c.key.in_(chunk))):
+                found[row.key] = CachedOutput(row.output, row.input_tokens, row.output_tokens, row.cost_usd, row.latency_ms)
+    return found
+
+
+def store_outputs(connection: Connection, entries: Sequence[dict[str, Any]], *, replace: bool = False) -> None:
+    """Insert entries in the caller's transaction; an existing key is kept, or overwritten with ``replace``."""
+    if not entries:
+        return
+    dialects = {"postgresql": postgresql, "sqlite": sqlite}
+    dialect = dialects.get(connection.dialect.name)
+    if dialect is None:
+        raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {connection.dialect.name}")
+    insert = dialect.insert(CACHE)
+    if replace:
+        updated = {name: insert.excluded[name] for name in CACHE.c.keys() if name != "key"}
+        statement = insert.on_conflict_do_update(index_elements=["key"], set_=updated)
+    else:
+        statement = insert.on_conflict_do_nothing(index_elements=["key"])
+    unique = {row["key"]: row for row in entries}  # two examples with the same input share a key
+    connection.execute(statement, list(unique.values()))
+
+
+def entry(
+    key: str, model: str, output: str, input_tokens: int, output_tokens: int,
+    cost_usd: Decimal | None, latency_ms: float | None, is_batch: bool, now: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """One row for ``store_outputs``."""
+    return {
+        "key": key, "model": model, "output": output, "input_tokens": input_tokens, "output_tokens": output_tokens,
+        "cost_usd": cost_usd, "latency_ms": latency_ms, "is_batch": is_batch, "created_at": now,
+    }  # fmt: skip

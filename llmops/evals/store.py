@@ -1,0 +1,233 @@
+"""Reading and writing evaluation runs: the run row, its results in batches, the lookups verdicts need.
+
+Results are written in batches of a few hundred rows, each batch in one transaction with the
+cache entries it produced and the run's running counters, so a run of any size holds only one
+batch in memory and a crash leaves a consistent, partial run (marked by its ``running`` status).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, Row, Table, select, update
+
+from llmops.evals.cache import store_outputs
+from llmops.store.engine import read_only
+from llmops.store.eval_models import EvalResult, EvalRun
+
+RUNS: Table = EvalRun.__table__  # type: ignore[assignment]
+RESULTS: Table = EvalResult.__table__  # type: ignore[assignment]
+
+
+class RunNotFound(LookupError):
+    """No eval run with that id."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One ``eval_runs`` row."""
+
+    id: int
+    prompt_name: str
+    prompt_version: str
+    content_hash: str
+    model: str
+    dataset_name: str
+    dataset_hash: str
+    mode: str
+    repeats: int
+    status: str
+    status_reason: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    cost_usd: Decimal
+    unpriced_calls: int
+    cases_total: int
+    cases_done: int
+    cases_failed: int
+    cases_cached: int
+    calls: int
+    retries: int
+    scores: dict[str, Any]
+    details: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        return f"run {self.id} ({self.prompt_name} {self.prompt_version} on {self.dataset_name}, {self.status})"
+
+    def metric_means(self) -> dict[str, float]:
+        return {name: float(value["mean"]) for name, value in self.scores.items() if value.get("mean") is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (``--json``, artifacts)."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["cost_usd"] = float(self.cost_usd)
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        return data
+
+
+def _record(row: Row[Any]) -> RunRecord:
+    values = {name: getattr(row, name) for name in RunRecord.__dataclass_fields__}
+    values["scores"] = values["scores"] or {}
+    values["details"] = values["details"] or {}
+    return RunRecord(**values)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_run(
+    engine: Engine,
+    *,
+    prompt_name: str,
+    prompt_version: str,
+    content_hash: str,
+    model: str,
+    dataset_name: str,
+    dataset_hash: str,
+    mode: str,
+    repeats: int,
+    cases_total: int,
+    details: dict[str, Any],
+    created_by: str | None = None,
+) -> int:
+    """Insert the run as ``running``; returns its id."""
+    with engine.begin() as connection:
+        return int(
+            connection.execute(
+                RUNS.insert()
+                .values(
+                    prompt_name=prompt_name, prompt_version=prompt_version, content_hash=content_hash, model=model,
+                    dataset_name=dataset_name, dataset_hash=dataset_hash, mode=mode, repeats=repeats,
+                    status="running", started_at=_now(), cost_usd=Decimal(0), unpriced_calls=0,
+                    cases_total=cases_total, cases_done=0, cases_failed=0, cases_cached=0, calls=0, retries=0,
+                    details=details, created_by=created_by,
+                )  # fmt: skip
+                .returning(RUNS.c.id)
+            ).scalar_one()
+        )
+
+
+def write_batch(
+    engine: Engine,
+    run_id: int,
+    results: Sequence[dict[str, Any]],
+    cache_entries: Sequence[dict[str, Any]] = (),
+    *,
+    replace_cache: bool = False,
+) -> None:
+    """One transaction: the results, the new cache entries and the run's counters."""
+    if not results and not cache_entries:
+        return
+    done = sum(1 for result in results if result["error"] is None)
+    cached = sum(1 for result in results if result["cached"])
+    cost = sum((result["cost_usd"] for result in results if result["cost_usd"] is not None), Decimal(0))
+    with engine.begin() as connection:
+        if results:
+            connection.execute(RESULTS.insert(), [{**result, "run_id": run_id} for result in results])
+        store_outputs(connection, cache_entries, replace=replace_cache)
+        connection.execute(
+            update(RUNS)
+            .where(RUNS.c.id == run_id)
+            .values(
+                cases_done=RUNS.c.cases_done + done,
+                cases_failed=RUNS.c.cases_failed + len(results) - done,
+                cases_cached=RUNS.c.cases_cached + cached,
+                cost_usd=RUNS.c.cost_usd + cost,
+            )
+        )
+
+
+def finish_run(
+    engine: Engine,
+    run_id: int,
+    *,
+    status: str,
+    reason: str | None,
+    scores: dict[str, Any],
+    calls: int,
+    retries: int,
+    unpriced_calls: int,
+    details: dict[str, Any],
+) -> RunRecord:
+    """Record the outcome; the counters written batch by batch stay as they are."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(RUNS)
+            .where(RUNS.c.id == run_id)
+            .values(
+                status=status, status_reason=reason, finished_at=_now(), scores=scores, calls=calls,
+                retries=retries, unpriced_calls=unpriced_calls, details=details,
+            )  # fmt: skip
+        )
+    return get_run(engine, run_id)
+
+
+def get_run(engine: Engine, run_id: int) -> RunRecord:
+    with read_only(engine).connect() as connection:
+        row = connection.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
+    if row is None:
+        raise RunNotFound(f"no eval run {run_id}")
+    return _record(row)
+
+
+def find_runs(
+    engine: Engine,
+    prompt_name: str,
+    *,
+    version: str | None = None,
+    dataset_hash: str | None = None,
+    status: str | None = "complete",
+    exclude: Sequence[int] = (),
+    newest_first: bool = True,
+    limit: int = 1,
+) -> list[RunRecord]:
+    """Runs of a prompt (optionally one version, one dataset content, one status)."""
+    query = select(RUNS).where(RUNS.c.prompt_name == prompt_name)
+    if version is not None:
+        query = query.where(RUNS.c.prompt_version == version)
+    if dataset_hash is not None:
+        query = query.where(RUNS.c.dataset_hash == dataset_hash)
+    if status is not None:
+        query = query.where(RUNS.c.status == status)
+    if exclude:
+        query = query.where(RUNS.c.id.not_in(list(exclude)))
+    query = query.order_by(RUNS.c.id.desc() if newest_first else RUNS.c.id).limit(limit)
+    with read_only(engine).connect() as connection:
+        return [_record(row) for row in connection.execute(query)]
+
+
+def example_scores(engine: Engine, run_id: int) -> dict[str, dict[str, float]]:
+    """``{example_id: {metric: mean over repeats}}`` of the cases that were answered and scored."""
+    sums: defaultdict[str, defaultdict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
+    query = select(RESULTS.c.example_id, RESULTS.c.scores).where(
+        RESULTS.c.run_id == run_id, RESULTS.c.error.is_(None)
+    )
+    with read_only(engine).connect() as connection:
+        for example_id, scores in connection.execute(query.execution_options(yield_per=2000)):
+            for metric, value in (scores or {}).items():
+                if value is None:
+                    continue
+                total = sums[example_id][metric]
+                total[0] += float(value)
+                total[1] += 1
+    return {
+        example_id: {metric: total / count for metric, (total, count) in metrics.items()}
+        for example_id, metrics in sums.items()
+    }
+
+
+def results(engine: Engine, run_id: int, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """The run's result rows, by example and repeat (for reports and tests)."""
+    query = select(RESULTS).where(RESULTS.c.run_id == run_id).order_by(RESULTS.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    with read_only(engine).connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]

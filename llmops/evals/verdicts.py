@@ -1,0 +1,255 @@
+"""Is the candidate worse than the baseline? Paired comparison of two eval runs, per metric.
+
+Both runs answered the same examples, so each example is its own control: the statistic is
+the mean of the per-example differences (candidate − baseline, repeats averaged first), with a
+seeded percentile-bootstrap interval over examples. A judge's noise or a non-deterministic
+answer widens the interval instead of producing a verdict; only an interval that lies
+entirely beyond the tolerance is a ``regression`` or an ``improvement``.
+
+``inconclusive`` whenever the comparison cannot carry a verdict: a run that is not complete
+(an outage is never a regression), runs on different dataset contents, or too few pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from scipy import stats as scipy_stats
+from sqlalchemy import Engine
+
+from llmops.evals.store import RunRecord, example_scores, find_runs, get_run
+from llmops.registry import PRODUCTION, Registry
+from llmops.rollouts import EvalGateContext, GateResult
+from llmops.stats import Interval
+
+Verdict = Literal["regression", "improvement", "no_difference", "inconclusive"]
+VERDICT_ORDER: tuple[Verdict, ...] = ("regression", "inconclusive", "improvement", "no_difference")
+"""How verdicts combine (metrics of a comparison, datasets of a gate): any regression makes it one, and so on."""
+GATE_RUNS_LOOKED_AT = 50
+"""The candidate's latest complete runs the gate reads to find each dataset it was evaluated on."""
+
+
+@dataclass(frozen=True)
+class VerdictPolicy:
+    """How sure to be and how large a change must be before it counts."""
+
+    tolerance: float = 0.02
+    """Scores are in [0, 1]: 0.02 = two points of mean score."""
+    confidence: float = 0.95
+    min_pairs: int = 10
+    resamples: int = 5000
+    seed: int = 0
+    """The bootstrap's seed: comparing the same two runs twice gives the same verdict."""
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    metric: str
+    verdict: Verdict
+    pairs: int
+    baseline_mean: float | None
+    candidate_mean: float | None
+    delta: float | None
+    """Mean paired difference, candidate − baseline."""
+    interval: Interval | None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "verdict": self.verdict,
+            "pairs": self.pairs,
+            "baseline": self.baseline_mean,
+            "candidate": self.candidate_mean,
+            "delta": self.delta,
+            "interval": list(self.interval) if self.interval else None,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A candidate run against a baseline run: the overall verdict and one line per metric."""
+
+    baseline: RunRecord
+    candidate: RunRecord
+    verdict: Verdict
+    reason: str
+    metrics: list[MetricComparison] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[MetricComparison]:
+        return [metric for metric in self.metrics if metric.verdict == "regression"]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One table row per metric (artifacts, the CLI)."""
+        return [
+            {
+                "metric": m.metric,
+                "baseline": m.baseline_mean,
+                "candidate": m.candidate_mean,
+                "delta": m.delta,
+                "interval": f"[{m.interval.low:+.3f}, {m.interval.high:+.3f}]" if m.interval else None,
+                "pairs": m.pairs,
+                "verdict": m.verdict,
+            }
+            for m in self.metrics
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "baseline_run": self.baseline.id,
+            "candidate_run": self.candidate.id,
+            "baseline": f"{self.baseline.prompt_name} {self.baseline.prompt_version}",
+            "candidate": f"{self.candidate.prompt_name} {self.candidate.prompt_version}",
+            "metrics": [metric.to_dict() for metric in self.metrics],
+        }
+
+
+def paired_difference(differences: np.ndarray, policy: VerdictPolicy) -> Interval:
+    """Percentile-bootstrap interval of the mean of paired differences (examples resampled)."""
+    if np.ptp(differences) == 0:
+        mean = float(differences[0])
+        return Interval(mean, mean)
+    result = scipy_stats.bootstrap(
+        (differences,), np.mean, n_resamples=policy.resamples, confidence_level=policy.confidence,
+        method="percentile", vectorized=True, rng=np.random.default_rng(policy.seed),
+    )  # fmt: skip
+    return Interval(float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def classify(interval: Interval, tolerance: float) -> Verdict:
+    if interval.high < -tolerance:
+        return "regression"
+    if interval.low > tolerance:
+        return "improvement"
+    return "no_difference"
+
+
+def compare_scores(
+    baseline: Mapping[str, Mapping[str, float]],
+    candidate: Mapping[str, Mapping[str, float]],
+    policy: VerdictPolicy | None = None,
+) -> list[MetricComparison]:
+    """Per metric, the paired comparison of ``{example_id: {metric: score}}`` of two runs."""
+    policy = policy or VerdictPolicy()
+    metrics = sorted({metric for scores in (*baseline.values(), *candidate.values()) for metric in scores})
+    compared: list[MetricComparison] = []
+    for metric in metrics:
+        shared = sorted(
+            example for example in baseline.keys() & candidate.keys()
+            if metric in baseline[example] and metric in candidate[example]
+        )  # fmt: skip
+        before = np.array([baseline[example][metric] for example in shared], float)
+        after = np.array([candidate[example][metric] for example in shared], float)
+        if len(shared) < policy.min_pairs:
+            compared.append(MetricComparison(
+                metric, "inconclusive", len(shared),
+                float(before.mean()) if len(shared) else None, float(after.mean()) if len(shared) else None,
+                float((after - before).mean()) if len(shared) else None, None,
+                f"{len(shared)} paired examples; at least {policy.min_pairs} needed",
+            ))  # fmt: skip
+            continue
+        differences = after - before
+        interval = paired_difference(differences, policy)
+        compared.append(MetricComparison(
+            metric, classify(interval, policy.tolerance), len(shared), float(before.mean()), float(after.mean()),
+            float(differences.mean()), interval,
+        ))  # fmt: skip
+    return compared
+
+
+def _combined_verdicts(verdicts: list[Verdict]) -> Verdict:
+    return next((verdict for verdict in VERDICT_ORDER if verdict in verdicts), "inconclusive")
+
+
+def _not_comparable(baseline: RunRecord, candidate: RunRecord) -> str | None:
+    for run in (baseline, candidate):
+        if run.status != "complete":
+            return f"run {run.id} is {run.status}" + (f" ({run.status_reason})" if run.status_reason else "")
+    if baseline.dataset_hash != candidate.dataset_hash:
+        return (
+            f"the runs saw different dataset contents ({baseline.dataset_name} {baseline.dataset_hash[:12]} vs "
+            f"{candidate.dataset_name} {candidate.dataset_hash[:12]})"
+        )
+    return None
+
+
+def compare_runs(
+    engine: Engine, baseline_run_id: int, candidate_run_id: int, policy: VerdictPolicy | None = None
+) -> Comparison:
+    """The verdict on ``candidate`` against ``baseline``; an incomplete run gives ``inconclusive``."""
+    policy = policy or VerdictPolicy()
+    baseline, candidate = get_run(engine, baseline_run_id), get_run(engine, candidate_run_id)
+    problem = _not_comparable(baseline, candidate)
+    if problem:
+        return Comparison(baseline, candidate, "inconclusive", problem)
+    metrics = compare_scores(example_scores(engine, baseline.id), example_scores(engine, candidate.id), policy)
+    verdict = _combined_verdicts([metric.verdict for metric in metrics])
+    worst = {"regression": "regressed on", "improvement": "improved on", "inconclusive": "too few pairs for"}
+    named = [metric.metric for metric in metrics if metric.verdict == verdict]
+    reason = (
+        f"{worst[verdict]} {', '.join(named)} (tolerance ±{policy.tolerance:g}, {policy.confidence:.0%} interval)"
+        if verdict in worst else f"no metric moved beyond ±{policy.tolerance:g}"
+    )  # fmt: skip
+    return Comparison(baseline, candidate, verdict, reason, metrics)
+
+
+def baseline_run(
+    engine: Engine, candidate: RunRecord, registry: Registry, environment: str = PRODUCTION
+) -> RunRecord | None:
+    """The default baseline: the production version's latest complete run on the same dataset content.
+
+    When the candidate is the production version itself, its reference run: the earliest
+    complete run of the version on that content, so a provider-side change shows as drift.
+    """
+    production = registry.labels(candidate.prompt_name, environment).production
+    if production is None:
+        return None
+    runs = find_runs(
+        engine, candidate.prompt_name, version=production, dataset_hash=candidate.dataset_hash,
+        exclude=[candidate.id], newest_first=production != candidate.prompt_version,
+    )  # fmt: skip
+    return runs[0] if runs else None
+
+
+def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> GateResult:
+    """The rollouts' evaluation gate from eval runs: on each dataset the candidate was evaluated on,
+    its latest complete run against the baseline version's latest complete run on the same content.
+
+    ``fail`` on a regression on any dataset; ``missing`` when the candidate has no complete run,
+    or too few pairs to judge (an incomplete run never counts); ``pass`` otherwise, including
+    when the baseline has no run on those datasets to compare with (the summary says so).
+    """
+    engine, name = context.engine, context.prompt_name
+    latest: dict[str, RunRecord] = {}
+    for run in find_runs(engine, name, version=context.candidate, limit=GATE_RUNS_LOOKED_AT):
+        latest.setdefault(run.dataset_hash, run)
+    if not latest:
+        return GateResult(
+            "evaluation", "missing",
+            f"no complete eval run of {name} {context.candidate} (llmops eval run {name} --version {context.candidate})",
+        )  # fmt: skip
+    comparisons: list[Comparison] = []
+    uncompared: list[str] = []
+    for dataset_hash, candidate in latest.items():
+        baselines = find_runs(engine, name, version=context.baseline, dataset_hash=dataset_hash) if context.baseline else []
+        if baselines:
+            comparisons.append(compare_runs(engine, baselines[0].id, candidate.id, policy))
+        else:
+            uncompared.append(f"run {candidate.id} on {candidate.dataset_name}")
+    if not comparisons:
+        against = f"{context.baseline} has no complete run on the same datasets" if context.baseline else "no baseline"
+        return GateResult("evaluation", "pass", f"evaluated ({', '.join(uncompared)}); nothing to compare with: {against}")
+    verdict = _combined_verdicts([comparison.verdict for comparison in comparisons])
+    summary = "; ".join(
+        f"run {c.candidate.id} vs run {c.baseline.id} on {c.candidate.dataset_name}: {c.verdict}, {c.reason}" for c in comparisons
+    )
+    rows = [{"dataset": c.candidate.dataset_name, **row} for c in comparisons for row in c.rows()]
+    gate_verdict = {"regression": "fail", "inconclusive": "missing"}.get(verdict, "pass")
+    return GateResult("evaluation", gate_verdict, summary, rows)  # type: ignore[arg-type]
