@@ -775,6 +775,17 @@ class _TracedAsyncStreamManager:
 # --------------------------------------------------------------------------- resources and client
 
 
+@contextmanager
+def _recorded_call(tracer: _Tracer, request: Mapping[str, Any]) -> Iterator[_Call]:
+    """One traced call: an exception (API error, timeout, cancellation) is recorded, then re-raised."""
+    call = tracer.start(request)
+    try:
+        yield call
+    except BaseException as exc:
+        call.failed(exc)
+        raise
+
+
 class _TracedMessages:
     """``client.messages`` with ``create``, ``parse`` and ``stream`` traced; the rest untouched."""
 
@@ -783,24 +794,16 @@ class _TracedMessages:
         self._tracer = tracer
 
     def create(self, **kwargs: Any) -> Any:
-        call = self._tracer.start(kwargs)
-        try:
+        with _recorded_call(self._tracer, kwargs) as call:
             result = self._messages.create(**kwargs)
-        except BaseException as exc:
-            call.failed(exc)
-            raise
         if kwargs.get("stream"):
             return _TracedStream(result, call)
         call.completed(result)
         return result
 
     def parse(self, **kwargs: Any) -> Any:
-        call = self._tracer.start(kwargs)
-        try:
+        with _recorded_call(self._tracer, kwargs) as call:
             result = self._messages.parse(**kwargs)
-        except BaseException as exc:
-            call.failed(exc)
-            raise
         call.completed(result)
         return result
 
@@ -819,24 +822,16 @@ class _TracedAsyncMessages:
         self._tracer = tracer
 
     async def create(self, **kwargs: Any) -> Any:
-        call = self._tracer.start(kwargs)
-        try:
+        with _recorded_call(self._tracer, kwargs) as call:
             result = await self._messages.create(**kwargs)
-        except BaseException as exc:
-            call.failed(exc)
-            raise
         if kwargs.get("stream"):
             return _TracedAsyncStream(result, call)
         call.completed(result)
         return result
 
     async def parse(self, **kwargs: Any) -> Any:
-        call = self._tracer.start(kwargs)
-        try:
+        with _recorded_call(self._tracer, kwargs) as call:
             result = await self._messages.parse(**kwargs)
-        except BaseException as exc:
-            call.failed(exc)
-            raise
         call.completed(result)
         return result
 
