@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.store import TraceStore
-from flows.promote_prompt import alert_outcome, artifact_key, publish_outcome
+from flows.promote_prompt import alert_outcome, publish_outcome, rollout_artifact_key
 from llmops.rollouts import RolloutConflictError, RolloutOutcome
 from tasks.rollouts import advance_rollout_task, live_rollouts_task
 
@@ -50,7 +50,7 @@ def advance_rollouts(store_block: str | None = None) -> list[dict[str, Any]]:
             alert_outcome(outcome, store)
         if outcome.ab_report is not None:
             create_markdown_artifact(
-                key=artifact_key("ab-report", outcome.rollout),
+                key=rollout_artifact_key("ab-report", outcome.rollout),
                 markdown=outcome.ab_report.to_markdown(),
                 description=f"A/B report of rollout {outcome.rollout.id}: {outcome.rollout.baseline} vs {outcome.rollout.candidate}",
             )

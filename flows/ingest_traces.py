@@ -7,14 +7,14 @@ from prefect.artifacts import create_table_artifact
 
 from blocks.source import TraceSource
 from blocks.store import TraceStore
+from flows.artifact_keys import artifact_key
 from llmops.ingest.pull import PullReport
 from tasks.ingest import pull_source
 
 
-def artifact_key(source_block: str) -> str:
-    """One artifact history per source; keys allow lowercase letters, digits and dashes only."""
-    slug = "".join(char if char.isalnum() else "-" for char in source_block.lower()).strip("-")
-    return f"ingest-traces-{slug}"
+def source_artifact_key(source_block: str) -> str:
+    """One artifact history per source."""
+    return artifact_key("ingest-traces", source_block)
 
 
 @flow(name="ingest-traces", description="Pull new LLM calls from the application's table, priced, with rollups.")
@@ -29,7 +29,7 @@ def ingest_traces(
     store = TraceStore.load(store_block) if store_block else None
     report = pull_source(source, store, max_rows)
     create_table_artifact(
-        key=artifact_key(source_block),
+        key=source_artifact_key(source_block),
         table=[
             {
                 "source": report.source,

@@ -18,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.model import AnthropicModel
 from blocks.store import TraceStore
+from flows.artifact_keys import artifact_key
 from llmops.evals.datasets import dataset_paths
 from llmops.evals.runner import RunSettings
 from llmops.evals.store import RunRecord
@@ -33,9 +34,9 @@ class EvalRunsFailed(RuntimeError):
     """Some evaluations could not run (not an outage, which ends a run incomplete); the others did."""
 
 
-def artifact_key(prompt_name: str) -> str:
-    """Artifact keys allow lowercase letters, digits and dashes."""
-    return "nightly-eval-" + "".join(char if char.isalnum() else "-" for char in prompt_name.lower()).strip("-")
+def prompt_artifact_key(prompt_name: str) -> str:
+    """One artifact history per prompt."""
+    return artifact_key("nightly-eval", prompt_name)
 
 
 def _row(label: str, run: RunRecord, comparison: Comparison | None) -> dict[str, Any]:
@@ -142,7 +143,7 @@ def nightly_eval(
                 if comparison.verdict == "regression":
                     emit_regression(comparison, kind, environment)
         if rows:
-            create_table_artifact(key=artifact_key(name), table=rows, description=f"Nightly evaluation of {name} in {environment}")
+            create_table_artifact(key=prompt_artifact_key(name), table=rows, description=f"Nightly evaluation of {name} in {environment}")
     regressions = sum(result["verdict"] == "regression" for result in results)
     headline = f"{regressions} regression(s)" if regressions else "no regressions"
     create_markdown_artifact(

@@ -13,32 +13,32 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.store import TraceStore
+from flows.artifact_keys import artifact_key
 from llmops.rollouts import PromotionRequest, Rollout, RolloutOutcome, gate_table, plan_table
 from tasks.digest import send_alert
 from tasks.rollouts import start_rollout_task
 
 
-def artifact_key(kind: str, rollout: Rollout) -> str:
-    """One artifact history per prompt and environment; keys allow lowercase letters, digits and dashes."""
-    raw = f"rollout-{kind}-{rollout.prompt_name}-{rollout.environment}"
-    return "".join(char if char.isalnum() else "-" for char in raw.lower()).strip("-")
+def rollout_artifact_key(kind: str, rollout: Rollout) -> str:
+    """One artifact history per kind, prompt and environment."""
+    return artifact_key("rollout", kind, rollout.prompt_name, rollout.environment)
 
 
 def publish_outcome(outcome: RolloutOutcome) -> None:
     """The plan and the gate results as tables, and what happened in one paragraph."""
     rollout = outcome.rollout
     create_table_artifact(
-        key=artifact_key("plan", rollout),
+        key=rollout_artifact_key("plan", rollout),
         table=plan_table(rollout),
         description=f"Plan of rollout {rollout.id}: {rollout.prompt_name} {rollout.baseline or '–'} → {rollout.candidate} ({rollout.strategy})",
     )
     create_table_artifact(
-        key=artifact_key("gates", rollout),
+        key=rollout_artifact_key("gates", rollout),
         table=gate_table(outcome.gates),
         description=f"Gates of rollout {rollout.id}, step {rollout.current_step + 1}: {outcome.action}",
     )
     create_markdown_artifact(
-        key=artifact_key("status", rollout),
+        key=rollout_artifact_key("status", rollout),
         markdown=(
             f"### {rollout.prompt_name}: {rollout.baseline or '–'} → {rollout.candidate} ({rollout.strategy}, {rollout.environment})\n\n"
             f"**{outcome.action}**: {outcome.message}\n\n"

@@ -13,6 +13,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from blocks.store import TraceStore
+from flows.artifact_keys import artifact_key
 from llmops.rollouts import prompt_name_from
 from tasks.digest import send_alert
 from tasks.rollouts import rollback_task
@@ -40,7 +41,7 @@ def rollback_prompt(
         title = f"{name} ({environment}) rolled back: {result.replaced or '–'} → {result.restored}"
         send_alert("rollback", title, f"{result.message}\nRequested by {actor}: {reason}", "warning", store=store)
     create_markdown_artifact(
-        key="".join(char if char.isalnum() else "-" for char in f"rollback-{name}-{environment}".lower()),
+        key=artifact_key("rollback", name, environment),
         markdown=(
             f"### Rollback of {name} ({environment})\n\n{result.message}\n\n"
             f"Requested by {actor}: {reason}"

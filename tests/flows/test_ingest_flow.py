@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 import flows.ingest_traces as ingest_module
 import tasks.ingest as task_module
 from blocks import TraceSource, TraceStore
-from flows.ingest_traces import artifact_key, ingest_traces
+from flows.ingest_traces import ingest_traces, source_artifact_key
 from llmops.cli.pull import register
 from llmops.ingest.pull import SourceConfig, SourceConfigError, SourceUnavailable
 from llmops.store.engine import get_engine
@@ -95,7 +95,7 @@ def test_the_flow_pulls_new_rows_and_publishes_its_counts(tmp_path: Path) -> Non
     assert second.watermark is not None and second.watermark["id"] == "c00014"
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(block)]))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[source_artifact_key(block)]))
         )
     assert sorted(json.loads(artifact.data)[0]["pulled"] for artifact in artifacts) == [0, 3, 12]  # type: ignore[arg-type]
     assert all(artifact.type == "table" for artifact in artifacts)
@@ -129,7 +129,7 @@ def test_a_failing_source_shows_no_password_in_state_logs_or_artifacts(monkeypat
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
         )
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(block)]))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[source_artifact_key(block)]))
         )
     shown = " ".join([str(error.value), state.message or "", *(log.message for log in logs)])
     assert any("reader:***@127.0.0.1:1/app" in log.message for log in logs)
