@@ -7,42 +7,18 @@ Floors (issue 2): ≥ 20× faster than raw, and under 1 s.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from collections import defaultdict
 from datetime import timedelta
 
 import numpy as np
-from rich.progress import Progress
 from sqlalchemy import Engine, text
 
-from llmops.demo.traffic import generate_traces
 from llmops.store.rollups import cost_report
-from llmops.store.writer import write_traces
-from tests.benchmarks.common import migrated_engine, sqlite_url
+from tests.benchmarks.common import migrated_engine, seed_demo_traffic, sqlite_url, timed
 
 TRACES = int(os.environ.get("BENCH_COSTS_TRACES", "1000000"))
 GROUPINGS = ("feature", "model", "day")
-
-
-def seed(engine: Engine) -> tuple:
-    batch, first, last = [], None, None
-    per_weekday = int(TRACES / 26)  # 30 days with weekends at ~40 % traffic ≈ 26 weekday-equivalents
-    with Progress(transient=True) as progress:
-        task = progress.add_task("seeding", total=TRACES)
-        for n, record in enumerate(generate_traces(days=30, calls_per_weekday=per_weekday, seed=5)):
-            if n == TRACES:
-                break
-            first = first or record.timestamp
-            last = record.timestamp
-            batch.append(record)
-            if len(batch) == 20_000:
-                write_traces(engine, batch)
-                progress.advance(task, len(batch))
-                batch = []
-        if batch:
-            write_traces(engine, batch)
-    return first.date(), last.date()
 
 
 def raw_report(engine: Engine, by: str, since, until) -> list[dict]:
@@ -70,20 +46,11 @@ def raw_report(engine: Engine, by: str, since, until) -> list[dict]:
     ]
 
 
-def timed(function, repeats: int = 5) -> float:
-    runs = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        runs.append(time.perf_counter() - started)
-    return statistics.median(runs)
-
-
 def main() -> None:
     with sqlite_url() as url:
         engine = migrated_engine(url)
         started = time.perf_counter()
-        since, until = seed(engine)
+        since, until = seed_demo_traffic(engine, TRACES)
         print(f"seeded {TRACES:,} traces over {since}..{until} in {time.perf_counter() - started:.0f} s (SQLite)")
         for by in GROUPINGS:
             ours = timed(lambda: cost_report(engine, since, until, by))

@@ -7,59 +7,24 @@ Floor (issue 5): the digest's numbers in under 2 s.
 from __future__ import annotations
 
 import os
-import statistics
 import time
-from collections.abc import Callable
-from datetime import date
 
-from rich.progress import Progress
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 
-from llmops.demo.traffic import generate_traces
 from llmops.digest import compute_digest
 from llmops.slack import render_chart, render_digest
 from llmops.store.models import Trace, TraceRollup
-from llmops.store.writer import write_traces
-from tests.benchmarks.common import migrated_engine, sqlite_url
+from tests.benchmarks.common import migrated_engine, seed_demo_traffic, sqlite_url, timed
 
 TRACES = int(os.environ.get("BENCH_DIGEST_TRACES", "1000000"))
 BATCH = 20_000
-
-
-def seed(engine: Engine) -> date:
-    """30 days of demo traffic (with its incidents) ending on the returned day."""
-    per_weekday = int(TRACES / 26)  # weekends carry ~40 %: 30 days ≈ 26 weekday-equivalents
-    batch = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task("seeding", total=TRACES)
-        for n, record in enumerate(generate_traces(days=30, calls_per_weekday=per_weekday, seed=5)):
-            if n == TRACES:
-                break
-            batch.append(record)
-            if len(batch) == BATCH:
-                write_traces(engine, batch)
-                progress.advance(task, len(batch))
-                batch = []
-        if batch:
-            write_traces(engine, batch)
-    with engine.connect() as connection:
-        return connection.execute(select(func.max(TraceRollup.day))).scalar_one()
-
-
-def timed(function: Callable[[], object], repeats: int = 5) -> float:
-    runs = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        runs.append(time.perf_counter() - started)
-    return statistics.median(runs)
 
 
 def main() -> None:
     with sqlite_url() as url:
         engine = migrated_engine(url)
         started = time.perf_counter()
-        day = seed(engine)
+        _, day = seed_demo_traffic(engine, TRACES, BATCH)
         with engine.connect() as connection:
             traces = connection.execute(select(func.count()).select_from(Trace)).scalar_one()
             rollups = connection.execute(select(func.count()).select_from(TraceRollup)).scalar_one()

@@ -7,7 +7,17 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+import statistics
+import time
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+
+from rich.progress import Progress
+from sqlalchemy import Engine
+
+from llmops.demo.traffic import generate_traces
+from llmops.store.writer import write_traces
 
 from llmops.store.engine import create_store_engine
 from llmops.store.migrate import upgrade
@@ -53,3 +63,35 @@ def migrated_engine(url: str):  # type: ignore[no-untyped-def]
     engine = create_store_engine(url)
     upgrade(engine)
     return engine
+
+
+def seed_demo_traffic(engine: Engine, traces: int, batch: int = 20_000) -> tuple[date, date]:
+    """About ``traces`` calls of 30 days of demo traffic (with its incidents); their first and last UTC day."""
+    per_weekday = int(traces / 26)  # weekends carry ~40 %: 30 days ≈ 26 weekday-equivalents
+    records, first, last = [], None, None
+    with Progress(transient=True) as progress:
+        task = progress.add_task("seeding", total=traces)
+        for n, record in enumerate(generate_traces(days=30, calls_per_weekday=per_weekday, seed=5)):
+            if n == traces:
+                break
+            first = first or record.timestamp
+            last = record.timestamp
+            records.append(record)
+            if len(records) == batch:
+                write_traces(engine, records)
+                progress.advance(task, len(records))
+                records = []
+        if records:
+            write_traces(engine, records)
+    assert first is not None and last is not None, "the generator produced no traffic"
+    return first.date(), last.date()
+
+
+def timed(function: Callable[[], object], repeats: int = 5) -> float:
+    """Median seconds of ``repeats`` calls."""
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
