@@ -4,14 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo serve test bench clean
 
-install: $(STAMP)
+install: $(STAMP) | $(CHROMIUM)
+
+# Debian's chromium drives the real-browser test (tests/cockpit); as root it is installed when missing.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; } \
+	    || echo "could not install chromium: the browser test skips (LLMOPS_REQUIRE_BROWSER=1 fails it)"; \
+	else echo "no $(CHROMIUM) and not root: the browser test skips (LLMOPS_REQUIRE_BROWSER=1 fails it)"; fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +31,11 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(BIN)/python -m deployments.demo
+
+# The Prefect cockpit: server, deployments, automations, worker; Ctrl-C stops it all.
+# make serve SERVE_ARGS='--port 4300 --workers 2'
+serve: install
+	$(BIN)/python -m deployments.serve $(SERVE_ARGS)
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider

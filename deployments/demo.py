@@ -8,7 +8,10 @@ What it does, in order:
    tracing SDK, so some of today's traces come from real SDK calls;
 3. writes the generated 30-day history ending yesterday (``llmops.demo``) into the store;
 4. prints ``llmops costs --by feature`` (30 days) and ``--by day`` (7 days) and says where
-   to look: the cost spike of ``document_summarization`` and chat's slow last day.
+   to look: the cost spike of ``document_summarization`` and chat's slow last day;
+5. evaluates support-chat 2.3.0 and 2.3.1 against the simulator (assertions, the LLM judge,
+   similarity), prints the verdict per metric, and starts the canary of 2.3.1 behind that
+   evaluation; drift detection and the Slack digest follow.
 
 Why a separate ``demo.db``: the history is made up, and mixing it into ``llmops.db`` would put
 invented costs next to your application's real ones. The demo therefore never writes to
@@ -24,6 +27,7 @@ generated histories would show two cost spikes.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import json
 import os
@@ -162,6 +166,19 @@ def _batches(records: Iterable[TraceRecord], size: int) -> Iterator[list[TraceRe
         yield batch
 
 
+def create_application_table(engine: Engine) -> Table:
+    """The application's table of LLM calls, created when missing (``make serve`` points app-traces at it)."""
+    metadata = MetaData()
+    table = Table(
+        APP_TABLE,
+        metadata,
+        *(Column(name, Text if name in JSON_FIELDS else _COLUMN_TYPES.get(name, Text)) for name in TRACE_FIELDS),
+        UniqueConstraint("trace_id"),
+    )
+    metadata.create_all(engine)
+    return table
+
+
 def write_application_history(
     app_url: str,
     *,
@@ -175,15 +192,8 @@ def write_application_history(
 
     Rows already there (same deterministic trace id) are left alone, so a rerun adds nothing.
     """
-    metadata = MetaData()
-    table = Table(
-        APP_TABLE,
-        metadata,
-        *(Column(name, Text if name in JSON_FIELDS else _COLUMN_TYPES.get(name, Text)) for name in TRACE_FIELDS),
-        UniqueConstraint("trace_id"),
-    )
     engine = create_engine(app_url)
-    metadata.create_all(engine)
+    table = create_application_table(engine)
     insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=["trace_id"])
     traces = generate_traces(days=days, end_day=end_day, calls_per_weekday=calls_per_weekday, seed=seed)
     for batch in _batches(traces, BATCH_SIZE):
@@ -304,11 +314,52 @@ CANARY_CALLS = 300
 """Calls made after the canary starts, each served the version registry.resolve() picks for its user."""
 
 
+EVAL_CONCURRENCY = 32
+
+
+def evaluate_before_promotion(engine: Engine, base_url: str) -> None:
+    """The nightly evaluation of support-chat 2.3.0 and 2.3.1 on their dataset against the local
+    model server, with the configured scorers (assertions, the LLM judge, embedding similarity),
+    then ``llmops eval compare``: per metric the paired delta, its interval and the verdict. The
+    canary's evaluation gate reads these runs."""
+    from llmops.cli.evals import compare
+    from llmops.evals.datasets import load_datasets
+    from llmops.evals.runner import RunSettings, async_client, evaluate
+    from llmops.evals.store import RunRecord
+    from llmops.prompts import get_prompt
+
+    [dataset] = load_datasets(CANARY_PROMPT)
+    console.print(
+        f"\n[bold]Evaluation before the canary[/bold]: {CANARY_PROMPT} {CANARY_BASELINE} and {CANARY_CANDIDATE} on "
+        f"{dataset.name} ({len(dataset)} examples) against the local model server …"
+    )
+
+    async def run_both() -> list[RunRecord]:
+        async with async_client("sim", base_url) as client:
+            return [
+                await evaluate(
+                    get_prompt(CANARY_PROMPT, version), dataset, engine=engine, client=client,
+                    settings=RunSettings(concurrency=EVAL_CONCURRENCY), created_by="demo",
+                )  # fmt: skip
+                for version in (CANARY_BASELINE, CANARY_CANDIDATE)
+            ]
+
+    baseline, candidate = asyncio.run(run_both())
+    for run in (baseline, candidate):
+        judge = run.details.get("judge") or {}
+        console.print(
+            f"  run {run.id}: {run.prompt_version} {run.status}, {run.cases_done}/{run.cases_total} cases "
+            f"({run.cases_cached} from the output cache), ${run.cost_usd:.4f} with judge {judge.get('model', '–')}",
+            highlight=False,
+        )
+    compare(run_a=baseline.id, run_b=candidate.id, tolerance=0.02, confidence=0.95, fail_on_regression=False, as_json=False)
+
+
 def start_canary(engine: Engine, *, seed: int = DEFAULT_SEED) -> None:
-    """Release support-chat 2.3.0, start a 5 → 25 → 100 % canary of 2.3.1 through the
-    promote-prompt flow, send calls as the application would (resolve, call, trace), and run
-    advance-rollouts once. Rerun: an existing rollout is left as it is and looked at again.
-    No git tag: the demo's releases are not yours."""
+    """Evaluate support-chat 2.3.0 and 2.3.1, release 2.3.0, start a 5 → 25 → 100 % canary of 2.3.1
+    through the promote-prompt flow (its evaluation gate reads the runs just made), send calls as
+    the application would (resolve, call, trace), and run advance-rollouts once. Rerun: an
+    existing rollout is left as it is and looked at again. No git tag: the demo's releases are not yours."""
     import anthropic
 
     from flows.advance_rollouts import advance_rollouts
@@ -317,29 +368,30 @@ def start_canary(engine: Engine, *, seed: int = DEFAULT_SEED) -> None:
     from llmops.tracing import TraceRecorder, trace_anthropic, trace_context
 
     registry = get_registry(engine.url.render_as_string(hide_password=False))
-    common = {"prompt_name": CANARY_PROMPT, "force_without_eval": True, "git_tag": False, "actor": "demo"}
-    if registry.labels(CANARY_PROMPT).production is None:
-        promote_prompt(
-            PromotionRequest(
-                version=CANARY_BASELINE, strategy="immediate", reason="demo: the version the app served until now", **common
-            )
-        )
-    baseline_serves = registry.labels(CANARY_PROMPT).production == CANARY_BASELINE
-    if live_rollout(engine, CANARY_PROMPT, "production") is None and baseline_serves:
-        promote_prompt(
-            PromotionRequest(
-                version=CANARY_CANDIDATE,
-                strategy="canary",
-                steps=[5, 25, 100],
-                min_step_minutes=60,
-                min_requests_per_step=100,
-                reason="demo: explicit refund policy, clearer escalation",
-                **common,
-            )
-        )
-        recorder = TraceRecorder(lambda records: write_traces(engine, records))
-        _, messages = SAMPLE_REQUESTS["chat_response"]
+    common = {"prompt_name": CANARY_PROMPT, "git_tag": False, "actor": "demo"}
+    production = registry.labels(CANARY_PROMPT).production
+    if live_rollout(engine, CANARY_PROMPT, "production") is None and production in (None, CANARY_BASELINE):
         with SimServer(SimConfig(latency_median_ms=5, seed=seed)) as sim:
+            evaluate_before_promotion(engine, sim.base_url)
+            if production is None:
+                promote_prompt(
+                    PromotionRequest(
+                        version=CANARY_BASELINE, strategy="immediate", reason="demo: the version the app served until now", **common
+                    )
+                )
+            promote_prompt(
+                PromotionRequest(
+                    version=CANARY_CANDIDATE,
+                    strategy="canary",
+                    steps=[5, 25, 100],
+                    min_step_minutes=60,
+                    min_requests_per_step=100,
+                    reason="demo: explicit refund policy, clearer escalation",
+                    **common,
+                )
+            )
+            recorder = TraceRecorder(lambda records: write_traces(engine, records))
+            _, messages = SAMPLE_REQUESTS["chat_response"]
             client = trace_anthropic(
                 anthropic.Anthropic(base_url=sim.base_url, api_key="sim", max_retries=0), recorder=recorder
             )

@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from blocks.store import TraceStore
 from flows.promote_prompt import alert_outcome, publish_outcome, rollout_artifact_key
 from llmops.rollouts import RolloutConflictError, RolloutOutcome
+from tasks.drift import capture_when_serving
 from tasks.rollouts import advance_rollout_task, live_rollouts_task
 
 ARTIFACT_KEY = "live-rollouts"
@@ -48,6 +49,7 @@ def advance_rollouts(store_block: str | None = None) -> list[dict[str, Any]]:
         if outcome.action != "waiting":
             publish_outcome(outcome)
             alert_outcome(outcome, store)
+            capture_when_serving(outcome, store)
         if outcome.ab_report is not None:
             create_markdown_artifact(
                 key=rollout_artifact_key("ab-report", outcome.rollout),

@@ -1,4 +1,5 @@
-"""The ``drift-detection`` flow: last night's traces against the days before, and the pinning audit."""
+"""The ``drift-detection`` flow: last night's traces against the days before, serving versions'
+pinned-model answers against their references, and the pinning audit."""
 
 from __future__ import annotations
 
@@ -8,25 +9,43 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
+from blocks.model import AnthropicModel
 from blocks.slack import SlackDigest
 from blocks.store import TraceStore
 from llmops.drift import TraceDriftConfig
 from llmops.drift_report import alert_for, finding_rows, findings_of
+from llmops.pinned_drift import PinnedDriftConfig, pinned_findings
+from llmops.registry import PRODUCTION
 from tasks.digest import send_alert
-from tasks.drift import assess_trace_drift_task, audit_pinning_task, emit_drift_events, save_findings_task, unreported_findings_task
+from tasks.drift import (
+    assess_trace_drift_task,
+    audit_pinning_task,
+    emit_drift_events,
+    pinned_drift_task,
+    save_findings_task,
+    unreported_findings_task,
+)
 
 ARTIFACT_KEY = "drift-detection"
 ALERT_KIND = "drift"
 
 
-@flow(name="drift-detection", description="Trace drift per feature, prompt version and model; pinning audit; alert and events.")
+@flow(
+    name="drift-detection",
+    description="Trace drift per feature, prompt version and model; pinned-model drift; pinning audit; alert and events.",
+)
 def drift_detection(
     day: date | None = None,
     config: TraceDriftConfig | None = None,
+    pinned: bool = True,
+    pinned_config: PinnedDriftConfig | None = None,
+    environment: str = PRODUCTION,
     slack_block: str | None = None,
     store_block: str | None = None,
+    model_block: str | None = None,
 ) -> dict[str, Any]:
-    """Check ``day`` (default: yesterday in LLMOPS_TIMEZONE) against its reference window.
+    """Check ``day`` (default: yesterday in LLMOPS_TIMEZONE) against its reference window and, with
+    ``pinned``, re-run every serving version of ``environment`` on its pinned eval subsets.
 
     Stores the findings in ``drift_reports`` (a rerun replaces the day's), publishes them as a
     table artifact, alerts Slack through the outbox on what no earlier run reported, and emits
@@ -34,20 +53,26 @@ def drift_detection(
     """
     slack = SlackDigest.load(slack_block) if slack_block else None
     store = TraceStore.load(store_block) if store_block else None
+    model = AnthropicModel.load(model_block) if model_block else None
     report = assess_trace_drift_task(day, config or TraceDriftConfig(), store)
     pinning = audit_pinning_task(report.day, store)
-    findings = findings_of(report.day, report, pinning)
+    pinned_config = pinned_config or PinnedDriftConfig()
+    checks = pinned_drift_task(environment, pinned_config, store, model) if pinned else []
+    findings = findings_of(report.day, report, pinning, pinned_findings(report.day, environment, checks, pinned_config))
     # Alert before saving: a run that dies in between alerts again on its rerun rather than never.
     alert = alert_for(report.day, unreported_findings_task(findings, store))
     entry = send_alert(ALERT_KIND, alert.title, alert.details, alert.severity, slack, store) if alert else None
     save_findings_task(report.day, findings, store)
     drifted = sum(finding.kind == "trace" for finding in findings)
+    pinned_drifted = sum(finding.kind == "pinned" for finding in findings)
     create_table_artifact(
         key=ARTIFACT_KEY,
         table=finding_rows(findings),
         description=(
-            f"Drift of {report.day}: {drifted} drifted metrics, {len(findings) - drifted} pinning problems "
-            f"({len(report.tests)} tests, {len(report.skipped)} skipped for too few calls or reference days)"
+            f"Drift of {report.day}: {drifted} drifted metrics, {pinned_drifted} pinned-model drift findings, "
+            f"{len(findings) - drifted - pinned_drifted} pinning problems "
+            f"({len(report.tests)} tests, {len(report.skipped)} skipped for too few calls or reference days). "
+            f"Pinned subsets: {'; '.join(check.line() for check in checks) or 'none checked'}"
         ),
     )
     events = emit_drift_events(findings, store)
@@ -56,6 +81,7 @@ def drift_detection(
         "tests": len(report.tests),
         "skipped": len(report.skipped),
         "findings": [finding.as_dict() for finding in findings],
+        "pinned": [check.line() for check in checks],
         "alert": entry.dedupe_key if entry else None,
         "events": [event.payload for event in events],
     }

@@ -6,25 +6,30 @@ Two questions each night, per prompt and dataset:
   changing under its pinned id; runs therefore refresh the cache by default;
 - has the canary regressed against production (production's latest complete run)?
 Either regression emits ``llmops.eval.regression``; an incomplete run (an outage) never does.
-One task run per version and dataset: the runner does the fan-out to the model inside it.
+One task run per version and dataset: the runner does the fan-out to the model inside it, and
+with ``LLMOPS_DASK_ADDRESS`` set the versions and datasets fan out over a Dask cluster.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from blocks.model import AnthropicModel
 from blocks.store import TraceStore
 from flows.artifact_keys import artifact_key
+from llmops import settings
 from llmops.evals.datasets import dataset_paths
 from llmops.evals.runner import RunSettings
 from llmops.evals.store import RunRecord
 from llmops.evals.verdicts import Comparison, VerdictPolicy, baseline_run
 from llmops.prompts import prompt_files
-from llmops.registry import PRODUCTION, Registry, get_registry
+from llmops.registry import PRODUCTION, LabelState, Registry, get_registry
 from tasks.evals import CANARY_CHECK, PRODUCTION_CHECK, compare_task, emit_regression, evaluate_version, store_engine
 
 SUMMARY_KEY = "nightly-eval"
@@ -73,7 +78,27 @@ def prompt_names() -> list[str]:
     return sorted({path.parent.name for path in prompt_files()})
 
 
-@flow(name="nightly-eval", description="Evaluate every prompt's production and canary versions; alert on regressions.")
+def eval_task_runner() -> TaskRunner[Any]:
+    """Where the per-version evaluations run: one at a time in the flow's process (each already
+    makes ``concurrency`` calls at once), or, with ``LLMOPS_DASK_ADDRESS`` set, on that Dask
+    cluster, one version and dataset per worker at the same time. Workers need the store by URL
+    (PostgreSQL), the prompt and eval files, and the model's key or address in their environment."""
+    address = settings.env(settings.LLMOPS_DASK_ADDRESS)
+    if not address:
+        return ThreadPoolTaskRunner(max_workers=1)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        message = f"{settings.LLMOPS_DASK_ADDRESS} is set but prefect-dask is not installed: pip install 'prefect-llmops[dask]'"
+        raise RuntimeError(message) from exc
+    return DaskTaskRunner(address=address)
+
+
+@flow(
+    name="nightly-eval",
+    description="Evaluate every prompt's production and canary versions; alert on regressions.",
+    task_runner=eval_task_runner(),
+)
 def nightly_eval(
     prompts: list[str] | None = None,
     environment: str = PRODUCTION,
@@ -87,28 +112,24 @@ def nightly_eval(
 ) -> list[dict[str, Any]]:
     """Evaluate ``prompts`` (default: every prompt with a production version) and compare.
 
-    Returns one line per comparison; the UI shows a table per prompt and a markdown summary.
-    Fails at the end (after evaluating everything else) if some version could not be run.
+    Every evaluation is submitted to the flow's task runner first (see ``eval_task_runner``),
+    then the comparisons are made in order as the runs finish. Returns one line per comparison;
+    the UI shows a table per prompt and a markdown summary. Fails at the end (after evaluating
+    everything else) if some version could not be run.
     """
     logger = get_run_logger()
     store = TraceStore.load(store_block) if store_block else None
     model = AnthropicModel.load(model_block) if model_block else None
     engine = store_engine(store)
     registry = Registry(engine) if store is not None else get_registry()
-    settings = RunSettings(concurrency=concurrency, repeats=repeats, mode=mode, cache=cache)
+    run_settings = RunSettings(concurrency=concurrency, repeats=repeats, mode=mode, cache=cache)
     policy = VerdictPolicy(tolerance=tolerance)
     results: list[dict[str, Any]] = []
     lines: list[str] = []
     failures: list[str] = []
 
-    def run(name: str, version: str, path: Any) -> RunRecord | None:
-        state = evaluate_version(name, version, path, settings, store, model, return_state=True)
-        try:
-            return state.result()
-        except Exception as exc:
-            failures.append(f"{name} {version} on {path.stem}: {exc}")
-            return None
-
+    planned: list[tuple[str, LabelState, list[Path]]] = []
+    evaluations: dict[tuple[str, str, Path], PrefectFuture[RunRecord]] = {}
     for name in prompts or prompt_names():
         labels = registry.labels(name, environment)
         if labels.production is None:
@@ -119,9 +140,23 @@ def nightly_eval(
         except FileNotFoundError as exc:
             lines.append(f"- **{name}**: not evaluated, {exc}")
             continue
+        planned.append((name, labels, paths))
+        versions = [labels.production] + ([labels.canary] if labels.canary and labels.canary != labels.production else [])
+        for path in paths:
+            for version in versions:
+                evaluations[(name, version, path)] = evaluate_version.submit(name, version, path, run_settings, store, model)
+
+    def finished(name: str, version: str, path: Path) -> RunRecord | None:
+        try:
+            return evaluations[(name, version, path)].result()
+        except Exception as exc:
+            failures.append(f"{name} {version} on {path.stem}: {exc}")
+            return None
+
+    for name, labels, paths in planned:
         rows: list[dict[str, Any]] = []
         for path in paths:
-            production = run(name, labels.production, path)
+            production = finished(name, labels.production, path)  # type: ignore[arg-type]
             if production is None:
                 continue
             checks: list[tuple[str, RunRecord, Comparison | None]] = []
@@ -129,7 +164,7 @@ def nightly_eval(
             checks.append((PRODUCTION_CHECK, production, compare_task(reference.id, production.id, policy, store) if reference else None))
             rows.append(_row("production", production, checks[-1][2]))
             if labels.canary and labels.canary != labels.production:
-                canary = run(name, labels.canary, path)
+                canary = finished(name, labels.canary, path)
                 if canary is not None:
                     against = baseline_run(engine, canary, registry, environment)
                     checks.append((CANARY_CHECK, canary, compare_task(against.id, canary.id, policy, store) if against else None))

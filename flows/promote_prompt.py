@@ -16,6 +16,7 @@ from blocks.store import TraceStore
 from flows.artifact_keys import artifact_key
 from llmops.rollouts import PromotionRequest, Rollout, RolloutOutcome, gate_table, plan_table
 from tasks.digest import send_alert
+from tasks.drift import capture_when_serving
 from tasks.rollouts import start_rollout_task
 
 
@@ -79,4 +80,5 @@ def promote_prompt(request: PromotionRequest, store_block: str | None = None) ->
     outcome = start_rollout_task(request, store)
     publish_outcome(outcome)
     alert_outcome(outcome, store)
+    capture_when_serving(outcome, store)
     return outcome.rollout.to_dict()

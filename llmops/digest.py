@@ -67,6 +67,11 @@ OPTIONAL_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "label": ("label",),
         "version": ("version", "prompt_version"),
     },
+    "drift_reports": {
+        "day": ("day",),
+        "kind": ("kind",),
+        "summary": ("summary",),
+    },
 }
 """Required columns of the other features' tables (first present name wins); a table without
 them is treated as absent."""
@@ -86,6 +91,15 @@ OPTIONAL_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "dataset": ("dataset", "dataset_name"),
     },
     "prompt_labels": {"environment": ("environment",), "traffic_percent": ("traffic_percent", "traffic")},
+    "drift_reports": {
+        "environment": ("environment",),
+        "feature": ("feature",),
+        "prompt_name": ("prompt_name",),
+        "prompt_version": ("prompt_version",),
+        "model": ("model",),
+        "metric": ("metric",),
+        "id": ("id",),
+    },
 }
 
 
@@ -315,6 +329,9 @@ class Digest:
     chart_series: dict[str, list[float]]
     label_changes: list[dict[str, Any]] | None = None
     eval_verdicts: list[dict[str, Any]] | None = None
+    drift: list[dict[str, Any]] | None = None
+    """The day's stored drift findings (trace, pinned model, pinning), as the drift-detection flow saved them."""
+    drift_total: int = 0
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -349,6 +366,8 @@ class Digest:
             "chart": {"days": [day.isoformat() for day in self.chart_days], "cost_usd": self.chart_series},
             "label_changes": self.label_changes,
             "eval_verdicts": self.eval_verdicts,
+            "drift": self.drift,
+            "drift_total": self.drift_total,
             "warnings": self.warnings,
         }
 
@@ -467,6 +486,22 @@ def _eval_verdicts(connection: Connection, end: datetime) -> list[dict[str, Any]
     for row in rows:
         latest.setdefault((row["prompt_name"], row["prompt_version"]), {k: _plain(v) for k, v in row.items()})
     return list(latest.values())[:MAX_OPTIONAL_ROWS]
+
+
+def _drift_findings(connection: Connection, day: date, environment: str | None) -> tuple[list[dict[str, Any]], int] | None:
+    """The first findings the drift-detection flow stored for ``day`` (drifted metrics and pinned
+    models before pinning problems, each in saved order) and how many there are in all."""
+    found = _optional_table(connection, "drift_reports")
+    if found is None:
+        return None
+    table, roles = found
+    query = select(*_select_roles(table, roles)).where(table.c[roles["day"]] == day)
+    if environment and "environment" in roles:
+        query = query.where(table.c[roles["environment"]] == environment)
+    order = [table.c[roles["kind"]] == "pinning"] + ([table.c[roles["id"]]] if "id" in roles else [])
+    rows = connection.execute(query.order_by(*order)).mappings()
+    found_rows = [{key: _plain(value) for key, value in row.items() if key != "id"} for row in rows]
+    return found_rows[:MAX_OPTIONAL_ROWS], len(found_rows)
 
 
 def _labels(connection: Connection) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -641,6 +676,7 @@ def compute_digest(
         start, end = _day_bounds(day, zone)
         label_changes = _label_changes(connection, start, end)
         eval_verdicts = _eval_verdicts(connection, end)
+        drift, drift_total = _drift_findings(connection, day, environment) or (None, 0)
         labels = _labels(connection)
 
     today, previous = by_day.get(day, _Totals()), by_day.get(day - timedelta(days=1), _Totals())
@@ -689,5 +725,7 @@ def compute_digest(
         chart_series=_chart(by_day_feature, chart_days),
         label_changes=label_changes,
         eval_verdicts=eval_verdicts,
+        drift=drift,
+        drift_total=drift_total,
         warnings=warnings,
     )

@@ -20,7 +20,7 @@ A finding needs all of: enough calls that day and enough usable reference days; 
 Benjamini–Hochberg adjusted p-value within the false discovery rate over every test of the
 night (all groups × metrics: one correction, so more groups do not mean more false alarms per
 finding); and a practical effect (default ≥ 10 % relative, 0.5 points for a rate, 0.05 for a
-score). Reference days that were far off themselves (an earlier incident) are left out, so an
+score; a rate also needs 5 events that day, or usually, so 0 → 2 errors on a quiet day is no alert). Reference days that were far off themselves (an earlier incident) are left out, so an
 old incident neither hides nor mimics a new one.
 
 ``baseline_drift`` is the per-call test of popular drift tools (KS and normalised Wasserstein),
@@ -210,6 +210,9 @@ class TraceDriftConfig(BaseModel):
     min_scores: int = Field(30, ge=1, description="Feedback or eval scores a day needs for their mean to count.")
     min_relative_change: float = Field(0.10, ge=0, description="Smallest relative change worth an alert.")
     min_rate_change: float = Field(0.005, ge=0, description="Smallest change of a rate (absolute) worth an alert.")
+    min_events: int = Field(
+        5, ge=1, description="Events (errors, a finish reason) a rate needs that day, or usually, before it can alert."
+    )
     min_score_change: float = Field(0.05, ge=0, description="Smallest change of mean feedback or eval score.")
     false_discovery_rate: float = Field(
         0.05, gt=0, lt=1, description="Benjamini–Hochberg level over all the night's tests."
@@ -520,7 +523,7 @@ def _test_rate(
         critical=critical,
         reference_days=len(usable),
         calls=trials,
-        large_enough=abs(rate - typical) >= config.min_rate_change,
+        large_enough=abs(rate - typical) >= config.min_rate_change and max(count, typical * trials) >= config.min_events,
         trials=trials,
     )
 

@@ -40,7 +40,10 @@ GROUP_FIELDS = TraceGroup._fields
 ALERT_LINES = 15
 """Findings listed in an alert; the rest are counted (the artifact and ``llmops drift`` list all)."""
 
-Kind = Literal["trace", "pinning"]
+Kind = Literal["trace", "pinning", "pinned"]
+DRIFT_KINDS = ("trace", "pinned")
+"""Findings that are drift of a prompt version: they alert as warnings and emit events."""
+STANDING_KINDS = ("pinning", "pinned")
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,13 @@ class DriftCheck:
         return findings_of(self.day, self.report, self.pinning)
 
 
-def findings_of(day: date, report: TraceDriftReport, pinning: Sequence[PinningFinding]) -> list[Finding]:
-    """Drifted metrics (strongest evidence first), then pinning problems (most calls first)."""
+def findings_of(
+    day: date, report: TraceDriftReport, pinning: Sequence[PinningFinding], pinned: Sequence[Finding] = ()
+) -> list[Finding]:
+    """Drifted metrics (strongest evidence first), pinned-model drift, then pinning problems (most calls first)."""
     drifted = sorted(report.findings, key=lambda f: (f.adjusted_p_value, f.p_value, f.group, f.metric))
     problems = sorted(pinning, key=lambda p: (-p.calls, p.group, p.problem))
-    return [Finding.from_trace(f) for f in drifted] + [Finding.from_pinning(day, p) for p in problems]
+    return [Finding.from_trace(f) for f in drifted] + list(pinned) + [Finding.from_pinning(day, p) for p in problems]
 
 
 # -- reading the night's data ---------------------------------------------------------------------
@@ -278,18 +283,18 @@ def stored_findings(engine: Engine, day: date, kind: Kind | None = None) -> list
 
 def not_yet_reported(engine: Engine, findings: Sequence[Finding]) -> list[Finding]:
     """The findings worth an alert: not stored for this night by an earlier run (a rerun alerts
-    only on what it adds), and no pinning problem stored for the night before (a standing
-    problem is alerted on the night it appears, not every night after; drifted metrics are
-    judged against the days before, so they are news every night they hold)."""
+    only on what it adds), and no pinning problem or pinned-model drift stored for the night
+    before (judged against a fixed reference, they are standing problems, alerted on the night
+    they appear; drifted trace metrics are judged against the days before, so they are news
+    every night they hold)."""
     if not findings:
         return []
     day = findings[0].day
     tonight = {(f.kind, f.group, f.metric) for f in stored_findings(engine, day)}
-    standing = {(f.group, f.metric) for f in stored_findings(engine, day - timedelta(days=1), "pinning")}
-    return [
-        f for f in findings
-        if (f.kind, f.group, f.metric) not in tonight and not (f.kind == "pinning" and (f.group, f.metric) in standing)
-    ]
+    standing = {
+        (f.kind, f.group, f.metric) for f in stored_findings(engine, day - timedelta(days=1)) if f.kind in STANDING_KINDS
+    }
+    return [f for f in findings if (f.kind, f.group, f.metric) not in tonight | standing]
 
 
 # -- what leaves the store: alert, events, tables ------------------------------------------------
@@ -307,18 +312,20 @@ def alert_for(day: date, findings: Sequence[Finding]) -> Alert | None:
     if not findings:
         return None
     drifted = [f for f in findings if f.kind == "trace"]
+    pinned = [f for f in findings if f.kind == "pinned"]
     pinning = [f for f in findings if f.kind == "pinning"]
-    prompts = sorted({f"{f.group.prompt_name}@{f.group.prompt_version}" for f in drifted if f.group.prompt_name})
     parts = []
-    if drifted:
-        named = f" ({', '.join(prompts)})" if prompts else ""
-        parts.append(f"{len(drifted)} drifted metric{'s' if len(drifted) != 1 else ''}{named}")
+    for found, what in ((drifted, "drifted metric"), (pinned, "pinned-model drift finding")):
+        if found:
+            prompts = sorted({f"{f.group.prompt_name}@{f.group.prompt_version}" for f in found if f.group.prompt_name})
+            named = f" ({', '.join(prompts)})" if prompts else ""
+            parts.append(f"{len(found)} {what}{'s' if len(found) != 1 else ''}{named}")
     if pinning:
         parts.append(f"{len(pinning)} new pinning problem{'s' if len(pinning) != 1 else ''}")
     lines = [f"{f.group.label}: {f.summary}" for f in findings[:ALERT_LINES]]
     if len(findings) > ALERT_LINES:
         lines.append(f"… and {len(findings) - ALERT_LINES} more in the flow run's artifact (or `llmops drift --date {day}`)")
-    return Alert(f"{day}: {' and '.join(parts)}", "\n".join(lines), "warning" if drifted else "info")
+    return Alert(f"{day}: {' and '.join(parts)}", "\n".join(lines), "warning" if drifted or pinned else "info")
 
 
 @dataclass(frozen=True)
@@ -348,11 +355,12 @@ def _label_of(registry: Registry, name: str, environment: str, version: str) -> 
 
 
 def drift_events(engine: Engine, findings: Sequence[Finding]) -> list[DriftEvent]:
-    """One event per prompt version and environment with drifted metrics (pinning problems are
-    not drift of the prompt and roll nothing back); the strongest finding names the metric."""
+    """One event per prompt version and environment with drifted metrics or pinned-model drift
+    (pinning problems are not drift of the prompt and roll nothing back); the strongest finding
+    names the metric."""
     by_version: dict[tuple[str, str, str], list[Finding]] = defaultdict(list)
     for finding in findings:
-        if finding.kind == "trace" and finding.group.prompt_name:
+        if finding.kind in DRIFT_KINDS and finding.group.prompt_name:
             by_version[(finding.group.prompt_name, finding.group.prompt_version, finding.group.environment)].append(finding)
     registry = Registry(engine)
     events = []

@@ -18,8 +18,9 @@ Strategies (the steps are the candidate's share of traffic):
   production; the baseline wins → rolled back; no difference or too little data → a person
   decides (``llmops rollout approve`` or ``llmops rollback``).
 
-Gates: the evaluation gate (a pluggable ``EvalGate``; until the eval engine wires in its run
-comparison, the metrics recorded in the version's file) and the trace gate (candidate vs
+Gates: the evaluation gate (a pluggable ``EvalGate``; by default the paired comparison of the
+candidate's latest complete eval run with the baseline's, ``llmops.evals.verdicts.eval_gate``)
+and the trace gate (candidate vs
 control over the step's window, ``llmops.experiments.compare_arms`` within the plan's
 tolerances). A failed gate rolls back at once, passing needs the step's minimum time and
 traffic: fail fast, pass slowly.
@@ -42,6 +43,7 @@ from sqlalchemy import Connection, Engine, Row, Table, select, update
 from sqlalchemy.exc import IntegrityError
 
 from llmops import settings
+from llmops.evals import verdicts
 from llmops.experiments import (
     ABReport,
     ArmSample,
@@ -120,11 +122,12 @@ class PromotionRequest(BaseModel):
     ab_duration_hours: float = Field(default=24, gt=0, description="ab: how long the split runs before the report decides.")
     require_approval: bool = Field(default=False, description="Wait for `llmops rollout approve` between steps.")
     force_without_eval: bool = Field(
-        default=False, description="Promote a version with no evaluation on record (recorded in the audit log)."
+        default=False,
+        description="Promote a version without a complete eval run (recorded in the audit log); a regression is never forced.",
     )
     tolerances: Tolerances = Field(default_factory=Tolerances, description="How much worse than control a step may be.")
     git_tag: bool = Field(
-        default=True, description="Tag prompt/<name>/<version> in the prompt files' git checkout when it becomes production."
+        default=True, description="Tag `prompt/<name>/<version>` in the prompt files' git checkout when it becomes production."
     )
     reason: str = Field(min_length=1, description="Why; stored with every label move.")
     actor: str = Field(min_length=1, description="Who asks for it; stored with every label move.")
@@ -230,47 +233,7 @@ class EvalGateContext:
 
 
 EvalGate = Callable[[EvalGateContext], GateResult]
-"""Verdict ``pass``, ``fail`` (evaluated and worse) or ``missing`` (no evaluation on record)."""
-
-
-def _recorded_metrics(prompt_name: str, version: str) -> dict[str, float]:
-    try:
-        prompt = get_prompt(prompt_name, version)
-    except (PromptNotFoundError, PromptFileError, FileNotFoundError):
-        return {}
-    return {
-        name: float(value)
-        for name, value in (prompt.eval_metrics or {}).items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
-    }
-
-
-def recorded_eval_gate(context: EvalGateContext) -> GateResult:
-    """The scores the eval flow recorded in each version's file (``eval_metrics``), higher is better.
-
-    A stand-in until the eval engine's run comparison is passed as the ``eval_gate``: it
-    already refuses a version that was never evaluated, which is the rule that matters most.
-    """
-    candidate = _recorded_metrics(context.prompt_name, context.candidate)
-    if not candidate:
-        return GateResult(
-            "evaluation", "missing", f"no evaluation on record for {context.prompt_name} {context.candidate}"
-        )
-    baseline = _recorded_metrics(context.prompt_name, context.baseline) if context.baseline else {}
-    rows = [
-        {
-            "metric": name,
-            "control": baseline[name],
-            "candidate": candidate[name],
-            "verdict": "pass" if candidate[name] >= baseline[name] else "fail",
-        }
-        for name in sorted(candidate.keys() & baseline.keys())
-    ]
-    worse = [row["metric"] for row in rows if row["verdict"] == "fail"]
-    if worse:
-        return GateResult("evaluation", "fail", f"evaluation worse than {context.baseline} on {', '.join(worse)}", rows)
-    compared = f"not worse than {context.baseline} on {len(rows)} metrics" if rows else "evaluated (nothing to compare with)"
-    return GateResult("evaluation", "pass", compared, rows)
+"""Verdict ``pass``, ``fail`` (evaluated and worse) or ``missing`` (no complete evaluation to judge by)."""
 
 
 def _checked_eval(gate: EvalGate, context: EvalGateContext, force: bool) -> GateResult:
@@ -684,7 +647,7 @@ def start_rollout(
     request: PromotionRequest,
     *,
     flow_run_id: str | None = None,
-    eval_gate: EvalGate = recorded_eval_gate,
+    eval_gate: EvalGate = verdicts.eval_gate,
     now: datetime | None = None,
 ) -> RolloutOutcome:
     """Check the evaluation gate, record the plan and move the labels of the first step.
@@ -785,7 +748,7 @@ def advance_rollout(
     *,
     actor: str = "advance-rollouts",
     flow_run_id: str | None = None,
-    eval_gate: EvalGate = recorded_eval_gate,
+    eval_gate: EvalGate = verdicts.eval_gate,
     now: datetime | None = None,
 ) -> RolloutOutcome:
     """Look at an active rollout's current step once and act on it (see the module docstring)."""
@@ -1110,6 +1073,8 @@ def _interval_text(row: dict[str, Any]) -> str:
 def _detail(gate: str, row: dict[str, Any]) -> str:
     if gate == "traces":
         return _interval_text(row)
+    if gate == "evaluation" and row.get("delta") is not None:
+        return f"{row['dataset']}: Δ {row['delta']:+.3f} {row['interval'] or ''} (n {row['pairs']})"
     if gate == "ab_report":
         return f"winner {row['winner']}" if row.get("winner") else ""
     return ""
@@ -1126,7 +1091,7 @@ def gate_table(gates: Sequence[GateResult]) -> list[dict[str, Any]]:
             rows.append({
                 "gate": gate.gate,
                 "metric": row["metric"],
-                "control": row.get("control_value", row.get("control")),
+                "control": row.get("control_value", row.get("control", row.get("baseline"))),
                 "candidate": row.get("candidate_value", row.get("candidate")),
                 "detail": _detail(gate.gate, row),
                 "verdict": row["verdict"],

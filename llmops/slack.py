@@ -232,7 +232,22 @@ def digest_sections(digest: Digest) -> list[Section]:
         sections.append(Section("Latest evaluations", lines=[_verdict_line(row) for row in digest.eval_verdicts]))
     if digest.label_changes:
         sections.append(Section("Promotions and rollbacks", lines=[_change_line(row) for row in digest.label_changes]))
+    if digest.drift:
+        more = digest.drift_total - len(digest.drift)
+        tail = [f"… and {more} more: `llmops drift --date {digest.day}`"] if more > 0 else []
+        sections.append(Section("Drift", lines=[_drift_line(row) for row in digest.drift] + tail))
     return sections
+
+
+DRIFT_MARKS = {"trace": "📉", "pinned": "🧭", "pinning": "📌"}
+
+
+def _drift_line(row: dict[str, Any]) -> str:
+    """A stored drift finding: ``📉 support-chat@2.3.1 chat_response (claude-…): p95 latency 2,140 ms, +34 % vs …``."""
+    prompt = f"{name(row['prompt_name'])}@{name(row['prompt_version'])}" if row.get("prompt_name") else ""
+    where = " ".join(part for part in (prompt, name(row["feature"]) if row.get("feature") else "") if part)
+    model = f" ({name(row['model'])})" if row.get("model") else ""
+    return f"{DRIFT_MARKS.get(row['kind'], '•')} {where or name(row.get('environment') or '-')}{model}: {name(row['summary'])}"
 
 
 def _score(value: float | None) -> str:

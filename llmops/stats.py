@@ -296,3 +296,25 @@ def beta_binomial_predictive(
     variance_share = overdispersion + (1 + (mean_size - 1) * overdispersion) / (total + 1.0)
     concentration = 1 / variance_share - 1
     return stats.betabinom(trials, rate * concentration, (1 - rate) * concentration)
+
+
+def signed_rank_p_value(differences: ArrayLike, alternative: Alternative) -> float:
+    """Wilcoxon signed-rank p-value that the paired ``differences`` centre above (or below) 0.
+
+    Ties at 0 (an example answered identically both times) carry no evidence either way and are
+    dropped; with none left the p-value is 1.
+    """
+    array = np.asarray(differences, float)
+    nonzero = array[array != 0]
+    if nonzero.size == 0:
+        return 1.0
+    return float(stats.wilcoxon(nonzero, alternative=alternative).pvalue)
+
+
+def mcnemar_p_value(gained: int, lost: int, alternative: Alternative = "greater") -> float:
+    """Exact McNemar p-value of paired yes/no outcomes: of the pairs that changed, did more turn
+    yes (``gained``) than no (``lost``) than a fair coin would give?"""
+    changed = gained + lost
+    if changed == 0:
+        return 1.0
+    return float(stats.binomtest(gained, changed, 0.5, alternative=alternative).pvalue)

@@ -17,6 +17,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from sqlalchemy import Engine
 
+from blocks.model import AnthropicModel
 from blocks.store import TraceStore
 from llmops.drift import TraceDriftConfig, TraceDriftReport
 from llmops.drift_report import (
@@ -29,8 +30,12 @@ from llmops.drift_report import (
     not_yet_reported,
     save_findings,
 )
+from llmops.evals.runner import ModelUnavailable
+from llmops.pinned_drift import PinnedCheck, PinnedDriftConfig, run_pinned_checks, serving_versions
 from llmops.pinning import PinningFinding
-from llmops.rollouts import resource_id
+from llmops.prompts import prompt_files
+from llmops.registry import Registry
+from llmops.rollouts import RolloutOutcome, resource_id
 from llmops.store.engine import get_engine
 
 DRIFT_EVENT = "llmops.drift.detected"
@@ -98,3 +103,70 @@ def emit_drift_events(findings: list[Finding], store: TraceStore | None = None) 
             "%s for %s %s (%s): %s", DRIFT_EVENT, event.prompt_name, event.version, event.label or "no label", event.summary
         )
     return events
+
+
+def _model_access(model: AnthropicModel | None) -> dict[str, str | None]:
+    """The block's key and endpoint (each version runs its own pinned model); unset: the environment's."""
+    if model is None:
+        return {}
+    return {"api_key": model.api_key.get_secret_value() if model.api_key else None, "base_url": model.base_url}
+
+
+@task(name="pinned-model-drift", cache_policy=NO_CACHE)
+def pinned_drift_task(
+    environment: str,
+    config: PinnedDriftConfig,
+    store: TraceStore | None = None,
+    model: AnthropicModel | None = None,
+) -> list[PinnedCheck]:
+    """Every production and canary version's pinned subsets asked again and compared with their
+    references; a version without one gets it captured tonight. Not retried: a rerun pays for
+    every call again. No model configured: nothing checked (logged), the rest of the night runs."""
+    logger = get_run_logger()
+    engine = _engine(store)
+    names = sorted({path.parent.name for path in prompt_files()})
+    targets = serving_versions(Registry(engine), names, environment)
+    if not targets:
+        return []
+    try:
+        checks = run_pinned_checks(engine, targets, config=config, **_model_access(model))
+    except ModelUnavailable as exc:
+        logger.warning("pinned-model drift not checked: %s", exc)
+        return []
+    for check in checks:
+        (logger.warning if check.status == "failed" else logger.info)("%s", check.line())
+    return checks
+
+
+@task(name="capture-pinned-reference", task_run_name="capture-{prompt_name}-{version}", cache_policy=NO_CACHE)
+def capture_pinned_reference(
+    prompt_name: str, version: str, store: TraceStore | None = None, model: AnthropicModel | None = None
+) -> list[PinnedCheck]:
+    """Keep ``version``'s answers on its pinned subsets as the reference nightly checks compare with
+    (a version that has one keeps it). No model or no eval dataset: nothing to keep (logged)."""
+    logger = get_run_logger()
+    try:
+        checks = run_pinned_checks(
+            _engine(store), [(prompt_name, version, None)], capture_only=True, captured_by=_flow_run_id() or "promotion",
+            **_model_access(model),
+        )  # fmt: skip
+    except ModelUnavailable as exc:
+        logger.info("no pinned reference for %s %s: %s; drift-detection captures it when a model is configured", prompt_name, version, exc)
+        return []
+    for check in checks:
+        logger.info("%s", check.line())
+    return checks
+
+
+def capture_when_serving(outcome: RolloutOutcome, store: TraceStore | None = None) -> None:
+    """After a rollout step that makes its candidate serve, keep the candidate's pinned reference.
+
+    A failure is a warning: the promotion stands, and the drift-detection flow captures a missing
+    reference on its next night.
+    """
+    if outcome.action not in ("started", "completed"):
+        return
+    state = capture_pinned_reference(outcome.rollout.prompt_name, outcome.rollout.candidate, store, return_state=True)
+    if state.is_failed():
+        get_run_logger().warning("pinned reference of %s %s not captured: %s", outcome.rollout.prompt_name,
+                                 outcome.rollout.candidate, state.message)  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,8 @@ STORE_TABLES = (
     "alerts",
     "rollouts",
     "drift_reports",
+    "pinned_reference_outputs",
+    "pinned_references",
     "eval_results",
     "eval_runs",
     "eval_cache",
@@ -58,23 +61,32 @@ def _admin_connection():  # type: ignore[no-untyped-def]
     return psycopg.connect(url, autocommit=True, connect_timeout=3)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session."""
+@contextmanager
+def fresh_postgres_database(prefix: str = "llmops_test") -> Iterator[str]:
+    """A new database's URL (psycopg driver), dropped on exit; skips or fails the test without a server."""
     try:
         admin = _admin_connection()
     except Exception as exc:  # psycopg.OperationalError and friends
         if os.environ.get(settings.LLMOPS_REQUIRE_POSTGRES) == "1":
             pytest.fail(f"LLMOPS_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
-    name = f"llmops_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    dispose_engines()
-    with _admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with _admin_connection() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session."""
+    with fresh_postgres_database() as url:
+        yield url
+        dispose_engines()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

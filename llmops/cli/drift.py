@@ -1,4 +1,5 @@
-"""``llmops drift``: what drifted on a day, and which calls ran off their pinned model."""
+"""``llmops drift``: what drifted on a day, and which calls ran off their pinned model;
+``llmops drift reference``: a version's pinned-model reference, captured or shown."""
 
 from __future__ import annotations
 
@@ -8,31 +9,43 @@ from typing import Annotated
 import typer
 
 from llmops.cli.output import console, fail, print_json, print_table
-from llmops.drift_report import check_day, finding_rows
+from llmops.drift_report import check_day, finding_rows, findings_of, stored_findings
+from llmops.evals.runner import ModelUnavailable
+from llmops.pinned_drift import references_of, run_pinned_checks, serving_versions
+from llmops.registry import PRODUCTION, Registry
 from llmops.store.engine import get_engine
 
+drift_app = typer.Typer()
 
+
+@drift_app.callback(invoke_without_command=True)
 def drift(
+    context: typer.Context,
     day: Annotated[str | None, typer.Option("--date", help="Day to check (YYYY-MM-DD, in LLMOPS_TIMEZONE); default yesterday.")] = None,
     feature: Annotated[str | None, typer.Option("--feature", help="Only show this feature's findings.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as a JSON list ([] when nothing drifted).")] = False,
 ) -> None:
-    """Trace drift against the 14 days before, and the pinning audit, computed now from the store.
+    """Trace drift against the 14 days before and the pinning audit, computed now from the store,
+    with the pinned-model drift the nightly flow stored for that day.
 
     Every group of the day is tested and corrected for the night's many tests together, so
     --feature filters what is shown, not what is tested: the verdicts are the nightly
-    drift-detection flow's. Nothing is stored or sent (the flow does that). Exit 0 whether or
-    not anything drifted.
+    drift-detection flow's. Pinned-model drift needs the model, so it is the flow's (its findings
+    have no feature). Nothing is stored or sent. Exit 0 whether or not anything drifted.
     """
+    if context.invoked_subcommand is not None:
+        return
     try:
         wanted = date.fromisoformat(day) if day else None
     except ValueError:
         raise fail(f"--date expects YYYY-MM-DD, got {day!r}") from None
+    engine = get_engine()
     try:
-        check = check_day(get_engine(), wanted)
+        check = check_day(engine, wanted)
     except ValueError as exc:  # a malformed LLMOPS_TIMEZONE or an invalid prompt file
         raise fail(str(exc)) from None
-    findings = [finding for finding in check.findings if feature is None or finding.group.feature == feature]
+    everything = findings_of(check.day, check.report, check.pinning, stored_findings(engine, check.day, "pinned"))
+    findings = [finding for finding in everything if feature is None or finding.group.feature == feature]
     if as_json:
         print_json([finding.as_dict() for finding in findings])
         return
@@ -45,5 +58,53 @@ def drift(
     console.print(tested, highlight=False)
 
 
+@drift_app.command("reference")
+def reference(
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    version: Annotated[str | None, typer.Option("--version", help="Version; default every serving version.")] = None,
+    environment: Annotated[str, typer.Option("--environment", help="Whose serving versions.")] = PRODUCTION,
+    capture: Annotated[bool, typer.Option("--capture/--show", help="Capture a missing reference (asks the model), or only show.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Capture again, replacing the stored reference.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the references as JSON.")] = False,
+) -> None:
+    """A version's pinned-model reference: its answers on a fixed subset of each eval dataset,
+    which the nightly drift-detection flow asks again and compares. Captures it when missing
+    (or with --force), then lists what is stored."""
+    engine = get_engine()
+    if version is not None:
+        targets = [(name, version, None)]
+    else:
+        targets = [(n, v, label) for n, v, label in serving_versions(Registry(engine), [name], environment)]
+        if not targets:
+            raise fail(f"{name} has no production or canary version in {environment}; pass --version")
+    if capture or force:
+        try:
+            checks = run_pinned_checks(engine, targets, capture_only=True, force=force, captured_by="cli")
+        except ModelUnavailable as exc:
+            raise fail(str(exc)) from None
+        for check in checks:
+            console.print(check.line(), highlight=False)
+        if any(check.status == "failed" for check in checks):
+            raise typer.Exit(1)
+    wanted = {v for _, v, _ in targets}
+    references = [r for r in references_of(engine, name) if r.prompt_version in wanted]
+    rows = [
+        {
+            "version": r.prompt_version, "model": r.model, "dataset": r.dataset_name, "examples": r.examples,
+            "refusals": sum(a.traits.refused for (_, sample), a in r.answers.items() if sample == 0),
+            "judged": sum(a.traits.judge_score is not None for (_, sample), a in r.answers.items() if sample == 0),
+            "captured": r.captured_at.isoformat(timespec="seconds"), "by": r.captured_by, "eval_run": r.eval_run_id,
+            "dataset_hash": r.dataset_hash[:12],
+        }
+        for r in references
+    ]  # fmt: skip
+    if as_json:
+        print_json(rows)
+    elif rows:
+        print_table(rows, title=f"Pinned-model references of {name}")
+    else:
+        console.print(f"{name}: no pinned reference stored for {', '.join(sorted(wanted))}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("drift")(drift)
+    app.add_typer(drift_app, name="drift")

@@ -71,7 +71,7 @@ def promote(
     ab_duration_hours: Annotated[float, typer.Option(help="ab: hours before the report decides.")] = 24,
     require_approval: Annotated[bool, typer.Option("--require-approval", help="Wait for `llmops rollout approve` between steps.")] = False,
     force_without_eval: Annotated[
-        bool, typer.Option("--force-without-eval", help="Promote although no evaluation is on record (audited).")
+        bool, typer.Option("--force-without-eval", help="Promote without a complete eval run (audited); never past a regression.")
     ] = False,
     git_tag: Annotated[bool, typer.Option("--tag/--no-tag", help="Tag prompt/NAME/VERSION in git when it becomes production.")] = True,
     reason: Annotated[str, typer.Option(help="Why; stored with every label move.")] = "promoted from the command line",

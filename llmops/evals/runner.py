@@ -17,7 +17,6 @@ and prices them at the batch discount.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,7 +43,14 @@ from llmops.evals.limits import (
     RetryPolicy,
     call_with_retries,
 )
-from llmops.evals.scorers import AssertionScorer, Scorer, ScorerConfig, ScorerInput, load_scorer_config
+from llmops.evals.scorers import (
+    AssertionScorer,
+    JudgeOutputError,
+    Scorer,
+    ScorerConfig,
+    ScorerInput,
+    load_scorer_config,
+)
 from llmops.pricing import TokenUsage, price_call
 from llmops.prompts import PromptVersion, render
 from llmops.store.engine import get_engine
@@ -134,19 +140,6 @@ def async_client(api_key: str | None = None, base_url: str | None = None) -> ant
     return anthropic.AsyncAnthropic(api_key=api_key or "sim", base_url=base_url, http_client=anthropic.DefaultAioHttpClient())
 
 
-SDK_PARAMETERS = frozenset(inspect.signature(anthropic.resources.messages.AsyncMessages.create).parameters) - {"self"}
-"""Keyword arguments this SDK version accepts; it dropped some sampling parameters (``temperature``,
-``top_p``, ``top_k``) from its signature, which the API still takes. A judge calls ``messages.create``
-with them (the runner's own calls send the request body as is)."""
-
-
-def sdk_arguments(request: dict[str, Any]) -> dict[str, Any]:
-    """``messages.create`` keyword arguments, with what the SDK has no argument for sent as ``extra_body``."""
-    known = {name: value for name, value in request.items() if name in SDK_PARAMETERS}
-    extra = {name: value for name, value in request.items() if name not in SDK_PARAMETERS}
-    return {**known, "extra_body": extra} if extra else known
-
-
 def default_scorers(prompt_name: str, evals_dir: Path | str | None = None) -> ScorerConfig | list[Scorer]:
     """The prompt's ``scorers.yaml``; without one, the examples' own assertions."""
     try:
@@ -177,7 +170,7 @@ class _JudgeMessages:
     async def create(self, **request: Any) -> anthropic.types.Message:
         run = self.run
         message, _ = await call_with_retries(
-            lambda: run.client.messages.create(**sdk_arguments(request)), policy=run.settings.retry, breaker=run.breaker,
+            lambda: run.client.messages.create(**request), policy=run.settings.retry, breaker=run.breaker,
             stats=run.stats, stop=run.stop, timeout=run.settings.call_timeout,
             before_attempt=lambda: run.limiter.acquire(sum(len(str(m["content"])) for m in request["messages"]) // CHARS_PER_TOKEN),
         )  # fmt: skip
@@ -309,6 +302,10 @@ class _Run:
                 else:
                     score = await asyncio.to_thread(scorer.score, case.example, scorer_input)
             except Exception as exc:  # a scorer's failure fails this case, not the run
+                if isinstance(exc, JudgeOutputError):  # its unreadable replies were paid for all the same
+                    reasons[scorer.name] = {"reason": str(exc), "details": exc.details}
+                    if exc.details.get("judge_cost_usd") is not None:
+                        spent += Decimal(exc.details["judge_cost_usd"])
                 return scores, reasons, spent, f"scorer {scorer.name}: {type(exc).__name__}: {exc}"[:500]
             scores[scorer.name] = float(score.value)
             reasons[scorer.name] = {"reason": score.reason, "details": score.details or None}

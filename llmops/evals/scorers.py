@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
+import anthropic
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -227,8 +228,6 @@ class SimilarityScorer(Scorer):
         self.name = name
         self.field = field
         self._embedder = embedder
-        self._expected: dict[str, np.ndarray] = {}
-        """Embeddings of reference answers: the same ones come back for every version and repeat."""
 
     @property
     def embedder(self) -> Embedder:
@@ -245,10 +244,8 @@ class SimilarityScorer(Scorer):
         compared, source = _field_text(output.text, self.field)
         if not compared.strip():
             return Score(0.0, "the output is empty", {"cosine": None, "compared": source})
-        reference = self._expected.get(example.expected)
-        if reference is None:
-            reference = self._expected[example.expected] = np.asarray(self.embedder.embed([example.expected])[0])
-        cosine = cosine_similarity(reference, np.asarray(self.embedder.embed([compared])[0]))
+        reference, answer = np.asarray(self.embedder.embed([example.expected, compared]))
+        cosine = cosine_similarity(reference, answer)
         value = min(1.0, max(0.0, cosine))
         return Score(value, f"cosine similarity {cosine:.3f} of {source} to the expected answer",
                      {"cosine": round(cosine, 6), "compared": source})  # fmt: skip
@@ -356,6 +353,19 @@ def parse_judge_output(text: str) -> tuple[float, str]:
     raise JudgeParseError(problem)
 
 
+SDK_PARAMETERS = frozenset(inspect.signature(anthropic.resources.messages.Messages.create).parameters) - {"self"}
+"""Keyword arguments this SDK version's ``messages.create`` takes (sync and async alike); it dropped
+some sampling parameters (``temperature``, ``top_p``, ``top_k``) from its signature, which the API
+still accepts."""
+
+
+def sdk_arguments(request: dict[str, Any]) -> dict[str, Any]:
+    """``messages.create`` keyword arguments, with what the SDK has no argument for sent as ``extra_body``."""
+    known = {name: value for name, value in request.items() if name in SDK_PARAMETERS}
+    extra = {name: value for name, value in request.items() if name not in SDK_PARAMETERS}
+    return {**known, "extra_body": extra} if extra else known
+
+
 def _response_text(response: Any) -> str:
     return "".join(getattr(block, "text", "") for block in response.content if getattr(block, "type", "text") == "text")
 
@@ -408,9 +418,9 @@ class JudgeScorer(Scorer):
         return (example.rubric or self.default_rubric) is not None
 
     def request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        """Keyword arguments of ``messages.create`` for one judge call."""
-        return {"model": self.judge_model, "system": self.prompt.system, "messages": messages,
-                "max_tokens": self.max_tokens, "temperature": 0.0}  # fmt: skip
+        """Keyword arguments of ``messages.create`` for one judge call, sync or async client."""
+        return sdk_arguments({"model": self.judge_model, "system": self.prompt.system, "messages": messages,
+                              "max_tokens": self.max_tokens, "temperature": 0.0})  # fmt: skip
 
     def first_message(self, example: EvalExample, output: ScorerInput) -> str:
         rubric = example.rubric or self.default_rubric

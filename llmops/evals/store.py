@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, select, update
+from sqlalchemy import Engine, Row, Table, or_, select, update
 
 from llmops.evals.cache import store_outputs
 from llmops.store.engine import read_only
@@ -178,6 +178,10 @@ def get_run(engine: Engine, run_id: int) -> RunRecord:
     return _record(row)
 
 
+PINNED_DRIFT_CREATOR = "pinned-drift"
+"""``created_by`` of the runs pinned-model drift makes on a fixed subset; never a gate's or baseline's run."""
+
+
 def find_runs(
     engine: Engine,
     prompt_name: str,
@@ -189,8 +193,15 @@ def find_runs(
     newest_first: bool = True,
     limit: int = 1,
 ) -> list[RunRecord]:
-    """Runs of a prompt (optionally one version, one dataset content, one status)."""
-    query = select(RUNS).where(RUNS.c.prompt_name == prompt_name)
+    """Evaluation runs of a prompt (optionally one version, one dataset content, one status).
+
+    Pinned-drift subset runs are left out: comparing them at a gate would judge a version on
+    40 examples chosen for drift, not on its dataset.
+    """
+    query = select(RUNS).where(
+        RUNS.c.prompt_name == prompt_name,
+        or_(RUNS.c.created_by.is_(None), RUNS.c.created_by != PINNED_DRIFT_CREATOR),
+    )
     if version is not None:
         query = query.where(RUNS.c.prompt_version == version)
     if dataset_hash is not None:

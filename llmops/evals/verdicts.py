@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -22,8 +22,10 @@ from sqlalchemy import Engine
 
 from llmops.evals.store import RunRecord, example_scores, find_runs, get_run
 from llmops.registry import PRODUCTION, Registry
-from llmops.rollouts import EvalGateContext, GateResult
 from llmops.stats import Interval
+
+if TYPE_CHECKING:
+    from llmops.rollouts import EvalGateContext, GateResult
 
 Verdict = Literal["regression", "improvement", "no_difference", "inconclusive"]
 VERDICT_ORDER: tuple[Verdict, ...] = ("regression", "inconclusive", "improvement", "no_difference")
@@ -218,22 +220,49 @@ def baseline_run(
     return runs[0] if runs else None
 
 
+def _regression_text(comparison: Comparison) -> str:
+    """``judge Δ -0.150 [-0.210, -0.090]`` for each metric that regressed."""
+    return ", ".join(
+        f"{m.metric} Δ {m.delta:+.3f} [{m.interval.low:+.3f}, {m.interval.high:+.3f}]"
+        for m in comparison.regressions if m.delta is not None and m.interval is not None
+    )  # fmt: skip
+
+
+def _unfinished(runs: list[RunRecord]) -> str:
+    return "; ".join(
+        f"run {run.id} on {run.dataset_name} is {run.status}" + (f" ({run.status_reason})" if run.status_reason else "")
+        for run in runs
+    )
+
+
 def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> GateResult:
     """The rollouts' evaluation gate from eval runs: on each dataset the candidate was evaluated on,
     its latest complete run against the baseline version's latest complete run on the same content.
 
-    ``fail`` on a regression on any dataset; ``missing`` when the candidate has no complete run,
-    or too few pairs to judge (an incomplete run never counts); ``pass`` otherwise, including
-    when the baseline has no run on those datasets to compare with (the summary says so).
+    ``fail`` on a regression on any dataset, naming metric, delta and interval; ``missing`` when
+    the candidate has no complete run, or too few pairs to judge: an incomplete run (an outage)
+    is neither a regression nor a pass, and the summary says so; ``pass`` otherwise, including
+    when the baseline has no run on those datasets to compare with (the summary says so too).
     """
-    engine, name = context.engine, context.prompt_name
+    from llmops.rollouts import GateResult  # llmops.rollouts imports this module for its default gate
+
+    policy = policy or VerdictPolicy()
+    engine, name, version = context.engine, context.prompt_name, context.candidate
     latest: dict[str, RunRecord] = {}
-    for run in find_runs(engine, name, version=context.candidate, limit=GATE_RUNS_LOOKED_AT):
-        latest.setdefault(run.dataset_hash, run)
+    unfinished: list[RunRecord] = []
+    for run in find_runs(engine, name, version=version, status=None, limit=GATE_RUNS_LOOKED_AT):
+        if run.status == "complete":
+            latest.setdefault(run.dataset_hash, run)
+        elif run.status != "running" and run.dataset_hash not in latest:
+            unfinished.append(run)
+    not_counted = (
+        f"; not counted: {_unfinished(unfinished)} — an incomplete run is neither a regression nor a pass"
+        if unfinished else ""
+    )  # fmt: skip
     if not latest:
         return GateResult(
             "evaluation", "missing",
-            f"no complete eval run of {name} {context.candidate} (llmops eval run {name} --version {context.candidate})",
+            f"no complete eval run of {name} {version}{not_counted} (evaluate it: llmops eval run {name} --version {version})",
         )  # fmt: skip
     comparisons: list[Comparison] = []
     uncompared: list[str] = []
@@ -245,11 +274,23 @@ def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> 
             uncompared.append(f"run {candidate.id} on {candidate.dataset_name}")
     if not comparisons:
         against = f"{context.baseline} has no complete run on the same datasets" if context.baseline else "no baseline"
-        return GateResult("evaluation", "pass", f"evaluated ({', '.join(uncompared)}); nothing to compare with: {against}")
+        return GateResult(
+            "evaluation", "pass", f"evaluated ({', '.join(uncompared)}); nothing to compare with: {against}{not_counted}"
+        )
     verdict = _combined_verdicts([comparison.verdict for comparison in comparisons])
+    rows = [{"dataset": c.candidate.dataset_name, **row} for c in comparisons for row in c.rows()]
+    if verdict == "regression":
+        regressed = "; ".join(
+            f"on {c.candidate.dataset_name} (run {c.candidate.id} vs run {c.baseline.id}): {_regression_text(c)}"
+            for c in comparisons if c.verdict == "regression"
+        )  # fmt: skip
+        summary = (
+            f"{name} {version} regressed against {context.baseline} {regressed} "
+            f"(mean paired difference, {policy.confidence:.0%} interval below -{policy.tolerance:g})"
+        )
+        return GateResult("evaluation", "fail", summary, rows)
     summary = "; ".join(
         f"run {c.candidate.id} vs run {c.baseline.id} on {c.candidate.dataset_name}: {c.verdict}, {c.reason}" for c in comparisons
     )
-    rows = [{"dataset": c.candidate.dataset_name, **row} for c in comparisons for row in c.rows()]
-    gate_verdict = {"regression": "fail", "inconclusive": "missing"}.get(verdict, "pass")
-    return GateResult("evaluation", gate_verdict, summary, rows)  # type: ignore[arg-type]
+    gate_verdict = "missing" if verdict == "inconclusive" else "pass"
+    return GateResult("evaluation", gate_verdict, summary + not_counted, rows)

@@ -97,6 +97,13 @@ class SimConfig(BaseModel):
         default_factory=frozenset,
         description="Dated model ids whose behaviour silently changed (same id, different answers).",
     )
+    sampling_variation: bool = Field(
+        default=False,
+        description=(
+            "Each call at a temperature above 0 draws a fresh answer, as a real model samples; "
+            "off, an identical request always gets the identical answer."
+        ),
+    )
 
     @field_validator("latency_multipliers")
     @classmethod

@@ -224,3 +224,59 @@ STOPWORDS = frozenset(
     "she so such than that the their them then there these they this to was we were what when where which "
     "while who will with would you your can also not more most other some".split()
 )
+
+
+@dataclass(frozen=True)
+class GradingRule:
+    """A behaviour a rubric can ask for (``asks``), and how a grader recognises it in an answer (``shows``)."""
+
+    label: str
+    asks: re.Pattern[str]
+    shows: re.Pattern[str]
+
+
+GRADING_RULES: tuple[GradingRule, ...] = (
+    GradingRule(
+        "asks for the order number",
+        asks=re.compile(r"\basks? for the order number", re.I),
+        shows=re.compile(r"\border number\b", re.I),
+    ),
+    GradingRule(
+        "offers a human agent",
+        asks=re.compile(r"\boffers?\b[^.;]{0,30}\b(escalat|human)|\bescalation is expected", re.I),
+        shows=re.compile(r"\bescalat|\bhuman (support )?agent", re.I),
+    ),
+    GradingRule(
+        "acknowledges the frustration",
+        asks=re.compile(r"\backnowledges? the frustration", re.I),
+        shows=re.compile(r"\b(sorry|apologi[sz]e|understand how|frustrat)", re.I),
+    ),
+    GradingRule(
+        "asks a clarifying question",
+        asks=re.compile(r"\bclarifying question", re.I),
+        shows=re.compile(r"\?"),
+    ),
+    GradingRule(
+        "notes the missing tests",
+        asks=re.compile(r"\bhas no tests\b", re.I),
+        shows=re.compile(r"\btests?\b", re.I),
+    ),
+    GradingRule(
+        "gives a concrete fix",
+        asks=re.compile(r"\bconcrete fix\b", re.I),
+        shows=re.compile(r"\bfix\b", re.I),
+    ),
+    GradingRule(
+        "gives the line of each issue",
+        asks=re.compile(r"\bgives the line\b", re.I),
+        shows=re.compile(r"\bline\b\"?:?\s*\d", re.I),
+    ),
+)
+"""What a grader checks beyond the facts: the behaviours the demo's rubrics name."""
+
+REFUSAL_MARKERS = re.compile(r"\b(can't|cannot|can not|unable to|won't) (help|assist) with (that|this)", re.I)
+RUBRIC_WORDS = frozenset(
+    "answer answers addresses applies asks clarifying concrete does each ends explains expected facts finds "
+    "gives good invent invents issue issues must never notes question relevant states verdict where".split()
+)
+"""A rubric's own vocabulary: words that say how to grade rather than what a good answer contains."""

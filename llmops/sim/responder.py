@@ -24,8 +24,11 @@ from llmops.sim.knowledge import (
     CODE_CHECKS,
     ESCALATION_OFFER,
     GENERAL_TOPIC,
+    GRADING_RULES,
     OPENERS,
     REFUSAL,
+    REFUSAL_MARKERS,
+    RUBRIC_WORDS,
     STOPWORDS,
     SUPPORT_TOPICS,
     VERBOSE_CLOSER,
@@ -100,6 +103,10 @@ class Ask:
     profile: Profile
     rng: random.Random
     varied: bool
+    tier: Tier
+    system: str
+    transcript: str
+    """Every user turn: a grader re-reads the answer it was given in the first one."""
 
 
 @dataclass(frozen=True)
@@ -118,9 +125,9 @@ class Completion:
     output_tokens: int
 
 
-def complete(request: MessagesRequest, provider_updated: bool = False) -> Completion:
+def complete(request: MessagesRequest, provider_updated: bool = False, sample: int = 0) -> Completion:
     """The answer as the API returns it: cut at a stop sequence or at ``max_tokens``."""
-    text = answer_text(request, provider_updated)
+    text = answer_text(request, provider_updated, sample)
     limit = request.max_tokens * CHARS_PER_TOKEN
     stops = [(text.find(stop), stop) for stop in request.stop_sequences or [] if stop and stop in text]
     if stops:
@@ -133,21 +140,26 @@ def complete(request: MessagesRequest, provider_updated: bool = False) -> Comple
     return Completion(text, "end_turn", None, max(1, estimate_tokens(text)))
 
 
-def answer_text(request: MessagesRequest, provider_updated: bool = False) -> str:
-    """The full (untruncated) answer to ``request``; identical requests give identical text."""
+def answer_text(request: MessagesRequest, provider_updated: bool = False, sample: int = 0) -> str:
+    """The full (untruncated) answer to ``request``; identical requests (and ``sample``) give identical text."""
     model_id = resolve_model(request.model)
-    profile = TIER_PROFILES[model_tier(model_id)]
+    tier = model_tier(model_id)
+    profile = TIER_PROFILES[tier]
     if provider_updated:
         profile = after_provider_update(profile)
-    rng = random.Random(request_seed(request, model_id, provider_updated))
+    rng = random.Random(request_seed(request, model_id, provider_updated, sample))
     system = request.system_text()
     style = read_style(system)
-    ask = Ask(request.last_user_text(), style, profile, rng, varied=request.temperature != 0)
+    transcript = "\n\n".join(message.text() for message in request.messages if message.role == "user")
+    ask = Ask(
+        request.last_user_text(), style, profile, rng, varied=request.temperature != 0, tier=tier,
+        system=system, transcript=transcript,
+    )  # fmt: skip
 
     if rng.random() < profile.refusal_rate:
         answer = Answer(REFUSAL, {"refusal": REFUSAL})
     else:
-        answer = TASKS[detect_task(system, ask.user)](ask)
+        answer = TASKS[detect_task(system, ask.user, transcript)](ask)
 
     if style.json:
         data = {**answer.data, "note": VERBOSE_CLOSER} if profile.verbose else answer.data
@@ -157,8 +169,9 @@ def answer_text(request: MessagesRequest, provider_updated: bool = False) -> str
     return answer.prose
 
 
-def request_seed(request: MessagesRequest, model_id: str, provider_updated: bool) -> int:
-    """Hash of everything that defines the answer, so the same request gets the same text."""
+def request_seed(request: MessagesRequest, model_id: str, provider_updated: bool, sample: int = 0) -> int:
+    """Hash of everything that defines the answer, so the same request gets the same text; a
+    nonzero ``sample`` is another draw of the same request (a real model's sampling variation)."""
     key = json.dumps(
         [
             model_id,
@@ -167,6 +180,7 @@ def request_seed(request: MessagesRequest, model_id: str, provider_updated: bool
             request.max_tokens,
             request.temperature,
             int(provider_updated),
+            *([sample] if sample else []),
         ]
     )
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
@@ -177,8 +191,10 @@ CODE_FENCE = re.compile(r"```[\w+-]*\n?(.*?)```", re.S)
 SUMMARY_REQUEST = re.compile(r"\bsummar(y|ies|ize|ise|izing|ising)\b|\btl;?dr\b", re.I)
 
 
-def detect_task(system: str, user: str) -> str:
-    """Which of the demo application's features the request is for."""
+def detect_task(system: str, user: str, transcript: str = "") -> str:
+    """Which of the demo application's features the request is for, or a grader's request."""
+    if is_grading_request(system, transcript or user):
+        return "grading"
     if CODE_REQUEST.search(system) or CODE_REQUEST.search(user) or CODE_FENCE.search(user):
         return "code_review"
     if SUMMARY_REQUEST.search(system) or SUMMARY_REQUEST.search(user):
@@ -351,9 +367,154 @@ def code_review(ask: Ask) -> Answer:
         prose = "\n".join([heading, *lines, f"Verdict: {verdict.replace('_', ' ')}."])
     return Answer(prose, {"issues": issues, "verdict": verdict})
 
+# --- grading (LLM as judge) --------------------------------------------------------------
+
+GRADER_PROMPT = re.compile(r"\b(grader|grade|grading|judge|evaluator)\b", re.I)
+SCORE_FIELD = re.compile(r"[\"']score[\"']")
+SCORE_SCALE = re.compile(r"score[^0-9]{0,40}(\d+)\s*(?:-|–|to)\s*(\d+)", re.I | re.S)
+NUMBER = re.compile(r"[$#]?\d+(?:[.,]\d+)*(?:-\d+)?")
+QUOTED = re.compile(r"'([^']{2,40})'")
+MENU_PATH = re.compile(r"\b[A-Z]\w+(?: > [A-Z]\w+)+")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+ASKED_VERDICT = re.compile(r"\bverdict (request_changes|approve_with_comments|approve)\b")
+ASKED_SENTENCES = re.compile(r"\b(one|two|three|four|five)(?: or (two|three|four|five|six))? (?:plain |short )?sentences?\b", re.I)
+COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+JUDGE_NOISE: dict[Tier, float] = {"haiku": 0.7, "sonnet": 0.45, "opus": 0.3}
+"""Standard deviation of a grader's score, in points of a 1-5 scale: smaller models grade less consistently."""
+INVENTED_PENALTY, MAX_INVENTED_PENALTY = 0.05, 0.2
+
+
+def is_grading_request(system: str, transcript: str) -> bool:
+    """A grader's instructions, with an ``<answer>`` to grade or a ``score`` to reply with."""
+    return bool(GRADER_PROMPT.search(system) and (tagged("answer", transcript) is not None or SCORE_FIELD.search(system)))
+
+
+def tagged(tag: str, text: str) -> str | None:
+    match = re.search(rf"<{tag}>\s*(.*?)\s*</{tag}>", text, re.S | re.I)
+    return match.group(1) if match else None
+
+
+def numbers(text: str) -> set[str]:
+    return set(NUMBER.findall(text))
+
+
+@dataclass(frozen=True)
+class Grade:
+    """A grader's findings on one answer; ``quality`` in [0, 1] before the grader's own noise."""
+
+    quality: float
+    strengths: list[str]
+    problems: list[str]
+
+
+def prose_of(answer: str) -> str:
+    """The text whose sentences count: a JSON answer's ``summary``, else the whole answer."""
+    try:
+        data = json.loads(answer)
+    except json.JSONDecodeError:
+        return answer
+    return data["summary"] if isinstance(data, dict) and isinstance(data.get("summary"), str) else answer
+
+
+def is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def behaviours(rubric: str, answer: str) -> list[tuple[str, bool]]:
+    """Each behaviour the rubric asks for, and whether the answer shows it."""
+    checks = [(rule.label, bool(rule.shows.search(answer))) for rule in GRADING_RULES if rule.asks.search(rubric)]
+    if re.search(r"\bJSON\b", rubric):
+        checks.append(("answers in JSON", is_json_object(answer)))
+    if verdict := ASKED_VERDICT.search(rubric):
+        name = verdict.group(1)
+        shown = re.search(rf"\b{name.replace('_', '[ _]')}\b" + (r"(?![ _]with)" if name == "approve" else ""), answer, re.I)
+        checks.append((f"ends with the verdict {name}", shown is not None))
+    if asked := ASKED_SENTENCES.search(rubric):
+        low = COUNTS[asked.group(1).lower()]
+        high = COUNTS[(asked.group(2) or asked.group(1)).lower()]
+        count = len(split_sentences(prose_of(answer)))
+        checks.append((f"has {asked.group(0)} ({count})", low <= count <= high))
+    return checks
+
+
+def negated(behaviour: str) -> str:
+    """``asks for X`` → ``does not ask for X``."""
+    verb, rest = behaviour.split(" ", 1)
+    return f"does not {'have' if verb == 'has' else verb.removesuffix('s')} {rest}"
+
+
+def content_words(text: str) -> set[str]:
+    return {word for word in WORD.findall(text.lower()) if len(word) > 3 and word not in STOPWORDS and word not in RUBRIC_WORDS}
+
+
+def grade(answer: str, rubric: str, reference: str, conversation: str) -> Grade:
+    """What a careful grader finds: the rubric's and the reference's facts (numbers, quoted terms,
+    menu paths, addresses) the answer states, the behaviours the rubric asks for, how much of the
+    expected content it covers, and numbers it states that nothing given supports."""
+    if not answer.strip():
+        return Grade(0.0, [], ["the answer is empty"])
+    if REFUSAL_MARKERS.search(answer) and not re.search(r"\b(refuse|decline)", rubric, re.I):
+        return Grade(0.0, [], ["the answer refuses a request it should have answered"])
+    lowered = answer.lower()
+    facts = (
+        numbers(rubric) | numbers(reference) | set(EMAIL.findall(rubric + " " + reference))
+        | {term.lower() for term in QUOTED.findall(rubric) + MENU_PATH.findall(rubric)}
+    )  # fmt: skip
+    stated = numbers(answer) | {fact for fact in facts if not NUMBER.fullmatch(fact) and fact.lower() in lowered}
+    missing = sorted(fact for fact in facts if fact not in stated)
+    checks = behaviours(rubric, answer)
+    expected_words = content_words(reference or rubric)
+    parts: list[tuple[float, float]] = []
+    strengths: list[str] = []
+    problems: list[str] = []
+    if facts:
+        parts.append((0.45, (len(facts) - len(missing)) / len(facts)))
+        if missing:
+            more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+            problems.append(f"does not state {', '.join(missing[:4])}{more}")
+        else:
+            strengths.append("states the key fact" if len(facts) == 1 else f"states all {len(facts)} key facts")
+    if checks:
+        parts.append((0.35, sum(shown for _, shown in checks) / len(checks)))
+        strengths += [label for label, shown in checks if shown]
+        problems += [negated(label) for label, shown in checks if not shown]
+    if expected_words:
+        parts.append((0.2, len(expected_words & content_words(answer)) / len(expected_words)))
+    quality = sum(weight * value for weight, value in parts) / sum(weight for weight, _ in parts) if parts else 0.5
+    invented = sorted(numbers(answer) - numbers(conversation) - numbers(rubric) - numbers(reference))
+    if invented:
+        quality -= min(MAX_INVENTED_PENALTY, INVENTED_PENALTY * len(invented))
+        problems.append(f"states {', '.join(invented[:3])}, which nothing given supports")
+    return Grade(min(1.0, max(0.0, quality)), strengths, problems)
+
+
+def grading(ask: Ask) -> Answer:
+    """A grader's reply: the score on the scale its instructions name, from what ``grade`` finds,
+    with the grader's own seeded noise (larger models grade more consistently)."""
+    transcript = ask.transcript
+    answer = tagged("answer", transcript)
+    if answer is None:
+        answer = ask.user
+    rubric = tagged("rubric", transcript) or ""
+    found = grade(answer, rubric, tagged("reference_answer", transcript) or "", tagged("conversation", transcript) or "")
+    scale = SCORE_SCALE.search(ask.system) or SCORE_SCALE.search(transcript)
+    low, high = (int(scale.group(1)), int(scale.group(2))) if scale else (1, 5)
+    noisy = low + (high - low) * found.quality + ask.rng.gauss(0.0, JUDGE_NOISE[ask.tier] * (high - low) / 4)
+    score = min(high, max(low, round(noisy)))
+    said = [*found.problems[:2], *found.strengths[:2]]
+    if not rubric:
+        reason = "No rubric was given: a general impression of the answer."
+    else:
+        reason = f"The answer {'; '.join(said)}." if said else "The answer meets the rubric."
+    return Answer(json.dumps({"score": score, "reason": reason}), {"score": score, "reason": reason})
+
 
 TASKS: dict[str, Callable[[Ask], Answer]] = {
     "chat_response": chat_response,
     "document_summarization": document_summarization,
     "code_review": code_review,
+    "grading": grading,
 }

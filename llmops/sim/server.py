@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import re
 import secrets
 import socket
@@ -85,6 +86,7 @@ class SimState:
         self.cache = PromptCache(ttl_5m_seconds=lambda: self.config.cache_ttl_seconds)
         self.batches = BatchStore(self.answer_batch_request, delay_seconds=lambda: self.config.batch_delay_seconds)
         self.stats = RequestStats()
+        self.sampling = random.Random(config.seed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
 
@@ -132,7 +134,9 @@ class SimState:
         raise self.faults.error_for(fault)
 
     def answer(self, request: MessagesRequest, model_id: str) -> tuple[Completion, InputUsage]:
-        completion = complete(request, provider_updated=model_id in self.config.provider_updated_models)
+        config = self.config
+        sample = self.sampling.getrandbits(48) + 1 if config.sampling_variation and request.temperature != 0 else 0
+        completion = complete(request, provider_updated=model_id in config.provider_updated_models, sample=sample)
         return completion, self.cache.account(model_id, request)
 
     def answer_batch_request(self, params: dict[str, Any]) -> BatchResult:

@@ -5,7 +5,9 @@ rerun), so a day never holds two verdicts on the same metric. Group key columns 
 "none", as the rollups do. ``kind`` says which detector: ``trace`` (a metric of the day moved
 against its reference window; the statistic, threshold and p-values are set) or ``pinning``
 (calls on an alias, off the version's pinned model, or answered by another model; ``value``
-is the number of calls, ``reference`` the calls it is a share of, ``details`` the examples).
+is the number of calls, ``reference`` the calls it is a share of, ``details`` the examples) or
+``pinned`` (a serving version's answers on its pinned eval subset moved against its reference:
+the statistic is the paired test's p-value, the threshold the night's cutoff).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from llmops.store.models import Base, BigId, UTCDateTime
 
-FINDING_KINDS = ("trace", "pinning")
+FINDING_KINDS = ("trace", "pinning", "pinned")
 
 
 class DriftReportRow(Base):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ from llmops import settings as env
 from llmops.cli.evals import register
 from llmops.evals import store
 from llmops.evals.batch import BatchPolling
-from llmops.evals.datasets import Dataset, EvalExample
+from llmops.evals.datasets import Dataset, EvalExample, load_datasets
 from llmops.evals.limits import RetryPolicy
 from llmops.evals.runner import RunProgress, RunSettings, evaluate
-from llmops.evals.scorers import AssertionScorer
+from llmops.evals.scorers import AssertionScorer, JudgeScorer, Score, ScorerConfig, ScorerInput, load_scorer_config
 from llmops.evals.verdicts import compare_runs
+from llmops.pricing import TokenUsage, price_call
 from llmops.prompts import PromptVersion, get_prompt
 from llmops.registry import get_registry
 from llmops.sim import SimConfig, SimServer
@@ -258,3 +260,81 @@ def test_cli_runs_a_version_and_compares_runs(sim: SimServer, tmp_path: Path, mo
     monkeypatch.delenv(env.ANTHROPIC_API_KEY, raising=False)
     unconfigured = cli.invoke(app, ["eval", "run", "support"])
     assert unconfigured.exit_code == 2 and "ANTHROPIC_API_KEY" in unconfigured.output
+
+
+# --- the LLM judge against the local model server ---------------------------------------------------
+
+JUDGE_MODEL = "claude-sonnet-4-20250514"
+EVALS_DIR = Path(__file__).resolve().parents[2] / "evals"
+PROMPTS_DIR = EVALS_DIR.parent / "prompts"
+REFUND_CASE = EvalExample(
+    id="refund", input="Can I get a refund for my blender?",
+    rubric="States the refund policy with its numbers (30 days from purchase, processed in 5-7 business days); asks for the order number.",
+)  # fmt: skip
+GOOD_ANSWER = "Refunds are available within 30 days of purchase and processed within 5-7 business days. Please share your order number."
+
+
+def test_the_judge_grades_through_the_sync_and_async_sdk_clients(sim: SimServer) -> None:
+    with anthropic.Anthropic(base_url=sim.base_url, api_key="sim") as client:
+        judge = JudgeScorer(client, JUDGE_MODEL)
+        synchronous = judge.score(REFUND_CASE, ScorerInput(text=GOOD_ANSWER))
+        vague = judge.score(REFUND_CASE, ScorerInput(text="I can help with that."))
+
+    async def graded() -> Score:
+        async with anthropic.AsyncAnthropic(base_url=sim.base_url, api_key="sim") as client:
+            return await JudgeScorer(client, JUDGE_MODEL).ascore(REFUND_CASE, ScorerInput(text=GOOD_ANSWER))
+
+    asynchronous = asyncio.run(graded())
+    assert synchronous.value == asynchronous.value >= 0.75 > vague.value
+    assert synchronous.details["judge_response_model"] == JUDGE_MODEL and Decimal(synchronous.details["judge_cost_usd"]) > 0
+    assert messages_posted(sim) == 3
+
+
+def demo_sample(prompt_name: str, size: int = 12) -> Dataset:
+    [dataset] = load_datasets(prompt_name, EVALS_DIR)
+    return Dataset(name=f"{dataset.name}-sample", prompt_name=prompt_name, examples=dataset.examples[:size])
+
+
+@pytest.mark.parametrize(("prompt_name", "version"), [("support-chat", "2.3.1"), ("doc-summary", "1.2.0"), ("code-review", "3.0.2")])
+def test_the_demo_prompts_configured_scorers_complete_against_the_local_server(
+    sim: SimServer, engine: Engine, prompt_name: str, version: str
+) -> None:
+    config = load_scorer_config(prompt_name, EVALS_DIR)
+
+    async def main() -> store.RunRecord:
+        async with anthropic.AsyncAnthropic(base_url=sim.base_url, api_key="sim") as client:
+            return await evaluate(
+                get_prompt(prompt_name, version, PROMPTS_DIR), demo_sample(prompt_name), engine=engine, client=client,
+                settings=settings(), evals_dir=EVALS_DIR,
+            )  # fmt: skip
+
+    record = asyncio.run(main())
+    assert record.status == "complete", record.status_reason
+    assert set(record.scores) == {*config.specs(), "overall"} and record.scores["judge"]["n"] == 12
+    assert record.scores["judge"]["mean"] > 0.5  # the production-quality versions are graded well
+    assert record.details["judge"]["model"] == JUDGE_MODEL
+    for row in store.results(engine, record.id):
+        judged = row["reasons"]["judge"]["details"]
+        assert judged["judge_model"] == JUDGE_MODEL and Decimal(judged["judge_cost_usd"]) > 0
+
+
+def test_a_judge_that_stays_unreadable_fails_the_case_but_its_cost_is_kept(sim: SimServer, engine: Engine) -> None:
+    sim.configure(provider_updated_models=[JUDGE_MODEL])  # the judge now refuses ~30 % of the time, without a score
+    judge_only = ScorerConfig(
+        prompt_name="support", judge={"model": JUDGE_MODEL}, scorers={"judge": {"rubric": "States the 30-day refund window."}}
+    )
+
+    async def main() -> store.RunRecord:
+        async with anthropic.AsyncAnthropic(base_url=sim.base_url, api_key="sim") as client:
+            return await evaluate(make_prompt(), refund_dataset(40), engine=engine, client=client, scorers=judge_only, settings=settings())
+
+    record = asyncio.run(main())
+    rows = store.results(engine, record.id)
+    unreadable = [row for row in rows if row["error"] and "JudgeOutputError" in row["error"]]
+    assert unreadable and record.status == "incomplete"  # a case without its judge score is not scored
+    for row in unreadable:
+        details = row["reasons"]["judge"]["details"]
+        assert details["attempts"] == 2 and len(details["replies"]) == 2
+        model_cost = price_call(SONNET, TokenUsage(input_tokens=row["input_tokens"], output_tokens=row["output_tokens"]), datetime.now(UTC))
+        assert row["cost_usd"] == model_cost + Decimal(details["judge_cost_usd"]) > model_cost
+    assert record.cost_usd == sum((row["cost_usd"] for row in rows), Decimal(0))

@@ -21,6 +21,11 @@ from sqlalchemy import Engine, func, select
 import tasks.drift as drift_tasks
 from flows.drift_detection import ARTIFACT_KEY, drift_detection
 from llmops import settings
+from flows.promote_prompt import promote_prompt
+from llmops.evals.datasets import load_dataset
+from llmops.pinned_drift import PinnedDriftConfig, load_reference
+from llmops.rollouts import PromotionRequest
+from llmops.sim import SimConfig, SimServer
 from llmops.demo import generate_traces
 from llmops.drift_report import REPORTS
 from llmops.prompts import load_prompts
@@ -58,7 +63,8 @@ PREFECT_YAML_DEPLOYMENT = """
 """
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (settings.SLACK_BOT_TOKEN, settings.SLACK_CHANNEL, settings.SLACK_WEBHOOK_URL, settings.PREFECT_UI_URL):
+    for name in (settings.SLACK_BOT_TOKEN, settings.SLACK_CHANNEL, settings.SLACK_WEBHOOK_URL, settings.PREFECT_UI_URL,
+                 settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL):  # no model: pinned drift is not checked
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(settings.LLMOPS_PROMPTS_DIR, str(PROMPTS))
 
@@ -138,6 +144,64 @@ def test_a_drifted_night_is_stored_published_alerted_and_announced_for_the_canar
     again = drift_detection(day=END)
     assert count(engine, REPORTS, REPORTS.c.day == END) == stored
     assert again["alert"] is None and count(engine, OUTBOX, OUTBOX.c.kind == "alert") == 2  # nothing it adds
+
+
+def test_pinned_model_drift_is_captured_then_found_stored_alerted_and_announced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emitted: list[dict[str, Any]]
+) -> None:
+    """The first night keeps each serving version's reference; after the provider changes the
+    model behind its id, the next night finds it, and the canary's event is the rollback's trigger."""
+    pinned_evals(tmp_path, monkeypatch)
+    engine = get_engine()
+    registry = Registry(engine)
+    for prompt in load_prompts(PROMPTS)["support-chat"].values():
+        registry.register(prompt, actor="ci")
+    registry.set_label("support-chat", "production", "2.3.0", actor="ci", reason="release")
+    registry.set_label("support-chat", "canary", "2.3.1", traffic_percent=10, actor="ci", reason="canary")
+    config = PinnedDriftConfig(subset_size=20, min_pairs=15)
+    with SimServer(SimConfig(latency_median_ms=2, ttft_ms=1, seed=3)) as sim:
+        monkeypatch.setenv(settings.ANTHROPIC_BASE_URL, sim.base_url)
+        first = drift_detection(day=END - timedelta(days=1), pinned_config=config)
+        assert first["findings"] == [] and emitted == []
+        sim.configure(provider_updated_models=["claude-3-5-sonnet-20241022"])
+        second = drift_detection(day=END, pinned_config=config)
+
+    assert [line.endswith("(reference captured tonight, compared from tomorrow)") for line in first["pinned"]] == [True, True]
+    pinned = [f for f in second["findings"] if f["kind"] == "pinned"]
+    assert {f["prompt_version"] for f in pinned} == {"2.3.0", "2.3.1"}
+    assert "pinned:similarity" in {f["metric"] for f in pinned}
+    assert count(engine, REPORTS, REPORTS.c.day == END, REPORTS.c.kind == "pinned") == len(pinned)
+    with engine.connect() as connection:
+        [alert] = connection.execute(select(ALERTS).where(ALERTS.c.kind == "drift")).all()
+    assert alert.severity == "warning" and "pinned-model drift findings (support-chat@2.3.0, support-chat@2.3.1)" in alert.title
+    canary = next(event for event in emitted if event["resource"]["llmops.prompt.version"] == "2.3.1")
+    assert canary["event"] == "llmops.drift.detected" and canary["resource"]["llmops.prompt.label"] == "canary"
+    assert canary["payload"]["metric"].startswith("pinned:")
+    artifact = Artifact.get(ARTIFACT_KEY)
+    assert artifact is not None and {row["kind"] for row in orjson.loads(artifact.data)} == {"pinned"}
+
+
+def pinned_evals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """support-chat's golden dataset, scored by its assertions only (no judge: fewer calls)."""
+    evals = tmp_path / "evals" / "support-chat"
+    evals.mkdir(parents=True)
+    (evals / "golden.jsonl").write_text((REPO / "evals" / "support-chat" / "golden.jsonl").read_text())
+    (evals / "scorers.yaml").write_text("scorers:\n  assertions: {weight: 1.0}\n")
+    monkeypatch.setenv(settings.LLMOPS_EVALS_DIR, str(tmp_path / "evals"))
+    return evals / "golden.jsonl"
+
+
+def test_a_promotion_keeps_the_new_versions_pinned_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    golden = pinned_evals(tmp_path, monkeypatch)
+    engine = get_engine()
+    request = PromotionRequest(prompt_name="support-chat", version="2.3.0", strategy="immediate", force_without_eval=True,
+                               git_tag=False, reason="release", actor="ci")  # fmt: skip
+    with SimServer(SimConfig(latency_median_ms=2, ttft_ms=1, seed=3)) as sim:
+        monkeypatch.setenv(settings.ANTHROPIC_BASE_URL, sim.base_url)
+        promote_prompt(request)
+    reference = load_reference(engine, "support-chat", "2.3.0", "claude-3-5-sonnet-20241022", load_dataset(golden).content_hash)
+    assert reference is not None and reference.examples == PinnedDriftConfig().subset_size
+    assert reference.captured_by not in ("", "promotion")  # the promote-prompt flow run that captured it
 
 
 def test_an_empty_store_is_a_quiet_night(emitted: list[dict[str, Any]]) -> None:

@@ -15,6 +15,7 @@ from prefect.cli.deploy._models import PrefectYamlModel, RawScheduleConfig
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
+from prefect.task_runners import ThreadPoolTaskRunner
 
 import tasks.evals as task_module
 from flows.nightly_eval import nightly_eval
@@ -152,3 +153,19 @@ def test_the_prefect_yaml_snippet_deploys_the_flow_at_two_in_the_morning() -> No
     assert deployment.work_pool is not None and deployment.work_pool.name == "llmops" and deployment.enforce_parameter_schema
     [schedule] = next(d for d in document["deployments"] if d["name"] == "nightly-eval")["schedules"]
     assert RawScheduleConfig.model_validate(schedule).cron == "0 2 * * *"
+
+
+def test_the_evaluations_fan_out_over_a_dask_cluster(sim: SimServer, emitted: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect_dask import DaskTaskRunner
+
+    import flows.nightly_eval as flow_module
+
+    assert isinstance(flow_module.eval_task_runner(), ThreadPoolTaskRunner)  # by default, in the flow's process
+    monkeypatch.setenv(env.LLMOPS_DASK_ADDRESS, "tcp://127.0.0.1:8786")
+    assert flow_module.eval_task_runner().address == "tcp://127.0.0.1:8786"  # type: ignore[attr-defined]
+
+    on_dask = nightly_eval.with_options(task_runner=DaskTaskRunner(cluster_kwargs={"processes": False, "n_workers": 2}))
+    [canary] = on_dask(concurrency=8)
+
+    assert (canary["check"], canary["verdict"]) == ("canary_vs_production", "regression")
+    assert [event["event"] for event in emitted] == ["llmops.eval.regression"]

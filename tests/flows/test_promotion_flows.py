@@ -38,11 +38,13 @@ from llmops import settings
 from llmops.cli.rollouts import register
 from llmops.registry import get_registry
 from llmops.rollouts import PromotionRequest, get_rollout, latest_rollout
+from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
 from llmops.experiments import Tolerances
 from llmops.store.writer import write_traces
 from tests.factories import trace
-from tests.store.test_rollouts import write_prompt
+from tests.e2e.test_eval_runner import BRIEF_SYSTEM, POLICY_SYSTEM
+from tests.store.test_rollouts import evaluated, write_prompt
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "support"
@@ -249,6 +251,34 @@ def test_a_second_promotion_of_a_prompt_with_a_live_rollout_fails_with_a_clear_m
     assert labels() == ("1.0.0", "1.1.0", 5.0)
 
 
+def test_promote_prompt_gates_on_real_eval_runs_and_advance_rolls_back_a_regressed_canary(
+    prompts_repo: Path, emitted: list[dict[str, Any]]
+) -> None:
+    write_prompt(prompts_repo / "prompts", "2.0.0", POLICY_SYSTEM)
+    write_prompt(prompts_repo / "prompts", "2.1.0", BRIEF_SYSTEM)  # drops the refund policy the dataset asks for
+    engine = get_engine()
+    with SimServer(SimConfig(latency_median_ms=5, ttft_ms=1, seed=11)) as sim:
+        production = evaluated(sim, engine, "2.0.0")
+        promote_prompt(promotion("2.0.0", strategy="immediate", force_without_eval=False, git_tag=False))
+        # Forced in before it was evaluated; tonight's run shows the regression and the next look rolls it back.
+        forced_id = promote_prompt(promotion("2.1.0", force_without_eval=True))["id"]
+        assert labels() == ("2.0.0", "2.1.0", 5.0)
+        candidate = evaluated(sim, engine, "2.1.0")
+
+    [line] = advance_rollouts()
+    assert line["id"] == forced_id and line["action"] == "rolled_back"
+    assert f"run {candidate.id} vs run {production.id}" in line["message"]
+    assert labels() == ("2.0.0", None, None)
+    [event] = [e for e in emitted if e["event"] == "llmops.rollout.gate_failed"]
+    assert any(row["gate"] == "evaluation" and row["verdict"] == "regression" for row in event["payload"]["gates"])
+
+    for forced in (False, True):  # forcing covers a missing evaluation, never a worse one
+        refused = promote_prompt(promotion("2.1.0", force_without_eval=forced), return_state=True)
+        assert refused.is_failed() and "regressed against 2.0.0 on refunds" in refused.message
+        assert re.search(r"assertions Δ -0\.\d+ \[-0\.\d+, -0\.\d+\]", refused.message)
+    assert labels() == ("2.0.0", None, None)
+
+
 # -- advance-rollouts ------------------------------------------------------------------------------
 
 
@@ -290,8 +320,8 @@ def test_a_failed_gate_rolls_back_records_why_and_emits_gate_failed(emitted: lis
     assert event["resource"]["prefect.resource.id"] == "llmops.prompt.support"
     assert event["resource"]["llmops.prompt.version"] == "1.1.0"
     assert any(row["metric"] == "error_rate" and row["verdict"] == "fail" for row in event["payload"]["gates"])
-    [gates] = [a for a in artifacts("rollout-gates-support-production") if "rolled_back" in (a.description or "")]
-    assert any(row["metric"] == "error_rate" and row["verdict"] == "fail" for row in json.loads(gates.data))
+    rolled_back = [a for a in artifacts("rollout-gates-support-production") if "rolled_back" in (a.description or "")]
+    assert any(row["metric"] == "error_rate" and row["verdict"] == "fail" for a in rolled_back for row in json.loads(a.data))
     assert ("gate_failed", "critical") in [(kind, severity) for kind, severity, _ in alerts()]
 
 
@@ -373,7 +403,7 @@ def test_cli_promote_runs_the_flow_and_refuses_a_missing_evaluation() -> None:
     done = run("promote", NAME, "1.0.0", "--strategy", "immediate", "--force-without-eval", "--reason", "first", "--json")
     bad = run("promote", NAME, "1.1.0", "--steps", "5,x")
 
-    assert refused.exit_code == 1 and "no evaluation on record" in refused.output
+    assert refused.exit_code == 1 and "no complete eval run of support 1.0.0" in refused.output
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["flow_run_id"]
     assert bad.exit_code == 2 and "--steps" in bad.output

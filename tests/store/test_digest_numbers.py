@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from llmops.cli import digest as digest_cli
 from llmops.demo import DEMO_INCIDENTS, generate_traces
 from llmops.digest import compute_digest
+from llmops.drift import TraceGroup
+from llmops.drift_report import Finding, save_findings
 from llmops.slack import (
     OUTBOX,
     SlackConfig,
@@ -30,6 +32,7 @@ from llmops.slack import (
 )
 from llmops.store.engine import create_store_engine
 from llmops.store.models import Base, StoreSetting, Trace, TraceRollup
+from llmops.store.drift_models import DriftReportRow
 from llmops.store.outbox_models import AlertRecord
 from llmops.store.writer import write_traces
 from tests.factories import trace
@@ -230,6 +233,29 @@ def test_sections_of_other_features_are_read_when_their_tables_exist(engine: Eng
     assert f"promote {prompt} production production: 2.3.0 → 2.3.1 by ops — gates passed" in plain
 
 
+def test_the_days_drift_findings_come_from_drift_reports(engine: Engine) -> None:
+    write_traces(engine, [trace(timestamp=at(DAY), cost_usd=Decimal(1))])
+    with engine.begin() as connection:
+        connection.execute(delete(DriftReportRow.__table__))
+    group = TraceGroup("production", "chat_response", "support-chat", "2.3.1", "claude-3-5-sonnet-20241022")
+    pinned_group = group._replace(feature="", prompt_version="2.3.0")
+    pinning = Finding(kind="pinning", day=DAY, group=group, metric="alias_model", summary="40 calls on an alias", calls=40)
+    trace_finding = Finding(kind="trace", day=DAY, group=group, metric="latency_p95", summary="p95 latency +34 %", calls=900)
+    pinned = Finding(kind="pinned", day=DAY, group=pinned_group, metric="pinned:refusal_rate", summary="refusals 9/40", calls=40)
+    save_findings(engine, DAY, [trace_finding, pinned, pinning])
+    assert compute_digest(engine, DAY - timedelta(days=1)).drift == []
+
+    digest = compute_digest(engine, DAY)
+    assert [(row["kind"], row["metric"], row["summary"]) for row in digest.drift or []] == [
+        ("trace", "latency_p95", "p95 latency +34 %"),
+        ("pinned", "pinned:refusal_rate", "refusals 9/40"),
+        ("pinning", "alias_model", "40 calls on an alias"),
+    ]
+    assert digest.drift_total == 3 and digest.drift[1]["prompt_version"] == "2.3.0"  # type: ignore[index]
+    assert compute_digest(engine, DAY, environment="staging").drift == []
+    assert "refusals 9/40" in render_digest(digest, with_chart=False).plain
+
+
 def test_sections_are_left_out_without_their_tables(tmp_path: Path) -> None:
     bare = create_store_engine(f"sqlite:///{tmp_path / 'bare.db'}")
     Base.metadata.create_all(bare, tables=[Trace.__table__, TraceRollup.__table__, StoreSetting.__table__])
@@ -237,6 +263,7 @@ def test_sections_are_left_out_without_their_tables(tmp_path: Path) -> None:
     digest = compute_digest(bare, DAY)
     bare.dispose()
     assert digest.label_changes is None and digest.eval_verdicts is None and digest.quality[0].labels == ()
+    assert digest.drift is None
     assert digest.totals["cost_usd"].value == pytest.approx(1.0)
 
 

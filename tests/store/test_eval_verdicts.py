@@ -4,6 +4,7 @@ baseline, the rollouts' evaluation gate, and the output cache."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -63,12 +64,13 @@ def record_run(
     status: str = "complete",
     dataset_hash: str = DATASET_HASH,
     repeats: int = 1,
+    created_by: str | None = None,
 ) -> int:
     """A finished run with one result per example and repeat, written the way the runner writes."""
     run_id = store.create_run(
         engine, prompt_name=NAME, prompt_version=version, content_hash="c" * 64, model="claude-3-5-sonnet-20241022",
         dataset_name="refunds", dataset_hash=dataset_hash, mode="live", repeats=repeats,
-        cases_total=len(scores) * repeats, details={},
+        cases_total=len(scores) * repeats, details={}, created_by=created_by,
     )  # fmt: skip
     rows: list[dict[str, Any]] = [
         {
@@ -181,7 +183,9 @@ def test_the_evaluation_gate_for_rollouts(engine: Engine) -> None:
 
     assert gate("1.1.0").verdict == "missing"
     record_run(engine, "1.1.0", shifted(base_scores(), -0.5, 0.01, seed=7), status="incomplete")
-    assert gate("1.1.0").verdict == "missing"  # an incomplete run is no evaluation
+    incomplete = gate("1.1.0")
+    assert incomplete.verdict == "missing" and "is incomplete (stopped)" in incomplete.summary  # no evaluation…
+    assert "neither a regression nor a pass" in incomplete.summary  # …and it says so
     record_run(engine, "1.1.0", shifted(base_scores(), 0.05, 0.02, seed=8))
     passed = gate("1.1.0")
     assert passed.verdict == "pass" and "nothing to compare with" in passed.summary
@@ -193,7 +197,7 @@ def test_the_evaluation_gate_for_rollouts(engine: Engine) -> None:
 
     record_run(engine, "1.2.0", shifted(base_scores(), -0.2, 0.05, seed=9))
     failed = gate("1.2.0")
-    assert failed.verdict == "fail" and "regression" in failed.summary
+    assert failed.verdict == "fail" and re.search(r"regressed against 1\.0\.0 on refunds \(run \d+ vs run \d+\): quality Δ -0\.2\d+ \[-0\.2\d+, -0\.1\d+\]", failed.summary)
     assert next(row for row in failed.rows if row["metric"] == "quality")["verdict"] == "regression"
     assert gate("1.2.0", baseline=None).verdict == "pass"
 
@@ -201,7 +205,19 @@ def test_the_evaluation_gate_for_rollouts(engine: Engine) -> None:
     record_run(engine, "1.0.0", base_scores(), dataset_hash="e" * 64)
     record_run(engine, "1.3.0", shifted(base_scores(), -0.2, 0.05, seed=10), dataset_hash="e" * 64)  # …worse on the second
     mixed = gate("1.3.0")
-    assert mixed.verdict == "fail" and mixed.summary.count(" vs run ") == 2
+    assert mixed.verdict == "fail" and mixed.summary.count(" vs run ") == 1 and "on refunds (run" in mixed.summary
+    assert {row["verdict"] for row in mixed.rows if row["metric"] == "quality"} == {"no_difference", "regression"}
+
+
+def test_pinned_drift_subset_runs_never_decide_a_gate(engine: Engine) -> None:
+    record_run(engine, "1.0.0", base_scores())
+    record_run(engine, "1.1.0", base_scores())
+    record_run(engine, "1.1.0", shifted(base_scores(), -0.5, 0.01, seed=11), created_by=store.PINNED_DRIFT_CREATOR)
+    record_run(engine, "1.0.0", base_scores(), created_by=store.PINNED_DRIFT_CREATOR)
+
+    result = eval_gate(EvalGateContext(engine, NAME, "1.1.0", "1.0.0", "production"), VerdictPolicy())
+    assert result.verdict == "pass"  # the newest 1.1.0 run is a drift re-run 0.5 worse; the gate reads the real one
+    assert len(store.find_runs(engine, NAME, limit=10)) == 2
 
 
 def test_the_output_cache_keeps_or_replaces_entries(engine: Engine) -> None:

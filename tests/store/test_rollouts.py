@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, text
 
 from llmops import settings
+from llmops.evals.store import RunRecord
+from llmops.prompts import get_prompt
 from llmops.registry import Registry
 from llmops.rollouts import (
     EvalGateContext,
@@ -28,14 +31,16 @@ from llmops.rollouts import (
     approve,
     get_rollout,
     live_rollouts,
-    recorded_eval_gate,
     rollback,
     start_rollout,
     tag_release,
 )
 from llmops.store.models import Base
 from llmops.experiments import Tolerances
+from llmops.sim import SimConfig, SimServer
 from llmops.store.writer import write_traces
+from tests.e2e.test_eval_runner import BRIEF_SYSTEM, POLICY_SYSTEM, refund_dataset, run
+from tests.e2e.test_eval_runner import settings as eval_settings
 from tests.factories import trace
 
 NAME = "support"
@@ -43,18 +48,16 @@ T0 = datetime(2025, 11, 3, 9, 0, tzinfo=UTC)
 CLEANED_TABLES = ("rollouts", "label_events", "prompt_labels", "prompt_versions")
 
 
-def write_prompt(directory: Path, version: str, eval_metrics: dict[str, Any] | None = None, name: str = NAME) -> None:
+def write_prompt(directory: Path, version: str, system: str | None = None, name: str = NAME) -> None:
     document: dict[str, Any] = {
         "version": version,
         "model": "claude-3-5-sonnet-20241022",
         "created": "2025-11-01",
         "author": "team-ai",
         "changelog": f"release {version}",
-        "system": f"You are Acme's support assistant (v{version}).",
+        "system": system or f"You are Acme's support assistant (v{version}).",
         "parameters": {"temperature": 0.3, "max_tokens": 512},
     }
-    if eval_metrics is not None:
-        document["eval_metrics"] = eval_metrics
     path = directory / name / f"{version}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -152,31 +155,59 @@ def test_an_immediate_release_moves_production_and_records_the_forced_gate(engin
     assert labels(engine) == ("1.0.0", None, None, None)
     [event] = events(engine)
     assert (event.actor, event.label, event.to_version, event.flow_run_id) == ("alice", "production", "1.0.0", "run-1")
-    assert "evaluation gate forced: no evaluation on record" in event.reason and "better refunds" in event.reason
+    assert "evaluation gate forced: no complete eval run of support 1.0.0" in event.reason and "better refunds" in event.reason
     assert live_rollouts(engine) == []
 
 
 def test_a_version_without_an_evaluation_is_refused_unless_forced(engine: Engine) -> None:
-    with pytest.raises(RolloutError, match="no evaluation on record for support 1.0.0.*force_without_eval"):
+    with pytest.raises(RolloutError, match="no complete eval run of support 1.0.0.*force_without_eval"):
         start_rollout(engine, request("1.0.0", strategy="immediate", force_without_eval=False))
 
     assert labels(engine) == (None, None, None, None)
 
 
-def test_the_recorded_evaluation_gate_compares_with_production(engine: Engine, prompts_dir: Path) -> None:
-    write_prompt(prompts_dir, "2.0.0", {"last_run": "2025-11-14", "faithfulness": 0.92, "helpfulness": 0.80})
-    write_prompt(prompts_dir, "2.1.0", {"faithfulness": 0.95, "helpfulness": 0.70})
-    write_prompt(prompts_dir, "2.2.0", {"faithfulness": 0.93, "helpfulness": 0.81})
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    with SimServer(SimConfig(latency_median_ms=5, ttft_ms=1, seed=11)) as server:
+        yield server
 
-    worse = recorded_eval_gate(EvalGateContext(engine, NAME, "2.1.0", "2.0.0", "production"))
-    better = recorded_eval_gate(EvalGateContext(engine, NAME, "2.2.0", "2.0.0", "production"))
 
-    assert (worse.verdict, [row["metric"] for row in worse.rows if row["verdict"] == "fail"]) == ("fail", ["helpfulness"])
-    assert better.verdict == "pass" and len(better.rows) == 2
+def evaluated(sim: SimServer, engine: Engine, version: str, **run_settings: Any) -> RunRecord:
+    """A real eval run of ``version`` (its prompt file) on the refunds dataset against the local model server."""
+    return run(sim, engine, get_prompt(NAME, version), refund_dataset(20), settings=eval_settings(**run_settings))
+
+
+def test_the_evaluation_gate_refuses_a_version_whose_eval_run_regressed(engine: Engine, prompts_dir: Path, sim: SimServer) -> None:
+    write_prompt(prompts_dir, "2.0.0", POLICY_SYSTEM)
+    write_prompt(prompts_dir, "2.1.0", BRIEF_SYSTEM)  # drops the refund policy the dataset asks for
+    write_prompt(prompts_dir, "2.2.0", POLICY_SYSTEM + " Be warm.")
+    production, worse, better = (evaluated(sim, engine, version) for version in ("2.0.0", "2.1.0", "2.2.0"))
     released(engine, "2.0.0")
-    with pytest.raises(RolloutError, match="evaluation worse than 2.0.0 on helpfulness"):
+
+    refusal = rf"regressed against 2\.0\.0 on refunds \(run {worse.id} vs run {production.id}\): assertions Δ -0\.\d+ \[-0\.\d+, -0\.\d+\]"
+    with pytest.raises(RolloutError, match=refusal):
         start_rollout(engine, request("2.1.0"))  # forcing covers a missing evaluation, never a worse one
-    assert start_rollout(engine, request("2.2.0", force_without_eval=False)).action == "started"
+    assert labels(engine) == ("2.0.0", None, None, None)
+
+    started = start_rollout(engine, request("2.2.0", force_without_eval=False))
+    [gate] = started.gates
+    assert started.action == "started" and gate.verdict == "pass" and f"run {better.id} vs run {production.id}" in gate.summary
+    assert {row["metric"] for row in gate.rows} == {"assertions"}
+
+
+def test_an_incomplete_eval_run_is_neither_a_regression_nor_a_pass(engine: Engine, prompts_dir: Path, sim: SimServer) -> None:
+    write_prompt(prompts_dir, "2.0.0", POLICY_SYSTEM)
+    write_prompt(prompts_dir, "2.1.0", BRIEF_SYSTEM)
+    evaluated(sim, engine, "2.0.0")
+    released(engine, "2.0.0")
+    sim.configure(error_rate_500=1.0)
+    outage = evaluated(sim, engine, "2.1.0", breaker_consecutive=3)
+    assert outage.status == "incomplete"
+
+    with pytest.raises(RolloutError, match=rf"run {outage.id} on refunds is incomplete .*neither a regression nor a pass.*force_without_eval"):
+        start_rollout(engine, request("2.1.0", force_without_eval=False))
+    forced = start_rollout(engine, request("2.1.0"))
+    assert forced.gates[0].verdict == "forced" and "incomplete" in forced.gates[0].summary
 
 
 def test_a_pluggable_evaluation_gate_decides(engine: Engine) -> None:

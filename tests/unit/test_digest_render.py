@@ -139,6 +139,26 @@ def test_optional_sections_appear_only_with_data() -> None:
     assert "<!channel>" not in _all_text(with_them.blocks)
 
 
+def test_drift_section_lists_the_nights_findings_or_nothing() -> None:
+    assert "Drift" not in render_digest(make_digest(drift=[]), with_chart=False).plain
+    rows = [
+        {"kind": "trace", "environment": "production", "feature": "chat_response", "prompt_name": "support-chat",
+         "prompt_version": "2.3.1", "model": "claude-3-5-sonnet-20241022", "metric": "latency_p95",
+         "summary": "p95 latency 2,140 ms, +34 % vs the usual 1,600 ± 90 ms"},
+        {"kind": "pinned", "environment": "production", "feature": "", "prompt_name": "support-chat",
+         "prompt_version": "2.3.0", "model": "claude-3-5-sonnet-20241022", "metric": "pinned:refusal_rate",
+         "summary": "refusals 9/40 vs 0/40 in the reference"},
+        {"kind": "pinning", "environment": "production", "feature": "<!channel>", "prompt_name": "", "prompt_version": "",
+         "model": "claude-3-5-sonnet-latest", "metric": "alias_model", "summary": "120 calls on an alias"},
+    ]  # fmt: skip
+    message = render_digest(make_digest(drift=rows, drift_total=14), with_chart=False)
+    lines = message.plain.split("Drift", 1)[1]
+    assert "📉 support-chat@2.3.1 chat_response (claude-3-5-sonnet-20241022): p95 latency 2,140 ms, +34 % vs the usual" in lines
+    assert "🧭 support-chat@2.3.0 (claude-3-5-sonnet-20241022): refusals 9/40 vs 0/40 in the reference" in lines
+    assert "… and 11 more: `llmops drift --date" in lines
+    assert "<!channel>" not in _all_text(message.blocks)
+
+
 def test_day_without_traffic_has_a_message_but_no_chart() -> None:
     empty = make_digest(features=[], findings=[], growing=[], quality=[], unpriced_requests=0,
                         totals={**make_digest().totals, "requests": Metric(0, None, None)})

@@ -151,6 +151,23 @@ def test_minimum_sample_sizes_skip_rather_than_guess() -> None:
     assert reasons["error_rate"] == "5 usable reference days, fewer than 7"
 
 
+def test_a_rare_rate_needs_enough_events_to_alert() -> None:
+    """0 → 2 errors on a small day is a tiny p-value but no incident; 0 → 8 is."""
+    quiet = {"calls": 150, "error_rate": 0.0}
+    reference = history(8, simulated_day(CHECKED_DAY, 8, **quiet), **quiet)[GROUP][:-1]
+    assert sum(day.errors for day in reference) == 0
+
+    def error_test(errors: int, config: TraceDriftConfig | None = None):  # type: ignore[no-untyped-def]
+        checked = replace(simulated_day(CHECKED_DAY, 8, **quiet), errors=errors)
+        report = assess_trace_drift({GROUP: [*reference, checked]}, CHECKED_DAY, config)
+        return next(test for test in report.tests if test.metric == "error_rate")
+
+    two = error_test(2)
+    assert two.adjusted_p_value <= 0.05 and not two.drifted  # significant, but two events
+    assert error_test(2, TraceDriftConfig(min_events=1)).drifted  # what the floor prevents
+    assert error_test(8).drifted
+
+
 def test_an_earlier_incident_in_the_reference_neither_hides_nor_mimics_drift() -> None:
     series = history(6)[GROUP]
     series[5] = simulated_day(series[5].day, 6, latency_factor=3.0)  # a bad day ten days ago

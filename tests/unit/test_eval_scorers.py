@@ -186,7 +186,7 @@ def test_the_judge_scores_with_its_model_prompt_version_and_cost_recorded() -> N
         "attempts": 1, "stars": 4.0,
     }  # fmt: skip
     (request,) = client.requests
-    assert request["model"] == JUDGE_MODEL and request["temperature"] == 0.0
+    assert request["model"] == JUDGE_MODEL and request["extra_body"] == {"temperature": 0.0}  # not a typed SDK argument
     prompt = request["messages"][0]["content"]
     assert "States the 30-day window." in prompt and "You have 30 days." in prompt
     assert "<reference_answer>\nRefunds within 30 days.\n</reference_answer>" in prompt
@@ -269,6 +269,17 @@ def test_the_real_model_reproduces_sentence_transformers() -> None:
     # sentence-transformers' own output for the first text (all-MiniLM-L6-v2, normalised).
     reference = [-0.06915, 0.009943, 0.064931, 0.00013, 0.020566, 0.046162]
     assert vectors[0][:6] == pytest.approx(reference, abs=1e-5)
+
+
+def test_the_embedder_runs_the_model_once_per_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    embedder = real_embedder()
+    encoded: list[list[str]] = []
+    encode = embedder._encode
+    monkeypatch.setattr(embedder, "_encode", lambda texts: encoded.append(list(texts)) or encode(texts))
+    first = embedder.embed(["Refunds within 30 days.", "A man is eating food.", "Refunds within 30 days."])
+    again = embedder.embed(["A man is eating food.", "Express shipping is $14.99."])
+    assert encoded == [["Refunds within 30 days.", "A man is eating food."], ["Express shipping is $14.99."]]
+    assert np.array_equal(first[0], first[2]) and np.array_equal(again[0], first[1])
 
 
 def test_similarity_ranks_a_paraphrase_above_an_unrelated_text() -> None:

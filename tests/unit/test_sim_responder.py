@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import statistics
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from llmops.evals.datasets import EvalExample, load_datasets
+from llmops.evals.scorers import JudgeScorer, ScorerInput, parse_judge_output
+from llmops.prompts import get_prompt
+
 from llmops.sim import SimConfig, UnknownModelError, resolve_model
 from llmops.sim.faults import Fault, FaultInjector
-from llmops.sim.knowledge import ESCALATION_OFFER, SUPPORT_TOPICS, VERBOSE_OPENER
+from llmops.sim.knowledge import ESCALATION_OFFER, REFUSAL, SUPPORT_TOPICS, VERBOSE_OPENER
 from llmops.sim.protocol import MessagesRequest
 from llmops.sim.responder import answer_text, complete
 from llmops.sim.usage import PromptCache, count_input_tokens
@@ -218,3 +225,97 @@ def test_fault_sequence_is_reproducible_from_the_seed() -> None:
     draws = [first.draw() for _ in range(50)]
     assert draws == [second.draw() for _ in range(50)]
     assert {Fault.RATE_LIMIT, Fault.OVERLOADED, Fault.HANG, None} <= set(draws)
+
+
+# --- the simulator as an LLM judge ----------------------------------------------------------------
+
+JUDGE_MODEL = "claude-sonnet-4-20250514"
+EVALS_DIR = Path(__file__).resolve().parents[2] / "evals"
+REFUND_RUBRIC = (
+    "States the refund policy that applies with its numbers (30 days from purchase, refunds processed in "
+    "5-7 business days to the original payment method); asks for the order number."
+)
+REFUND_CASE = EvalExample(
+    id="refund", input="Can I get a refund for my blender?", rubric=REFUND_RUBRIC,
+    expected="Refunds are available within 30 days of purchase and processed within 5-7 business days. "
+    "Please share your order number.",
+)  # fmt: skip
+COMPLETE_REFUND = (
+    "Refunds are available within 30 days of purchase with a receipt or order number, and approved refunds "
+    "are processed within 5-7 business days to the original payment method. Please share your order number."
+)
+VAGUE_REFUND = "I can help you with a refund. Please share your order number so I can start the request."
+
+
+def judge_body(example: EvalExample, answer: str, *later_turns: dict[str, str], model: str = JUDGE_MODEL) -> MessagesRequest:
+    """The request JudgeScorer sends for ``answer``, as the server receives it (extra_body merged in)."""
+    judge = JudgeScorer(None, model)
+    messages = [{"role": "user", "content": judge.first_message(example, ScorerInput(text=answer))}, *later_turns]
+    arguments: dict[str, Any] = judge.request(messages)
+    return MessagesRequest.model_validate({**arguments, **arguments.pop("extra_body", {})})
+
+
+def judged(example: EvalExample, answer: str, *later_turns: dict[str, str]) -> tuple[float, str]:
+    return parse_judge_output(answer_text(judge_body(example, answer, *later_turns)))
+
+
+def test_a_judge_request_gets_a_score_and_reason_as_json_deterministically() -> None:
+    reply = answer_text(judge_body(REFUND_CASE, COMPLETE_REFUND))
+    data = json.loads(reply)
+    assert set(data) == {"score", "reason"} and data["score"] in range(1, 6) and data["reason"]
+    assert reply == answer_text(judge_body(REFUND_CASE, COMPLETE_REFUND))
+
+
+def test_the_judge_grades_the_content_against_the_rubric_and_reference() -> None:
+    complete_score, complete_reason = judged(REFUND_CASE, COMPLETE_REFUND)
+    vague_score, vague_reason = judged(REFUND_CASE, VAGUE_REFUND)
+    refusal_score, refusal_reason = judged(REFUND_CASE, REFUSAL)
+    assert complete_score >= 4 and "asks for the order number" in complete_reason
+    assert vague_score < complete_score and "does not state 30, 5-7" in vague_reason
+    assert refusal_score == 1 and "refuses" in refusal_reason
+
+
+def test_the_judge_checks_the_format_and_behaviours_the_rubric_names() -> None:
+    review = EvalExample(
+        id="review", input="Review this:\n```python\nimport os\n```",
+        rubric="Notes that the code has no tests. Answer as JSON with 'issues' and 'verdict'; ends with the verdict approve_with_comments.",
+    )  # fmt: skip
+    good = json.dumps({"issues": [{"line": None, "issue": "No tests accompany this code."}], "verdict": "approve_with_comments"})
+    assert judged(review, good)[0] >= 4
+    prose_score, prose_reason = judged(review, "Looks fine to me. Verdict: approve.")
+    assert prose_score <= 2 and "does not note the missing tests" in prose_reason
+    json_only = EvalExample(id="json", input="Summarize: the parcel arrived late.", rubric="A summary as JSON.")
+    assert "does not answer in JSON" in judged(json_only, "The parcel arrived late.")[1]
+
+
+def test_the_judge_answers_on_the_scale_its_instructions_name_even_on_a_retry_turn() -> None:
+    retry = [{"role": "assistant", "content": "Looks good!"}, {"role": "user", "content": 'Reply with JSON only: {"score": 4}'}]
+    score, _ = judged(REFUND_CASE, COMPLETE_REFUND, *retry)
+    assert score >= 4  # the answer to grade is in the first turn
+    body = judge_body(REFUND_CASE, COMPLETE_REFUND)
+    body = body.model_copy(update={"system": body.system_text().replace("integer 1-5", "integer 0-10")})
+    assert 7 <= json.loads(answer_text(body))["score"] <= 10
+
+
+def demo_pairs(prompt_name: str, versions: tuple[str, str]) -> dict[str, list[float]]:
+    """Each demo version's answers to its dataset, graded as the configured judge grades them."""
+    [dataset] = load_datasets(prompt_name, EVALS_DIR)
+    scores: dict[str, list[float]] = {}
+    for version in versions:
+        prompt = get_prompt(prompt_name, version, EVALS_DIR.parent / "prompts")
+        for example in dataset.examples:
+            body = {"model": prompt.model, "system": prompt.system, "messages": example.messages(),
+                    **prompt.parameters.model_dump(exclude_none=True)}  # fmt: skip
+            answer = answer_text(MessagesRequest.model_validate(body))
+            scores.setdefault(version, []).append(judged(example, answer)[0])
+    return scores
+
+
+@pytest.mark.parametrize(
+    ("prompt_name", "worse", "better"),
+    [("support-chat", "2.3.0", "2.3.1"), ("doc-summary", "1.1.0", "1.2.0"), ("code-review", "3.0.1", "3.0.2")],
+)
+def test_better_demo_versions_get_higher_judge_scores_with_realistic_noise(prompt_name: str, worse: str, better: str) -> None:
+    scores = demo_pairs(prompt_name, (worse, better))
+    assert statistics.mean(scores[better]) - statistics.mean(scores[worse]) > 1.0
+    assert len(set(scores[better])) >= 3  # a judge is noisy: not every answer of one version gets the same grade

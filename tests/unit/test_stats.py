@@ -13,12 +13,14 @@ from llmops.stats import (
     binomial_overdispersion,
     bootstrap_ratio,
     day_prediction_test,
+    mcnemar_p_value,
     mean_interval,
     newcombe_difference,
     p95,
     quantile_interval,
     ratio_of_means_interval,
     robust_z_scores,
+    signed_rank_p_value,
     welch_difference,
     wilson_interval,
 )
@@ -145,3 +147,21 @@ def test_day_prediction_compares_with_the_days_of_its_own_kind() -> None:
     assert prediction.location == pytest.approx(60.0)
     assert prediction.df == 7
     assert prediction.p_value > 0.5
+
+
+def test_signed_rank_p_value_ignores_identical_pairs() -> None:
+    shifted = np.linspace(0.05, 0.3, 20)
+    assert signed_rank_p_value(np.zeros(40), "greater") == 1.0
+    with_ties = signed_rank_p_value(np.concatenate([shifted, np.zeros(20)]), "greater")
+    assert with_ties == pytest.approx(signed_rank_p_value(shifted, "greater"))
+    assert with_ties < 1e-4
+    assert signed_rank_p_value(-shifted, "greater") > 0.99
+    symmetric = np.concatenate([shifted, -shifted])
+    assert signed_rank_p_value(symmetric, "two-sided") == pytest.approx(1.0)
+
+
+def test_mcnemar_p_value_is_the_exact_binomial_of_the_changed_pairs() -> None:
+    assert mcnemar_p_value(0, 0) == 1.0
+    assert mcnemar_p_value(9, 0) == pytest.approx(0.5**9)
+    assert mcnemar_p_value(2, 0) == pytest.approx(0.25)  # two new refusals out of 40 prove nothing
+    assert mcnemar_p_value(3, 3) > 0.5

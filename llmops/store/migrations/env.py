@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from llmops.store.engine import create_store_engine
 from llmops.store.models import Base
-from llmops.store import drift_models, eval_models, outbox_models, registry_models, rollout_models  # noqa: F401  (tables autogenerate must see)
+from llmops.store import drift_models, eval_models, outbox_models, pinned_models, registry_models, rollout_models  # noqa: F401  (tables autogenerate must see)
 
 MIGRATION_LOCK_ID = 74_115_001
 

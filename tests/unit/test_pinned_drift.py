@@ -1,0 +1,156 @@
+"""Pinned-model drift statistics: sampling variation is not drift, a provider update is, and each
+finding says in words what moved."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import numpy as np
+import pytest
+
+from llmops.evals.datasets import Dataset, EvalExample
+from llmops.pinned_drift import (
+    PairedAnswers,
+    PinnedCheck,
+    PinnedDriftConfig,
+    Traits,
+    compare,
+    is_refusal,
+    pinned_findings,
+    pinned_subset,
+    structural_checks,
+    structure_holds,
+)
+from llmops.sim.knowledge import REFUSAL
+
+DIMENSION = 384
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
+
+
+def answers(
+    seed: int,
+    examples: int = 40,
+    *,
+    drift: float = 0.0,
+    length_factor: float = 1.0,
+    refusals: int = 0,
+    judge_drop: float = 0.0,
+    judged: bool = True,
+) -> list[PairedAnswers]:
+    """Each example's reference, its re-run and tonight's answer. Re-runs and tonight vary around the
+    reference by the same sampling noise; ``drift`` moves tonight's answers further, in one direction."""
+    rng = np.random.default_rng(seed)
+    direction = unit(rng.normal(size=DIMENSION))
+    pairs = []
+    for index in range(examples):
+        base = unit(rng.normal(size=DIMENSION))
+        length = int(rng.integers(150, 600))
+        judge = float(rng.choice([0.75, 1.0]))
+
+        def sampled(shift: float, factor: float, refused: bool, score: float) -> Traits:
+            embedding = unit(base + rng.normal(0, 0.015, DIMENSION) + shift * direction)
+            jitter = int(length * factor * rng.uniform(0.9, 1.1))
+            return Traits(embedding, jitter, refused, None, score if judged else None)
+
+        reference = sampled(0.0, 1.0, False, judge)
+        rerun = sampled(0.0, 1.0, False, judge)
+        new = sampled(drift, length_factor, index < refusals, max(0.0, judge - judge_drop * rng.uniform(0.5, 1.5)))
+        pairs.append(PairedAnswers(f"example-{index}", reference, rerun, new))
+    return pairs
+
+
+def drifted(pairs: list[PairedAnswers], config: PinnedDriftConfig | None = None) -> dict[str, str]:
+    tests, _ = compare(pairs, config)
+    check = PinnedCheck("support-chat", "2.3.0", "claude-3-5-sonnet-20241022", "golden", "production", "compared", tests)
+    return {f.metric: f.summary for f in pinned_findings(date(2026, 11, 26), "production", [check], config)}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sampling_variation_alone_is_not_drift(seed: int) -> None:
+    assert drifted(answers(seed)) == {}
+
+
+def test_a_provider_update_is_found_and_said_in_words() -> None:
+    found = drifted(answers(1, drift=1.0, length_factor=2.5, refusals=9, judge_drop=0.3))
+    assert set(found) == {"pinned:similarity", "pinned:output_length", "pinned:refusal_rate", "pinned:judge_score"}
+    assert re.fullmatch(
+        r"outputs' similarity to the reference 0\.\d\d, usual 0\.\d\d \(the reference's own re-run\), over 40 examples",
+        found["pinned:similarity"],
+    ), found["pinned:similarity"]
+    assert found["pinned:refusal_rate"] == "refusals 9/40 vs 0/40 in the reference"
+    assert re.fullmatch(r"output length \+1\d\d % vs the reference \(median [\d,]+ vs [\d,]+ characters\)", found["pinned:output_length"])
+    assert re.fullmatch(r"judge score 0\.\d\d vs 0\.\d\d in the reference \(\d\.\d vs \d\.\d of 5\), over 40 examples", found["pinned:judge_score"])
+
+
+def test_small_moves_need_a_practical_effect() -> None:
+    """Two new refusals out of 40, or a slightly different wording, are not an incident."""
+    assert drifted(answers(2, refusals=2)) == {}
+    assert drifted(answers(2, length_factor=1.08)) == {}
+
+
+def test_a_missing_judge_leaves_the_other_traits_compared() -> None:
+    tests, notes = compare(answers(3, drift=1.0, judged=False))
+    assert "pinned:judge_score" not in {test.metric for test in tests}
+    assert notes == ["judge score not available (0 of 40 examples judged both times)"]
+    assert {"pinned:similarity", "pinned:output_length", "pinned:refusal_rate"} <= {test.metric for test in tests}
+
+
+def test_too_few_answered_examples_are_not_compared() -> None:
+    tests, notes = compare(answers(4, examples=12, drift=1.0))
+    assert tests == [] and notes == ["only 12 examples answered both times, fewer than 20: not compared"]
+
+
+def test_findings_carry_the_test_behind_them() -> None:
+    tests, _ = compare(answers(5, drift=1.0))
+    check = PinnedCheck("support-chat", "2.3.1", "claude-3-5-sonnet-20241022", "golden", "canary", "compared", tests, eval_run_id=7)
+    [similarity] = [f for f in pinned_findings(date(2026, 11, 26), "production", [check]) if f.metric == "pinned:similarity"]
+    assert similarity.kind == "pinned" and similarity.calls == 40
+    assert (similarity.group.environment, similarity.group.prompt_name, similarity.group.prompt_version) == (
+        "production", "support-chat", "2.3.1",
+    )  # fmt: skip
+    assert similarity.value < similarity.reference and similarity.change == pytest.approx(similarity.value - similarity.reference)
+    assert similarity.p_value <= similarity.adjusted_p_value <= 0.05 and similarity.statistic == similarity.p_value
+    assert similarity.threshold is not None and similarity.p_value <= similarity.threshold
+    assert "Wilcoxon signed-rank" in (similarity.statistic_name or "")
+    assert similarity.details == {"dataset": "golden", "label": "canary", "eval_run_id": 7, "notes": []}
+
+
+def example(example_id: str, **fields: object) -> EvalExample:
+    return EvalExample.model_validate({"id": example_id, "input": f"question {example_id}", **fields})
+
+
+def test_the_subset_is_stable_and_in_file_order() -> None:
+    dataset = Dataset(name="golden", prompt_name="support-chat", examples=[example(f"case-{i:03d}") for i in range(100)])
+    subset = pinned_subset(dataset, 40)
+    assert len(subset) == 40 and subset.name == "golden@pinned"
+    ids = [e.id for e in subset.examples]
+    assert ids == sorted(ids)  # file order kept
+    reordered = dataset.model_copy(update={"examples": list(reversed(dataset.examples))})
+    assert {e.id for e in pinned_subset(reordered, 40).examples} == set(ids)
+    grown = dataset.model_copy(update={"examples": [*dataset.examples, *(example(f"new-{i}") for i in range(10))]})
+    assert len(set(ids) & {e.id for e in pinned_subset(grown, 40).examples}) >= 30  # only new ids that hash lower enter
+
+
+def test_refusals_are_recognised_in_prose_and_json() -> None:
+    assert is_refusal(REFUSAL)
+    assert is_refusal(json.dumps({"refusal": REFUSAL}))
+    assert is_refusal("I cannot assist with that request.")
+    assert not is_refusal("Refunds are available within 30 days; I can help you with the return.")
+
+
+def test_structure_is_checked_where_the_example_or_its_reference_has_one() -> None:
+    schema = {"type": "json_schema", "value": {"type": "object", "required": ["summary"]}}
+    with_schema = example("a", assertions=[schema])
+    checks = structural_checks(with_schema, "not json at all")
+    assert [c.type for c in checks] == ["json_schema"]
+    assert structure_holds(checks, '{"summary": "ok"}') is True
+    assert structure_holds(checks, '{"note": "wordier"}') is False
+    plain = example("b")
+    assert structural_checks(plain, "Prose answer.") == [] and structure_holds([], "anything") is None
+    [json_valid] = structural_checks(plain, '{"topic": "refund"}')
+    assert json_valid.type == "json_valid" and structure_holds([json_valid], "Sorry, prose now") is False
