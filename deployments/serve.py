@@ -437,7 +437,12 @@ class Cockpit:
         )
 
     def deploy(self) -> None:
-        """``prefect deploy`` of prefect.yaml, then a check through the API that every deployment and automation exists."""
+        """``prefect deploy`` of prefect.yaml, then a check through the API that every deployment and automation exists.
+
+        ``prefect deploy`` sets each schedule's ``active`` from prefect.yaml; a schedule someone
+        paused in the UI is paused again afterwards, so restarting the cockpit wakes nothing up.
+        """
+        paused = self.paused_schedules()
         names = [f"--name={name}" for name in self.config.deployments] or ["--all"]
         log_path = self.log_dir / "deploy.log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -453,8 +458,31 @@ class Cockpit:
         if finished.returncode != 0:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
             raise CockpitError(f"prefect deploy failed ({finished.returncode}):\n{tail}")
+        self.pause_again(paused)
         for line in self.check_deployed():
             self.report(line)
+
+    def paused_schedules(self) -> set[tuple[str, str]]:
+        """(deployment, schedule) pairs that are paused on the server now."""
+        with self.client() as client:
+            return {
+                (deployment.name, describe_schedule(schedule))
+                for deployment in client.read_deployments()
+                for schedule in deployment.schedules
+                if not schedule.active
+            }
+
+    def pause_again(self, paused: set[tuple[str, str]]) -> None:
+        """Pause the schedules of ``paused`` that a deploy has just made active."""
+        if not paused:
+            return
+        with self.client() as client:
+            for deployment in client.read_deployments():
+                for schedule in deployment.schedules:
+                    described = describe_schedule(schedule)
+                    if schedule.active and (deployment.name, f"{described} [paused]") in paused:
+                        client.update_deployment_schedule(deployment.id, schedule.id, active=False)
+                        self.report(f"kept {deployment.name}'s schedule {described} paused, as it was")
 
     def check_deployed(self) -> list[str]:
         """One line per deployment (schedules) and automation, read back from the API; missing ones raise."""

@@ -218,3 +218,25 @@ def test_advance_rollouts_moves_a_canary_with_enough_traffic_to_its_next_step(co
         )
     [shown] = [row for row in json.loads(summary.data) if row["prompt"] == ADVANCED]
     assert (shown["step"], shown["traffic_percent"], shown["status"]) == ("2/3", 25.0, "active")
+
+
+def test_a_schedule_paused_in_the_ui_stays_paused_when_the_cockpit_deploys_again(cockpit: Cockpit) -> None:
+    def digest_schedule(client: Any) -> tuple[Any, Any]:
+        [deployment] = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["daily-digest"])))
+        [schedule] = deployment.schedules
+        return deployment, schedule
+
+    with cockpit.client() as client:
+        deployment, schedule = digest_schedule(client)
+        client.update_deployment_schedule(deployment.id, schedule.id, active=False)  # what the UI's toggle does
+    try:
+        cockpit.deploy()  # what the next `make serve` does
+
+        with cockpit.client() as client:
+            assert not digest_schedule(client)[1].active
+            others = [s for d in client.read_deployments() if d.name != "daily-digest" for s in d.schedules]
+            assert others and all(other.active for other in others)
+    finally:
+        with cockpit.client() as client:
+            deployment, schedule = digest_schedule(client)
+            client.update_deployment_schedule(deployment.id, schedule.id, active=True)
