@@ -33,6 +33,7 @@ import json
 import os
 import statistics
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -355,7 +356,7 @@ def evaluate_before_promotion(engine: Engine, base_url: str) -> None:
     compare(run_a=baseline.id, run_b=candidate.id, tolerance=0.02, confidence=0.95, fail_on_regression=False, as_json=False)
 
 
-def start_canary(engine: Engine, *, seed: int = DEFAULT_SEED) -> None:
+def start_canary(engine: Engine, base_url: str) -> None:
     """Evaluate support-chat 2.3.0 and 2.3.1, release 2.3.0, start a 5 → 25 → 100 % canary of 2.3.1
     through the promote-prompt flow (its evaluation gate reads the runs just made), send calls as
     the application would (resolve, call, trace), and run advance-rollouts once. Rerun: an
@@ -364,57 +365,75 @@ def start_canary(engine: Engine, *, seed: int = DEFAULT_SEED) -> None:
 
     from flows.advance_rollouts import advance_rollouts
     from flows.promote_prompt import promote_prompt
-    from llmops.sim import SimConfig, SimServer
     from llmops.tracing import TraceRecorder, trace_anthropic, trace_context
 
     registry = get_registry(engine.url.render_as_string(hide_password=False))
     common = {"prompt_name": CANARY_PROMPT, "git_tag": False, "actor": "demo"}
     production = registry.labels(CANARY_PROMPT).production
     if live_rollout(engine, CANARY_PROMPT, "production") is None and production in (None, CANARY_BASELINE):
-        with SimServer(SimConfig(latency_median_ms=5, seed=seed)) as sim:
-            evaluate_before_promotion(engine, sim.base_url)
-            if production is None:
-                promote_prompt(
-                    PromotionRequest(
-                        version=CANARY_BASELINE, strategy="immediate", reason="demo: the version the app served until now", **common
-                    )
-                )
+        evaluate_before_promotion(engine, base_url)
+        if production is None:
             promote_prompt(
                 PromotionRequest(
-                    version=CANARY_CANDIDATE,
-                    strategy="canary",
-                    steps=[5, 25, 100],
-                    min_step_minutes=60,
-                    min_requests_per_step=100,
-                    reason="demo: explicit refund policy, clearer escalation",
-                    **common,
+                    version=CANARY_BASELINE, strategy="immediate", reason="demo: the version the app served until now", **common
                 )
             )
-            recorder = TraceRecorder(lambda records: write_traces(engine, records))
-            _, messages = SAMPLE_REQUESTS["chat_response"]
-            client = trace_anthropic(
-                anthropic.Anthropic(base_url=sim.base_url, api_key="sim", max_retries=0), recorder=recorder
+        promote_prompt(
+            PromotionRequest(
+                version=CANARY_CANDIDATE,
+                strategy="canary",
+                steps=[5, 25, 100],
+                min_step_minutes=60,
+                min_requests_per_step=100,
+                reason="demo: explicit refund policy, clearer escalation",
+                **common,
             )
-            for index in range(CANARY_CALLS):
-                user = f"acme-user-{index:05d}"
-                served = registry.resolve(CANARY_PROMPT, user)
-                context = trace_context(
-                    feature="chat_response",
-                    prompt_name=CANARY_PROMPT,
-                    prompt_version=served.version,
-                    environment="production",
-                    user_id=user,
-                    tags=["canary-demo"],
+        )
+        recorder = TraceRecorder(lambda records: write_traces(engine, records))
+        _, messages = SAMPLE_REQUESTS["chat_response"]
+        client = trace_anthropic(
+            anthropic.Anthropic(base_url=base_url, api_key="sim", max_retries=0), recorder=recorder
+        )
+        for index in range(CANARY_CALLS):
+            user = f"acme-user-{index:05d}"
+            served = registry.resolve(CANARY_PROMPT, user)
+            context = trace_context(
+                feature="chat_response",
+                prompt_name=CANARY_PROMPT,
+                prompt_version=served.version,
+                environment="production",
+                user_id=user,
+                tags=["canary-demo"],
+            )
+            with context:
+                client.messages.create(
+                    model=served.model,
+                    system=served.system,
+                    max_tokens=512,
+                    messages=[{"role": "user", "content": messages[index % len(messages)]}],
                 )
-                with context:
-                    client.messages.create(
-                        model=served.model,
-                        system=served.system,
-                        max_tokens=512,
-                        messages=[{"role": "user", "content": messages[index % len(messages)]}],
-                    )
-            recorder.close(timeout=30)
+        recorder.close(timeout=30)
     advance_rollouts()
+
+
+@contextmanager
+def local_model(seed: int) -> Iterator[str]:
+    """The local model server, also as the flows' model (ANTHROPIC_BASE_URL): promotion keeps each
+    serving version's pinned reference answers and drift-detection asks again, as with a real key."""
+    from llmops.sim import SimConfig, SimServer
+
+    names = (settings.ANTHROPIC_BASE_URL, settings.ANTHROPIC_API_KEY)
+    saved = {name: os.environ.get(name) for name in names}
+    with SimServer(SimConfig(latency_median_ms=5, seed=seed)) as sim:
+        os.environ.update({settings.ANTHROPIC_BASE_URL: sim.base_url, settings.ANTHROPIC_API_KEY: "sim"})
+        try:
+            yield sim.base_url
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def print_canary() -> None:
@@ -431,12 +450,15 @@ def print_canary() -> None:
 
 
 def print_drift(end_day: date) -> None:
-    """The drift-detection flow on the last day: chat's latency regression is its only drift;
+    """The drift-detection flow on the last day: chat's latency regression is its only drift (the
+    pinned-model re-runs find the model unchanged);
     the pinning audit lists chat's calls on Haiku and on the undated fine-tune."""
     from flows.drift_detection import drift_detection
 
     result = drift_detection(day=end_day)
     console.print(f"\n[bold]Drift on {end_day}[/bold] ({result['tests']} tests against the 14 days before)")
+    for line in result["pinned"]:
+        console.print(f"  • pinned model: {line}", highlight=False)
     for finding in result["findings"]:
         where = f"{finding['feature']} {finding['prompt_name']}@{finding['prompt_version']} on {finding['model']}"
         console.print(f"  • {finding['kind']}: {where}: {finding['summary']}", highlight=False)
@@ -511,9 +533,10 @@ def main(argv: list[str] | None = None) -> int:
     report = pull_with_ingest_flow(app_url)
     console.print(f"  ingest-traces: {report.summary()}", highlight=False)
     print_report(engine, end_day)
-    start_canary(engine, seed=args.seed)
-    print_canary()
-    print_drift(end_day)
+    with local_model(args.seed) as base_url:
+        start_canary(engine, base_url)
+        print_canary()
+        print_drift(end_day)
     print_digest(engine, end_day)
     console.print(f"\nExplore it yourself: LLMOPS_DATABASE_URL={url} llmops costs --by model", highlight=False)
     return 0
