@@ -466,7 +466,7 @@ class Cockpit:
         """(deployment, schedule) pairs that are paused on the server now."""
         with self.client() as client:
             return {
-                (deployment.name, describe_schedule(schedule))
+                (deployment.name, schedule_spec(schedule))
                 for deployment in client.read_deployments()
                 for schedule in deployment.schedules
                 if not schedule.active
@@ -479,10 +479,10 @@ class Cockpit:
         with self.client() as client:
             for deployment in client.read_deployments():
                 for schedule in deployment.schedules:
-                    described = describe_schedule(schedule)
-                    if schedule.active and (deployment.name, f"{described} [paused]") in paused:
+                    spec = schedule_spec(schedule)
+                    if schedule.active and (deployment.name, spec) in paused:
                         client.update_deployment_schedule(deployment.id, schedule.id, active=False)
-                        self.report(f"kept {deployment.name}'s schedule {described} paused, as it was")
+                        self.report(f"kept {deployment.name}'s schedule {spec} paused, as it was")
 
     def check_deployed(self) -> list[str]:
         """One line per deployment (schedules) and automation, read back from the API; missing ones raise."""
@@ -566,16 +566,19 @@ class Cockpit:
         return [process for process in self.processes if not process.running()]
 
 
-def describe_schedule(schedule: Any) -> str:
-    """``cron 0 8 * * * (UTC)`` or ``every 15 min``, active or paused."""
+def schedule_spec(schedule: Any) -> str:
+    """``cron 0 8 * * * (UTC)`` or ``every 15 min``."""
     inner = schedule.schedule
     if getattr(inner, "cron", None):
-        text = f"cron {inner.cron} ({inner.timezone or 'UTC'})"
-    elif getattr(inner, "interval", None):
-        text = f"every {inner.interval.total_seconds() / 60:g} min"
-    else:
-        text = type(inner).__name__
-    return text + ("" if schedule.active else " [paused]")
+        return f"cron {inner.cron} ({inner.timezone or 'UTC'})"
+    if getattr(inner, "interval", None):
+        return f"every {inner.interval.total_seconds() / 60:g} min"
+    return type(inner).__name__
+
+
+def describe_schedule(schedule: Any) -> str:
+    """The schedule's spec, marked when paused."""
+    return schedule_spec(schedule) + ("" if schedule.active else " [paused]")
 
 
 # -- make serve ------------------------------------------------------------------------------

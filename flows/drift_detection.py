@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from blocks.model import AnthropicModel
@@ -14,7 +14,7 @@ from blocks.slack import SlackDigest
 from blocks.store import TraceStore
 from llmops.drift import TraceDriftConfig
 from llmops.drift_report import alert_for, finding_rows, findings_of
-from llmops.pinned_drift import PinnedDriftConfig, pinned_findings
+from llmops.pinned_drift import PinnedCheck, PinnedDriftConfig, pinned_findings
 from llmops.registry import PRODUCTION
 from tasks.digest import send_alert
 from tasks.drift import (
@@ -28,6 +28,18 @@ from tasks.drift import (
 
 ARTIFACT_KEY = "drift-detection"
 ALERT_KIND = "drift"
+
+
+def pinned_checks(
+    environment: str, config: PinnedDriftConfig, store: TraceStore | None, model: AnthropicModel | None
+) -> list[PinnedCheck]:
+    """The pinned-model checks; when they fail (an embedding model missing, the provider down) the
+    night's trace drift and pinning audit are still saved and alerted."""
+    state = pinned_drift_task(environment, config, store, model, return_state=True)
+    if state.is_failed():
+        get_run_logger().warning("pinned-model drift not checked: %s", state.message)
+        return []
+    return state.result()
 
 
 @flow(
@@ -57,7 +69,7 @@ def drift_detection(
     report = assess_trace_drift_task(day, config or TraceDriftConfig(), store)
     pinning = audit_pinning_task(report.day, store)
     pinned_config = pinned_config or PinnedDriftConfig()
-    checks = pinned_drift_task(environment, pinned_config, store, model) if pinned else []
+    checks = pinned_checks(environment, pinned_config, store, model) if pinned else []
     findings = findings_of(report.day, report, pinning, pinned_findings(report.day, environment, checks, pinned_config))
     # Alert before saving: a run that dies in between alerts again on its rerun rather than never.
     alert = alert_for(report.day, unreported_findings_task(findings, store))

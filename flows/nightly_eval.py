@@ -28,7 +28,7 @@ from llmops.evals.datasets import dataset_paths
 from llmops.evals.runner import RunSettings
 from llmops.evals.store import RunRecord
 from llmops.evals.verdicts import Comparison, VerdictPolicy, baseline_run
-from llmops.prompts import prompt_files
+from llmops.prompts import prompt_names
 from llmops.registry import PRODUCTION, LabelState, Registry, get_registry
 from tasks.evals import CANARY_CHECK, PRODUCTION_CHECK, compare_task, emit_regression, evaluate_version, store_engine
 
@@ -72,10 +72,6 @@ def _line(name: str, kind: str, comparison: Comparison) -> str:
     )
     verdict = f"**{comparison.verdict}**" + (f" — {details}" if details else f" — {comparison.reason}")
     return f"- **{name}** {who} on `{candidate.dataset_name}`: {verdict} (run {candidate.id} vs run {baseline.id})"
-
-
-def prompt_names() -> list[str]:
-    return sorted({path.parent.name for path in prompt_files()})
 
 
 def eval_task_runner() -> TaskRunner[Any]:

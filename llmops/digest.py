@@ -22,9 +22,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastdigest import TDigest
-from sqlalchemy import BigInteger, Connection, Engine, MetaData, Table, func, inspect, select
+from sqlalchemy import BigInteger, Connection, Engine, MetaData, Table, func, inspect, or_, select
 
 from llmops import settings
+from llmops.evals.store import PINNED_DRIFT_CREATOR
 from llmops.store.models import StoreSetting, Trace, TraceRollup, pico_to_usd
 from llmops.store.writer import ROLLUP_TIMEZONE_KEY
 
@@ -89,6 +90,7 @@ OPTIONAL_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "status": ("status",),
         "score": ("mean_score", "score", "aggregate_score"),
         "dataset": ("dataset", "dataset_name"),
+        "created_by": ("created_by",),
     },
     "prompt_labels": {"environment": ("environment",), "traffic_percent": ("traffic_percent", "traffic")},
     "drift_reports": {
@@ -470,18 +472,20 @@ def _label_changes(connection: Connection, start: datetime, end: datetime) -> li
 
 
 def _eval_verdicts(connection: Connection, end: datetime) -> list[dict[str, Any]] | None:
-    """The latest run per prompt version finished in the week up to the day's end."""
+    """The latest evaluation run per prompt version finished in the week up to the day's end
+    (not pinned-model drift's re-runs of a 40-example subset, which come later each night)."""
     found = _optional_table(connection, "eval_runs")
     if found is None:
         return None
     table, roles = found
+    creator_column = roles.pop("created_by", None)
     when = table.c[roles["time"]]
     naive_end = end.replace(tzinfo=None)
-    rows = connection.execute(
-        select(*_select_roles(table, roles))
-        .where(when < naive_end, when >= naive_end - timedelta(days=WEEK_DAYS))
-        .order_by(when.desc())
-    ).mappings()
+    query = select(*_select_roles(table, roles)).where(when < naive_end, when >= naive_end - timedelta(days=WEEK_DAYS))
+    if creator_column is not None:
+        creator = table.c[creator_column]
+        query = query.where(or_(creator.is_(None), creator != PINNED_DRIFT_CREATOR))
+    rows = connection.execute(query.order_by(when.desc())).mappings()
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         latest.setdefault((row["prompt_name"], row["prompt_version"]), {k: _plain(v) for k, v in row.items()})

@@ -294,7 +294,8 @@ def not_yet_reported(engine: Engine, findings: Sequence[Finding]) -> list[Findin
     standing = {
         (f.kind, f.group, f.metric) for f in stored_findings(engine, day - timedelta(days=1)) if f.kind in STANDING_KINDS
     }
-    return [f for f in findings if (f.kind, f.group, f.metric) not in tonight | standing]
+    known = tonight | standing
+    return [f for f in findings if (f.kind, f.group, f.metric) not in known]
 
 
 # -- what leaves the store: alert, events, tables ------------------------------------------------

@@ -438,6 +438,11 @@ def prompt_files(directory: Path | str | None = None) -> list[Path]:
     return sorted(_directory(directory).glob(f"*/*{PROMPT_FILE_SUFFIX}"))
 
 
+def prompt_names(directory: Path | str | None = None) -> list[str]:
+    """The names of the prompts that have at least one version file, sorted."""
+    return sorted({path.parent.name for path in prompt_files(directory)})
+
+
 def validate_prompts(directory: Path | str | None = None, *, allow_unknown_models: bool = False) -> list[Problem]:
     """Every problem in every prompt file, by file and line; raises FileNotFoundError for no directory."""
     root = _directory(directory)

@@ -33,7 +33,7 @@ from llmops.drift_report import (
 from llmops.evals.runner import ModelUnavailable
 from llmops.pinned_drift import PinnedCheck, PinnedDriftConfig, run_pinned_checks, serving_versions
 from llmops.pinning import PinningFinding
-from llmops.prompts import prompt_files
+from llmops.prompts import prompt_names
 from llmops.registry import Registry
 from llmops.rollouts import RolloutOutcome, resource_id
 from llmops.store.engine import get_engine
@@ -124,8 +124,7 @@ def pinned_drift_task(
     every call again. No model configured: nothing checked (logged), the rest of the night runs."""
     logger = get_run_logger()
     engine = _engine(store)
-    names = sorted({path.parent.name for path in prompt_files()})
-    targets = serving_versions(Registry(engine), names, environment)
+    targets = serving_versions(Registry(engine), prompt_names(), environment)
     if not targets:
         return []
     try:

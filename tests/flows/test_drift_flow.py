@@ -19,6 +19,7 @@ from prefect.server.events.schemas.events import ReceivedEvent
 from sqlalchemy import Engine, func, select
 
 import tasks.drift as drift_tasks
+from llmops.evals.embeddings import EmbeddingModelUnavailable
 from flows.drift_detection import ARTIFACT_KEY, drift_detection
 from llmops import settings
 from flows.promote_prompt import promote_prompt
@@ -144,6 +145,22 @@ def test_a_drifted_night_is_stored_published_alerted_and_announced_for_the_canar
     again = drift_detection(day=END)
     assert count(engine, REPORTS, REPORTS.c.day == END) == stored
     assert again["alert"] is None and count(engine, OUTBOX, OUTBOX.c.kind == "alert") == 2  # nothing it adds
+
+
+def test_a_failing_pinned_check_leaves_the_nights_trace_drift_saved_and_alerted(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, emitted: list[dict[str, Any]]
+) -> None:
+    def embedder_missing(*_args: Any, **_kwargs: Any) -> None:
+        raise EmbeddingModelUnavailable("all-MiniLM-L6-v2 is not installed")
+
+    monkeypatch.setattr(drift_tasks, "run_pinned_checks", embedder_missing)
+
+    result = drift_detection(day=END)
+
+    assert result["pinned"] == []
+    assert "latency_p95" in {f["metric"] for f in result["findings"] if f["kind"] == "trace"}
+    assert count(engine, REPORTS, REPORTS.c.day == END) == len(result["findings"])
+    assert result["alert"] is not None and [event["event"] for event in emitted] == ["llmops.drift.detected"]
 
 
 def test_pinned_model_drift_is_captured_then_found_stored_alerted_and_announced(

@@ -233,6 +233,26 @@ def test_sections_of_other_features_are_read_when_their_tables_exist(engine: Eng
     assert f"promote {prompt} production production: 2.3.0 → 2.3.1 by ops — gates passed" in plain
 
 
+def test_the_latest_evaluations_leave_out_pinned_drift_reruns(engine: Engine) -> None:
+    from llmops.evals import store as eval_store
+
+    noon = datetime(2026, 11, 26, 12, 0)
+    for dataset, creator, hours_before_noon in (("golden", "nightly-eval", 3), ("golden@pinned", eval_store.PINNED_DRIFT_CREATOR, 1)):
+        run_id = eval_store.create_run(
+            engine, prompt_name="digest-eval", prompt_version="1.0.0", content_hash="c" * 64, model="claude-3-5-sonnet-20241022",
+            dataset_name=dataset, dataset_hash="d" * 64, mode="live", repeats=1, cases_total=1, details={}, created_by=creator,
+        )  # fmt: skip
+        eval_store.finish_run(engine, run_id, status="complete", reason=None, scores={}, calls=1, retries=0, unpriced_calls=0, details={})
+        with engine.begin() as connection:
+            connection.execute(
+                eval_store.RUNS.update().where(eval_store.RUNS.c.id == run_id).values(finished_at=noon - timedelta(hours=hours_before_noon))
+            )
+
+    digest = compute_digest(engine, DAY)
+
+    assert [row["dataset"] for row in digest.eval_verdicts if row["prompt_name"] == "digest-eval"] == ["golden"]
+
+
 def test_the_days_drift_findings_come_from_drift_reports(engine: Engine) -> None:
     write_traces(engine, [trace(timestamp=at(DAY), cost_usd=Decimal(1))])
     with engine.begin() as connection:
