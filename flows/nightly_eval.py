@@ -29,7 +29,7 @@ from llmops.evals.runner import RunSettings
 from llmops.evals.store import RunRecord
 from llmops.evals.verdicts import Comparison, VerdictPolicy, baseline_run
 from llmops.prompts import prompt_names
-from llmops.registry import PRODUCTION, LabelState, Registry, get_registry
+from llmops.registry import PRODUCTION, Registry, get_registry
 from tasks.evals import CANARY_CHECK, PRODUCTION_CHECK, compare_task, emit_regression, evaluate_version, store_engine
 
 SUMMARY_KEY = "nightly-eval"
@@ -124,7 +124,7 @@ def nightly_eval(
     lines: list[str] = []
     failures: list[str] = []
 
-    planned: list[tuple[str, LabelState, list[Path]]] = []
+    planned: list[tuple[str, list[str], list[Path]]] = []
     evaluations: dict[tuple[str, str, Path], PrefectFuture[RunRecord]] = {}
     for name in prompts or prompt_names():
         labels = registry.labels(name, environment)
@@ -136,8 +136,8 @@ def nightly_eval(
         except FileNotFoundError as exc:
             lines.append(f"- **{name}**: not evaluated, {exc}")
             continue
-        planned.append((name, labels, paths))
         versions = [labels.production] + ([labels.canary] if labels.canary and labels.canary != labels.production else [])
+        planned.append((name, versions, paths))
         for path in paths:
             for version in versions:
                 evaluations[(name, version, path)] = evaluate_version.submit(name, version, path, run_settings, store, model)
@@ -149,18 +149,18 @@ def nightly_eval(
             failures.append(f"{name} {version} on {path.stem}: {exc}")
             return None
 
-    for name, labels, paths in planned:
+    for name, versions, paths in planned:
         rows: list[dict[str, Any]] = []
         for path in paths:
-            production = finished(name, labels.production, path)  # type: ignore[arg-type]
+            # Every submitted run is read, so a canary's failure is reported even when production's run failed too.
+            production, *canaries = (finished(name, version, path) for version in versions)
             if production is None:
                 continue
             checks: list[tuple[str, RunRecord, Comparison | None]] = []
             reference = baseline_run(engine, production, registry, environment) if production.status == "complete" else None
             checks.append((PRODUCTION_CHECK, production, compare_task(reference.id, production.id, policy, store) if reference else None))
             rows.append(_row("production", production, checks[-1][2]))
-            if labels.canary and labels.canary != labels.production:
-                canary = finished(name, labels.canary, path)
+            for canary in canaries:
                 if canary is not None:
                     against = baseline_run(engine, canary, registry, environment)
                     checks.append((CANARY_CHECK, canary, compare_task(against.id, canary.id, policy, store) if against else None))
