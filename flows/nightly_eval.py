@@ -67,9 +67,7 @@ def _line(name: str, kind: str, comparison: Comparison) -> str:
     who = f"canary {candidate.prompt_version} vs production {baseline.prompt_version}" if kind == CANARY_CHECK else (
         f"production {candidate.prompt_version} vs its reference run {baseline.id}"
     )
-    details = "; ".join(
-        f"{m.metric} Δ {m.delta:+.3f} [{m.interval.low:+.3f}, {m.interval.high:+.3f}]" for m in comparison.regressions if m.interval
-    )
+    details = "; ".join(comparison.regression_changes())
     verdict = f"**{comparison.verdict}**" + (f" — {details}" if details else f" — {comparison.reason}")
     return f"- **{name}** {who} on `{candidate.dataset_name}`: {verdict} (run {candidate.id} vs run {baseline.id})"
 

@@ -49,6 +49,7 @@ from llmops.evals.scorers import (
     Scorer,
     ScorerConfig,
     ScorerInput,
+    judge_cost,
     load_scorer_config,
 )
 from llmops.pricing import TokenUsage, price_call
@@ -304,13 +305,11 @@ class _Run:
             except Exception as exc:  # a scorer's failure fails this case, not the run
                 if isinstance(exc, JudgeOutputError):  # its unreadable replies were paid for all the same
                     reasons[scorer.name] = {"reason": str(exc), "details": exc.details}
-                    if exc.details.get("judge_cost_usd") is not None:
-                        spent += Decimal(exc.details["judge_cost_usd"])
+                    spent += judge_cost(exc.details)
                 return scores, reasons, spent, f"scorer {scorer.name}: {type(exc).__name__}: {exc}"[:500]
             scores[scorer.name] = float(score.value)
             reasons[scorer.name] = {"reason": score.reason, "details": score.details or None}
-            if score.details.get("judge_cost_usd") is not None:
-                spent += Decimal(score.details["judge_cost_usd"])
+            spent += judge_cost(score.details)
         if self.config is not None and scores:
             overall = self.config.overall(scores)
             if overall is not None:

@@ -692,3 +692,10 @@ def load_scorer_config(prompt_name: str, directory: Path | str | None = None) ->
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no scorer configuration for prompt {prompt_name!r}")
     return parse_scorer_config(path, prompt_name)
+
+
+def judge_cost(details: dict[str, Any]) -> Decimal:
+    """What the judge calls behind a score's (or a JudgeOutputError's) details cost; zero when no
+    judge was called or its model is unpriced."""
+    cost = details.get("judge_cost_usd")
+    return Decimal(cost) if cost is not None else Decimal(0)

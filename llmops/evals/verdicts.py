@@ -34,6 +34,11 @@ GATE_RUNS_LOOKED_AT = 50
 """The candidate's latest complete runs the gate reads to find each dataset it was evaluated on."""
 
 
+def interval_text(interval: Interval) -> str:
+    """``[-0.210, -0.090]``: signed, three decimals, as every verdict shows an interval."""
+    return f"[{interval.low:+.3f}, {interval.high:+.3f}]"
+
+
 @dataclass(frozen=True)
 class VerdictPolicy:
     """How sure to be and how large a change must be before it counts."""
@@ -86,6 +91,13 @@ class Comparison:
     def regressions(self) -> list[MetricComparison]:
         return [metric for metric in self.metrics if metric.verdict == "regression"]
 
+    def regression_changes(self) -> list[str]:
+        """``judge Δ -0.150 [-0.210, -0.090]`` for each metric that regressed."""
+        return [
+            f"{m.metric} Δ {m.delta:+.3f} {interval_text(m.interval)}"
+            for m in self.regressions if m.delta is not None and m.interval is not None
+        ]  # fmt: skip
+
     def rows(self) -> list[dict[str, Any]]:
         """One table row per metric (artifacts, the CLI)."""
         return [
@@ -94,7 +106,7 @@ class Comparison:
                 "baseline": m.baseline_mean,
                 "candidate": m.candidate_mean,
                 "delta": m.delta,
-                "interval": f"[{m.interval.low:+.3f}, {m.interval.high:+.3f}]" if m.interval else None,
+                "interval": interval_text(m.interval) if m.interval else None,
                 "pairs": m.pairs,
                 "verdict": m.verdict,
             }
@@ -220,14 +232,6 @@ def baseline_run(
     return runs[0] if runs else None
 
 
-def _regression_text(comparison: Comparison) -> str:
-    """``judge Δ -0.150 [-0.210, -0.090]`` for each metric that regressed."""
-    return ", ".join(
-        f"{m.metric} Δ {m.delta:+.3f} [{m.interval.low:+.3f}, {m.interval.high:+.3f}]"
-        for m in comparison.regressions if m.delta is not None and m.interval is not None
-    )  # fmt: skip
-
-
 def _unfinished(runs: list[RunRecord]) -> str:
     return "; ".join(
         f"run {run.id} on {run.dataset_name} is {run.status}" + (f" ({run.status_reason})" if run.status_reason else "")
@@ -281,7 +285,7 @@ def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> 
     rows = [{"dataset": c.candidate.dataset_name, **row} for c in comparisons for row in c.rows()]
     if verdict == "regression":
         regressed = "; ".join(
-            f"on {c.candidate.dataset_name} (run {c.candidate.id} vs run {c.baseline.id}): {_regression_text(c)}"
+            f"on {c.candidate.dataset_name} (run {c.candidate.id} vs run {c.baseline.id}): {', '.join(c.regression_changes())}"
             for c in comparisons if c.verdict == "regression"
         )  # fmt: skip
         summary = (
