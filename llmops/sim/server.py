@@ -399,21 +399,27 @@ class RequestIdAndStats:
             return
         request_id = new_id("req")
         scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
+        counted = False
+
+        def count(status: int) -> None:
+            # Counted before the response leaves, so a client that reads /_sim/stats right after
+            # its response always sees its own request.
+            nonlocal counted
+            if not counted and scope["path"].startswith("/v1/"):
+                route = scope.get("route")
+                self.stats.record(f"{scope['method']} {route.path if route else scope['path']}", status)
+            counted = True
 
         async def send_with_request_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                count(message["status"])
                 MutableHeaders(scope=message).append("request-id", request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            if scope["path"].startswith("/v1/"):
-                route = scope.get("route")
-                self.stats.record(f"{scope['method']} {route.path if route else scope['path']}", status)
+            count(500)
 
 
 ROUTES = [
