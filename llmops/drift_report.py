@@ -68,6 +68,12 @@ class Finding:
     reference_days: int | None = None
     details: dict[str, Any] | None = None
 
+    @property
+    def identity(self) -> tuple[Kind, TraceGroup, str, str | None]:
+        """What makes two findings the same problem: a pinned version checked on two datasets has
+        two ``pinned:similarity`` findings, and one must not hide the other."""
+        return self.kind, self.group, self.metric, (self.details or {}).get("dataset")
+
     @classmethod
     def from_trace(cls, finding: DriftFinding) -> Finding:
         return cls(
@@ -290,12 +296,10 @@ def not_yet_reported(engine: Engine, findings: Sequence[Finding]) -> list[Findin
     if not findings:
         return []
     day = findings[0].day
-    tonight = {(f.kind, f.group, f.metric) for f in stored_findings(engine, day)}
-    standing = {
-        (f.kind, f.group, f.metric) for f in stored_findings(engine, day - timedelta(days=1)) if f.kind in STANDING_KINDS
-    }
+    tonight = {f.identity for f in stored_findings(engine, day)}
+    standing = {f.identity for f in stored_findings(engine, day - timedelta(days=1)) if f.kind in STANDING_KINDS}
     known = tonight | standing
-    return [f for f in findings if (f.kind, f.group, f.metric) not in known]
+    return [f for f in findings if f.identity not in known]
 
 
 # -- what leaves the store: alert, events, tables ------------------------------------------------

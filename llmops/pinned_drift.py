@@ -34,7 +34,7 @@ from typing import Any, Literal
 import anthropic
 import numpy as np
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, Row, delete, insert, select
 
 from llmops.drift import TraceGroup
 from llmops.drift_report import Finding
@@ -271,10 +271,17 @@ class Reference:
     captured_at: datetime
     captured_by: str
     answers: dict[tuple[str, int], StoredAnswer]
+    example_hashes: dict[str, str]
+    """Each answered example's ``content_hash`` when the reference was captured."""
 
     @property
     def examples(self) -> int:
-        return len({example_id for example_id, _ in self.answers})
+        return len(self.example_hashes)
+
+    def still_asked(self, dataset: Dataset) -> list[EvalExample]:
+        """The dataset's examples this reference answered, unchanged since (all of them, in file order,
+        while the dataset is as it was)."""
+        return [e for e in dataset.examples if self.example_hashes.get(e.id) == e.content_hash]
 
 
 def save_reference(
@@ -291,8 +298,9 @@ def save_reference(
     """Store a reference, replacing the version's earlier one on the same model and dataset (one transaction)."""
     key = (
         REFERENCES.c.prompt_name == prompt.name, REFERENCES.c.prompt_version == prompt.version,
-        REFERENCES.c.model == prompt.model, REFERENCES.c.dataset_hash == dataset.content_hash,
+        REFERENCES.c.model == prompt.model, REFERENCES.c.dataset_name == dataset.name,
     )  # fmt: skip
+    example_hashes = {example.id: example.content_hash for example in subset.examples}
     with engine.begin() as connection:
         connection.execute(delete(OUTPUTS).where(OUTPUTS.c.reference_id.in_(select(REFERENCES.c.id).where(*key))))
         connection.execute(delete(REFERENCES).where(*key))
@@ -307,7 +315,8 @@ def save_reference(
         if answers:
             connection.execute(insert(OUTPUTS), [
                 {
-                    "reference_id": reference_id, "example_id": answer.example_id, "sample": answer.sample,
+                    "reference_id": reference_id, "example_id": answer.example_id,
+                    "example_hash": example_hashes[answer.example_id], "sample": answer.sample,
                     "output": answer.output, "embedding": np.asarray(answer.traits.embedding, np.float32).tobytes(),
                     "length": answer.traits.length, "output_tokens": answer.output_tokens,
                     "refused": answer.traits.refused, "structured_valid": answer.traits.structured_valid,
@@ -318,18 +327,8 @@ def save_reference(
     return int(reference_id)
 
 
-def load_reference(engine: Engine, prompt_name: str, version: str, model: str, dataset_hash: str) -> Reference | None:
-    """The version's reference on this model and dataset content, or None when none was captured."""
-    with read_only(engine).connect() as connection:
-        row = connection.execute(
-            select(REFERENCES).where(
-                REFERENCES.c.prompt_name == prompt_name, REFERENCES.c.prompt_version == version,
-                REFERENCES.c.model == model, REFERENCES.c.dataset_hash == dataset_hash,
-            )
-        ).first()  # fmt: skip
-        if row is None:
-            return None
-        outputs = connection.execute(select(OUTPUTS).where(OUTPUTS.c.reference_id == row.id)).all()
+def _with_answers(connection: Connection, row: Row[Any]) -> Reference:
+    outputs = connection.execute(select(OUTPUTS).where(OUTPUTS.c.reference_id == row.id)).all()
     answers = {
         (o.example_id, o.sample): StoredAnswer(
             o.example_id, o.sample, o.output,
@@ -342,7 +341,20 @@ def load_reference(engine: Engine, prompt_name: str, version: str, model: str, d
         id=row.id, prompt_name=row.prompt_name, prompt_version=row.prompt_version, model=row.model,
         dataset_name=row.dataset_name, dataset_hash=row.dataset_hash, subset_hash=row.subset_hash,
         eval_run_id=row.eval_run_id, captured_at=row.captured_at, captured_by=row.captured_by, answers=answers,
+        example_hashes={o.example_id: o.example_hash for o in outputs},
     )  # fmt: skip
+
+
+def load_reference(engine: Engine, prompt_name: str, version: str, model: str, dataset_name: str) -> Reference | None:
+    """The version's reference on this model and dataset, or None when none was captured."""
+    with read_only(engine).connect() as connection:
+        row = connection.execute(
+            select(REFERENCES).where(
+                REFERENCES.c.prompt_name == prompt_name, REFERENCES.c.prompt_version == version,
+                REFERENCES.c.model == model, REFERENCES.c.dataset_name == dataset_name,
+            )
+        ).first()  # fmt: skip
+        return None if row is None else _with_answers(connection, row)
 
 
 def references_of(engine: Engine, prompt_name: str, version: str | None = None) -> list[Reference]:
@@ -351,9 +363,7 @@ def references_of(engine: Engine, prompt_name: str, version: str | None = None) 
     if version is not None:
         query = query.where(REFERENCES.c.prompt_version == version)
     with read_only(engine).connect() as connection:
-        rows = connection.execute(query).all()
-    found = (load_reference(engine, r.prompt_name, r.prompt_version, r.model, r.dataset_hash) for r in rows)
-    return [reference for reference in found if reference is not None]
+        return [_with_answers(connection, row) for row in connection.execute(query).all()]
 
 
 # -- asking the model --------------------------------------------------------------------------------
@@ -500,11 +510,9 @@ async def recheck(
     label: str | None = None,
     evals_dir: Path | str | None = None,
 ) -> PinnedCheck:
-    """Ask the reference's examples again and compare each new answer with its reference."""
-    subset = dataset.model_copy(update={
-        "name": f"{dataset.name}@pinned",
-        "examples": [e for e in dataset.examples if (e.id, REFERENCE_SAMPLE) in reference.answers],
-    })  # fmt: skip
+    """Ask the reference's examples (those still in the dataset unchanged) again and compare each
+    new answer with its reference."""
+    subset = dataset.model_copy(update={"name": f"{dataset.name}@pinned", "examples": reference.still_asked(dataset)})
     answered = await answer_subset(
         engine, client, prompt, subset, repeats=1, purpose="pinned check", embedder=embedder,
         structure=_reference_structure(reference), config=config, evals_dir=evals_dir,
@@ -516,6 +524,9 @@ async def recheck(
         if (example.id, RERUN_SAMPLE) in reference.answers and (example.id, 0) in answered.answers
     ]  # fmt: skip
     tests, notes = compare(pairs, config, judged=answered.judged)
+    if reference.dataset_hash != dataset.content_hash:
+        notes.insert(0, f"the dataset changed since the reference of {reference.captured_at:%Y-%m-%d}: "
+                        f"{len(subset)} of its {reference.examples} examples are unchanged and were compared")  # fmt: skip
     return PinnedCheck(
         prompt.name, prompt.version, prompt.model, dataset.name, label, "compared" if tests else "failed",
         tests=tests, notes=answered.notes + notes, eval_run_id=answered.run.id,
@@ -555,10 +566,14 @@ async def _check_version(
     checks = []
     for path in dataset_paths(name, evals_dir):
         dataset = load_dataset(path, name)
-        reference = None if force else load_reference(engine, name, version, prompt.model, dataset.content_hash)
+        reference = None if force else load_reference(engine, name, version, prompt.model, dataset.name)
         options: dict[str, Any] = {"embedder": embedder, "config": config, "label": label, "evals_dir": evals_dir}
-        if reference is None:
+        outdated = reference is not None and len(reference.still_asked(dataset)) < config.min_pairs
+        if reference is None or outdated:
             check = await capture(engine, client, prompt, dataset, captured_by=captured_by, **options)
+            if outdated and reference is not None:
+                check.notes.insert(0, f"the dataset changed since the reference of {reference.captured_at:%Y-%m-%d}, "
+                                      f"fewer than {config.min_pairs} of its examples are left unchanged")  # fmt: skip
             if check.status == "captured" and not capture_only:
                 check.notes.append("reference captured tonight, compared from tomorrow")
         elif capture_only:
@@ -620,7 +635,7 @@ def pinned_findings(day: date, environment: str, checks: Sequence[PinnedCheck], 
     findings = [
         Finding(
             kind="pinned", day=day, group=TraceGroup(environment, "", check.prompt_name, check.version, check.model),
-            metric=test.metric, summary=test.summary, calls=test.pairs, value=test.value, reference=test.reference,
+            metric=test.metric, summary=f"{test.summary}, dataset {check.dataset}", calls=test.pairs, value=test.value, reference=test.reference,
             change=test.change, statistic=test.p_value, statistic_name=test.statistic_name, threshold=cutoff,
             p_value=test.p_value, adjusted_p_value=float(adjusted_p),
             details={"dataset": check.dataset, "label": check.label, "eval_run_id": check.eval_run_id, "notes": check.notes},

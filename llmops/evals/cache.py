@@ -9,7 +9,6 @@ different sample from repeat 1). Only successful answers are cached.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from llmops.evals.datasets import canonical_hash
 from llmops.store.engine import read_only
 from llmops.store.eval_models import EvalCacheEntry
 
@@ -43,20 +43,13 @@ def cache_key(
     model: str, parameters: Mapping[str, Any], system: str, messages: Sequence[Mapping[str, Any]], repeat: int
 ) -> str:
     """sha256 over the canonical JSON of everything the answer depends on."""
-    canonical = json.dumps(
-        {
-            "model": model,
-            "parameters": parameters,
-            "system": hashlib.sha256(system.encode()).hexdigest(),
-            "messages": messages,
-            "repeat": repeat,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_hash({
+        "model": model,
+        "parameters": parameters,
+        "system": hashlib.sha256(system.encode()).hexdigest(),
+        "messages": messages,
+        "repeat": repeat,
+    })  # fmt: skip
 
 
 def lookup(engine: Engine, keys: Iterable[str]) -> dict[str, CachedOutput]:

@@ -143,6 +143,13 @@ Assertion = Annotated[
 EXAMPLE_FIELDS = ("id", "input", "expected", "rubric", "assertions", "metadata")
 
 
+def canonical_hash(data: Any) -> str:
+    """sha256 of JSON data with sorted keys and no whitespace, so key order and layout do not count
+    (anything not JSON is written as its ``str``)."""
+    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
 class EvalExample(_Strict):
     """One case: what the user sends, and what a good answer looks like."""
 
@@ -182,6 +189,11 @@ class EvalExample(_Strict):
         """The example as plain JSON data, without defaults, for hashing and storage."""
         return self.model_dump(mode="json", exclude_defaults=True)
 
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the canonical example: an edited input, expectation or rubric is a new question."""
+        return canonical_hash(self.canonical())
+
 
 class Dataset(BaseModel):
     """The examples of one file, in file order."""
@@ -210,9 +222,7 @@ class Dataset(BaseModel):
     @property
     def content_hash(self) -> str:
         """sha256 of the canonical examples in order: what makes two runs comparable."""
-        canonical = [example.canonical() for example in self.examples]
-        encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(encoded.encode()).hexdigest()
+        return canonical_hash([example.canonical() for example in self.examples])
 
     def __len__(self) -> int:
         return len(self.examples)

@@ -2,8 +2,9 @@
 
 Captured when a version starts serving, so that every night the same subset can be asked of the
 same pinned model again and the answers compared (``llmops.pinned_drift``). A reference is one
-per version, model and dataset content: a changed dataset or a re-capture replaces it as a
-whole. Each example is answered twice (``sample`` 0 and 1): sample 0 is the reference, and
+per version, model and dataset: a re-capture replaces it as a whole. Each answer keeps the hash
+of the example it answered, so after the dataset is edited the examples still unchanged can go
+on being compared. Each example is answered twice (``sample`` 0 and 1): sample 0 is the reference, and
 sample 1 shows how much the model's answers vary on their own, which is what a night's answers
 are judged against. The embedding is all-MiniLM-L6-v2's, stored as float32 bytes.
 """
@@ -39,7 +40,7 @@ class PinnedReference(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
-        UniqueConstraint("prompt_name", "prompt_version", "model", "dataset_hash", name="ux_pinned_references_version"),
+        UniqueConstraint("prompt_name", "prompt_version", "model", "dataset_name", name="ux_pinned_references_version"),
     )
 
 
@@ -51,6 +52,7 @@ class PinnedReferenceOutput(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     reference_id: Mapped[int] = mapped_column(BigId, ForeignKey("pinned_references.id", ondelete="CASCADE"))
     example_id: Mapped[str] = mapped_column(String(255))
+    example_hash: Mapped[str] = mapped_column(String(64))
     sample: Mapped[int] = mapped_column(Integer)
     output: Mapped[str] = mapped_column(Text)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)

@@ -21,7 +21,7 @@ from llmops.cli.drift import register
 from llmops.drift_report import drift_events, save_findings
 from llmops.evals import store as eval_store
 from llmops.evals.datasets import load_dataset
-from llmops.pinned_drift import CREATED_BY, PinnedDriftConfig, load_reference, pinned_findings, run_pinned_checks
+from llmops.pinned_drift import CREATED_BY, PinnedDriftConfig, load_reference, pinned_findings, pinned_subset, run_pinned_checks
 from llmops.prompts import load_prompts
 from llmops.registry import Registry
 from llmops.sim import SimConfig, SimServer
@@ -81,7 +81,7 @@ def test_an_unchanged_model_is_quiet_and_a_provider_update_is_found(sim: SimServ
     [captured] = run_pinned_checks(engine, canary, config=CONFIG)
     assert captured.status == "captured" and "reference captured tonight, compared from tomorrow" in captured.notes
     dataset = load_dataset(REPO / "evals" / "support-chat" / "golden.jsonl", "support-chat")
-    reference = load_reference(engine, "support-chat", "2.3.1", SONNET, dataset.content_hash)
+    reference = load_reference(engine, "support-chat", "2.3.1", SONNET, dataset.name)
     assert reference is not None and reference.examples == 24 and len(reference.answers) == 48
     run = eval_store.get_run(engine, reference.eval_run_id or 0)
     assert (run.dataset_name, run.repeats, run.details["settings"]["cache"]) == ("golden@pinned", 2, "off")
@@ -118,6 +118,40 @@ def test_an_unchanged_model_is_quiet_and_a_provider_update_is_found(sim: SimServ
     assert shown.exit_code == 0, shown.output
     [row] = orjson.loads(shown.stdout)  # 2.3.0 serves too, but has no reference yet
     assert (row["version"], row["model"], row["examples"], row["by"]) == ("2.3.1", SONNET, 24, CREATED_BY)
+
+
+def test_an_edited_dataset_keeps_comparing_its_unchanged_examples_and_recaptures_when_too_few_are_left(
+    engine: Engine, tmp_path: Path
+) -> None:
+    canary = [("support-chat", "2.3.1", "canary")]
+    golden = tmp_path / "evals" / "support-chat" / "golden.jsonl"
+    run_pinned_checks(engine, canary, config=CONFIG)
+    first = load_reference(engine, "support-chat", "2.3.1", SONNET, "golden")
+    assert first is not None and first.examples == 24
+
+    def reword(count: int) -> None:
+        dataset = load_dataset(golden, "support-chat")
+        chosen = {example.id for example in pinned_subset(dataset, CONFIG.subset_size).examples[:count]}
+        lines = [orjson.loads(line) for line in golden.read_text().splitlines() if line.strip()]
+        for line in lines:
+            if line["id"] in chosen:
+                line["input"] = f"Reworded: {line['input'] if isinstance(line['input'], str) else 'a question'}"
+        golden.write_text("".join(orjson.dumps(line).decode() + "\n" for line in lines))
+
+    reword(3)
+    [compared] = run_pinned_checks(engine, canary, config=CONFIG)
+    assert compared.status == "compared" and all(test.pairs == 21 for test in compared.tests), compared.line()
+    assert compared.notes[0].endswith("21 of its 24 examples are unchanged and were compared")
+    kept = load_reference(engine, "support-chat", "2.3.1", SONNET, "golden")
+    assert kept is not None and (kept.eval_run_id, kept.captured_at) == (first.eval_run_id, first.captured_at)
+
+    reword(CONFIG.subset_size)  # every example of the subset now differs from what the reference answered
+    [recaptured] = run_pinned_checks(engine, canary, config=CONFIG)
+    assert recaptured.status == "captured", recaptured.line()
+    assert recaptured.notes[0].startswith("the dataset changed since the reference of ")
+    second = load_reference(engine, "support-chat", "2.3.1", SONNET, "golden")
+    assert second is not None and second.eval_run_id != first.eval_run_id and second.examples == 24
+    assert second.dataset_hash == load_dataset(golden, "support-chat").content_hash
 
 
 def test_sampling_variation_draws_a_fresh_answer_per_call_above_temperature_zero(sim: SimServer) -> None:

@@ -216,7 +216,7 @@ def test_a_promotion_keeps_the_new_versions_pinned_reference(tmp_path: Path, mon
     with SimServer(SimConfig(latency_median_ms=2, ttft_ms=1, seed=3)) as sim:
         monkeypatch.setenv(settings.ANTHROPIC_BASE_URL, sim.base_url)
         promote_prompt(request)
-    reference = load_reference(engine, "support-chat", "2.3.0", "claude-3-5-sonnet-20241022", load_dataset(golden).content_hash)
+    reference = load_reference(engine, "support-chat", "2.3.0", "claude-3-5-sonnet-20241022", load_dataset(golden).name)
     assert reference is not None and reference.examples == PinnedDriftConfig().subset_size
     assert reference.captured_by not in ("", "promotion")  # the promote-prompt flow run that captured it
 

@@ -154,6 +154,15 @@ def test_alerts_skip_what_this_night_stored_already_and_standing_pinning_problem
     assert [f.metric for f in not_yet_reported(engine, [*tonight, finding("latency_p50")])] == ["off_pinned_model", "latency_p50"]
 
 
+def test_a_pinned_drift_standing_on_one_dataset_does_not_hide_the_same_trait_drifting_on_another(engine: Engine) -> None:
+    def on(dataset: str, day: date = END) -> Finding:
+        return finding("pinned:similarity", "pinned", day=day, details={"dataset": dataset})
+
+    save_findings(engine, END - timedelta(days=1), [on("golden", END - timedelta(days=1))])
+    tonight = [on("golden"), on("adversarial")]
+    assert [f.details for f in not_yet_reported(engine, tonight)] == [{"dataset": "adversarial"}]
+
+
 def test_the_alert_names_the_prompts_and_lists_the_findings() -> None:
     assert alert_for(END, []) is None
     alert = alert_for(END, [finding(summary="p95 latency 9,770 ms, +65 % vs the usual 5,928 ± 452 ms")] + [finding("unpinned_model", "pinning")] * 20)

@@ -65,7 +65,7 @@ def test_a_reference_comes_back_as_stored(store: Engine) -> None:
     reference_id = save_reference(store, PROMPT, DATASET, subset, answers, eval_run_id=42, captured_by="tests",
                                   details={"examples": [e.id for e in subset.examples]})  # fmt: skip
 
-    reference = load_reference(store, "support-chat", "2.3.0", PROMPT.model, DATASET.content_hash)
+    reference = load_reference(store, "support-chat", "2.3.0", PROMPT.model, "golden")
     assert reference is not None and reference.id == reference_id
     assert (reference.examples, reference.eval_run_id, reference.captured_by) == (20, 42, "tests")
     assert (reference.dataset_name, reference.subset_hash) == ("golden", subset.content_hash)
@@ -76,9 +76,24 @@ def test_a_reference_comes_back_as_stored(store: Engine) -> None:
         assert (back.traits.length, back.traits.refused, back.traits.structured_valid, back.traits.judge_score) == (
             answer.traits.length, answer.traits.refused, answer.traits.structured_valid, answer.traits.judge_score,
         )  # fmt: skip
-    assert load_reference(store, "support-chat", "2.3.1", PROMPT.model, DATASET.content_hash) is None
-    assert load_reference(store, "support-chat", "2.3.0", "claude-3-haiku-20240307", DATASET.content_hash) is None
-    assert load_reference(store, "support-chat", "2.3.0", PROMPT.model, "0" * 64) is None  # the dataset changed
+    assert load_reference(store, "support-chat", "2.3.1", PROMPT.model, "golden") is None
+    assert load_reference(store, "support-chat", "2.3.0", "claude-3-haiku-20240307", "golden") is None
+    assert load_reference(store, "support-chat", "2.3.0", PROMPT.model, "adversarial") is None
+    assert [e.id for e in reference.still_asked(DATASET)] == [e.id for e in subset.examples]
+
+
+def test_after_the_dataset_is_edited_only_its_unchanged_examples_are_still_asked(store: Engine) -> None:
+    subset = pinned_subset(DATASET, 20)
+    save_reference(store, PROMPT, DATASET, subset, stored_answers(1), eval_run_id=1, captured_by="tests")
+    edited_id, removed_id = subset.examples[0].id, subset.examples[1].id
+    edited = DATASET.model_copy(update={"examples": [
+        example.model_copy(update={"input": "A reworded question"}) if example.id == edited_id else example
+        for example in reversed(DATASET.examples) if example.id != removed_id
+    ]})  # fmt: skip
+    reference = load_reference(store, "support-chat", "2.3.0", PROMPT.model, "golden")
+    assert reference is not None and reference.dataset_hash != edited.content_hash
+    still = [e.id for e in reference.still_asked(edited)]
+    assert still == [e.id for e in reversed(subset.examples) if e.id not in {edited_id, removed_id}]
 
 
 def test_capturing_again_replaces_the_reference_whole(store: Engine) -> None:
@@ -88,7 +103,7 @@ def test_capturing_again_replaces_the_reference_whole(store: Engine) -> None:
     save_reference(store, other_version, DATASET, subset, stored_answers(2), eval_run_id=2, captured_by="tests")
     save_reference(store, PROMPT, DATASET, subset, stored_answers(3, judged=False), eval_run_id=3, captured_by="tests")
 
-    reference = load_reference(store, "support-chat", "2.3.0", PROMPT.model, DATASET.content_hash)
+    reference = load_reference(store, "support-chat", "2.3.0", PROMPT.model, "golden")
     assert reference is not None and reference.eval_run_id == 3
     assert all(answer.traits.judge_score is None for answer in reference.answers.values())
     with store.connect() as connection:
@@ -103,7 +118,7 @@ def test_a_reference_with_duplicate_answers_is_refused_and_leaves_the_old_one(st
     duplicated = stored_answers(2)
     with pytest.raises(Exception, match="(?i)unique|duplicate"):
         save_reference(store, PROMPT, DATASET, subset, [*duplicated, duplicated[0]], eval_run_id=2, captured_by="tests")
-    reference = load_reference(store, "support-chat", "2.3.0", PROMPT.model, DATASET.content_hash)
+    reference = load_reference(store, "support-chat", "2.3.0", PROMPT.model, "golden")
     assert reference is not None and reference.eval_run_id == 1 and len(reference.answers) == 40
 
 

@@ -79,12 +79,12 @@ def test_a_provider_update_is_found_and_said_in_words() -> None:
     found = drifted(answers(1, drift=1.0, length_factor=2.5, refusals=9, judge_drop=0.3))
     assert set(found) == {"pinned:similarity", "pinned:output_length", "pinned:refusal_rate", "pinned:judge_score"}
     assert re.fullmatch(
-        r"outputs' similarity to the reference 0\.\d\d, usual 0\.\d\d \(the reference's own re-run\), over 40 examples",
+        r"outputs' similarity to the reference 0\.\d\d, usual 0\.\d\d \(the reference's own re-run\), over 40 examples, dataset golden",
         found["pinned:similarity"],
     ), found["pinned:similarity"]
-    assert found["pinned:refusal_rate"] == "refusals 9/40 vs 0/40 in the reference"
-    assert re.fullmatch(r"output length \+1\d\d % vs the reference \(median [\d,]+ vs [\d,]+ characters\)", found["pinned:output_length"])
-    assert re.fullmatch(r"judge score 0\.\d\d vs 0\.\d\d in the reference \(\d\.\d vs \d\.\d of 5\), over 40 examples", found["pinned:judge_score"])
+    assert found["pinned:refusal_rate"] == "refusals 9/40 vs 0/40 in the reference, dataset golden"
+    assert re.fullmatch(r"output length \+1\d\d % vs the reference \(median [\d,]+ vs [\d,]+ characters\), dataset golden", found["pinned:output_length"])
+    assert re.fullmatch(r"judge score 0\.\d\d vs 0\.\d\d in the reference \(\d\.\d vs \d\.\d of 5\), over 40 examples, dataset golden", found["pinned:judge_score"])
 
 
 def test_small_moves_need_a_practical_effect() -> None:

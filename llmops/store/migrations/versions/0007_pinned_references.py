@@ -34,13 +34,14 @@ def upgrade() -> None:
         sa.Column("captured_at", sa.DateTime(), nullable=False),
         sa.Column("captured_by", sa.String(128), nullable=False),
         sa.Column("details", sa.JSON()),
-        sa.UniqueConstraint("prompt_name", "prompt_version", "model", "dataset_hash", name="ux_pinned_references_version"),
+        sa.UniqueConstraint("prompt_name", "prompt_version", "model", "dataset_name", name="ux_pinned_references_version"),
     )
     op.create_table(
         "pinned_reference_outputs",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
         sa.Column("reference_id", BigId, sa.ForeignKey("pinned_references.id", ondelete="CASCADE"), nullable=False),
         sa.Column("example_id", sa.String(255), nullable=False),
+        sa.Column("example_hash", sa.String(64), nullable=False),
         sa.Column("sample", sa.Integer(), nullable=False),
         sa.Column("output", sa.Text(), nullable=False),
         sa.Column("embedding", sa.LargeBinary(), nullable=False),
