@@ -12,6 +12,7 @@ with ``LLMOPS_DASK_ADDRESS`` set the versions and datasets fan out over a Dask c
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,19 +73,24 @@ def _line(name: str, kind: str, comparison: Comparison) -> str:
     return f"- **{name}** {who} on `{candidate.dataset_name}`: {verdict} (run {candidate.id} vs run {baseline.id})"
 
 
+def missing_dask() -> str | None:
+    """Why ``LLMOPS_DASK_ADDRESS`` cannot be honoured, or None. Said when the flow runs, not when it
+    is imported: an import error would stop ``prefect deploy`` of every other flow too."""
+    if not settings.env(settings.LLMOPS_DASK_ADDRESS) or importlib.util.find_spec("prefect_dask") is not None:
+        return None
+    return f"{settings.LLMOPS_DASK_ADDRESS} is set but prefect-dask is not installed: pip install 'prefect-llmops[dask]'"
+
+
 def eval_task_runner() -> TaskRunner[Any]:
     """Where the per-version evaluations run: one at a time in the flow's process (each already
     makes ``concurrency`` calls at once), or, with ``LLMOPS_DASK_ADDRESS`` set, on that Dask
     cluster, one version and dataset per worker at the same time. Workers need the store by URL
     (PostgreSQL), the prompt and eval files, and the model's key or address in their environment."""
     address = settings.env(settings.LLMOPS_DASK_ADDRESS)
-    if not address:
+    if not address or missing_dask():
         return ThreadPoolTaskRunner(max_workers=1)
-    try:
-        from prefect_dask import DaskTaskRunner
-    except ImportError as exc:
-        message = f"{settings.LLMOPS_DASK_ADDRESS} is set but prefect-dask is not installed: pip install 'prefect-llmops[dask]'"
-        raise RuntimeError(message) from exc
+    from prefect_dask import DaskTaskRunner
+
     return DaskTaskRunner(address=address)
 
 
@@ -111,6 +117,8 @@ def nightly_eval(
     the UI shows a table per prompt and a markdown summary. Fails at the end (after evaluating
     everything else) if some version could not be run.
     """
+    if problem := missing_dask():
+        raise RuntimeError(problem)
     logger = get_run_logger()
     store = TraceStore.load(store_block) if store_block else None
     model = AnthropicModel.load(model_block) if model_block else None

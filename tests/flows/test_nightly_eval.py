@@ -5,6 +5,7 @@ deployment in prefect.yaml."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,17 @@ def test_the_prefect_yaml_snippet_deploys_the_flow_at_two_in_the_morning() -> No
     assert deployment.work_pool is not None and deployment.work_pool.name == "llmops" and deployment.enforce_parameter_schema
     [schedule] = next(d for d in document["deployments"] if d["name"] == "nightly-eval")["schedules"]
     assert RawScheduleConfig.model_validate(schedule).cron == "0 2 * * *"
+
+
+def test_a_dask_address_without_prefect_dask_fails_the_run_not_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.nightly_eval as flow_module
+
+    monkeypatch.setenv(env.LLMOPS_DASK_ADDRESS, "tcp://127.0.0.1:8786")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "prefect_dask" else real_find_spec(name, *a))
+    assert isinstance(flow_module.eval_task_runner(), ThreadPoolTaskRunner)  # what importing the flow calls
+    with pytest.raises(RuntimeError, match=r"LLMOPS_DASK_ADDRESS is set but prefect-dask is not installed: pip install"):
+        nightly_eval(prompts=["support-chat"])
 
 
 def test_the_evaluations_fan_out_over_a_dask_cluster(sim: SimServer, emitted: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
