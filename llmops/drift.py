@@ -41,6 +41,7 @@ from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 from scipy import stats
 
+from llmops.store.rollups import SQUARE_SUM_COLUMNS
 from llmops.stats import (
     Alternative,
     Prediction,
@@ -107,8 +108,8 @@ class DayStats:
     @classmethod
     def from_rollup(cls, row: Any, finish_reasons: Mapping[str, int] | None = None) -> DayStats:
         """From a ``trace_rollups`` row (attributes named as its columns) and that day's
-        ``finish_reason`` counts for the same key. Sum-of-squares columns are used when the
-        row has them."""
+        ``finish_reason`` counts for the same key. Sums of squares are NULL on rows older than
+        migration 0008 (until ``llmops db rebuild-rollups``): such days are tested without them."""
         return cls(
             day=row.day,
             calls=row.requests,
@@ -124,7 +125,7 @@ class DayStats:
             eval_score_sum=row.eval_score_sum,
             eval_score_count=row.eval_score_count,
             finish_reasons=dict(finish_reasons or {}),
-            **{name: getattr(row, name, None) for name in SQUARE_SUM_FIELDS},
+            **{name: getattr(row, name, None) for name in SQUARE_SUM_COLUMNS},
         )
 
     @property
@@ -136,13 +137,6 @@ class DayStats:
         return self.calls - self.errors
 
 
-SQUARE_SUM_FIELDS = (
-    "input_tokens_sq_sum",
-    "output_tokens_sq_sum",
-    "cost_usd_sq_sum",
-    "feedback_sq_sum",
-    "eval_score_sq_sum",
-)
 QUANTILE_BANDWIDTH = 0.025
 """Half-width in probability of the difference quotient that estimates the density at a quantile."""
 

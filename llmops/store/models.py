@@ -146,6 +146,14 @@ class TraceRollup(Base):
     feedback_count: Mapped[int] = mapped_column(BigInteger, default=0)
     eval_score_sum: Mapped[float] = mapped_column(Float, default=0.0)
     eval_score_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Sums of squares (input tokens with cache tokens, output tokens, cost in USD, feedback, eval
+    # score): the day's own sampling variance, which sharpens drift tests. NULL on rows from
+    # before migration 0008 until ``llmops db rebuild-rollups``.
+    input_tokens_sq_sum: Mapped[float | None] = mapped_column(Float)
+    output_tokens_sq_sum: Mapped[float | None] = mapped_column(Float)
+    cost_usd_sq_sum: Mapped[float | None] = mapped_column(Float)
+    feedback_sq_sum: Mapped[float | None] = mapped_column(Float)
+    eval_score_sq_sum: Mapped[float | None] = mapped_column(Float)
     latency_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
     ttft_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,6 +6,7 @@ enough across rows for p50/p95/p99 of any grouping.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, select, tuple_, upd
 
 
 from llmops.store.engine import read_only
-from llmops.store.models import TraceRollup, pico_to_usd
+from llmops.store.models import PICO, TraceRollup, pico_to_usd
 
 ROLLUPS: Table = TraceRollup.__table__  # type: ignore[assignment]
 KEY_COLUMNS = ("day", "environment", "feature", "prompt_name", "prompt_version", "model")
@@ -38,6 +39,8 @@ SUM_COLUMNS = (
     "eval_score_sum",
     "eval_score_count",
 )
+SQUARE_SUM_COLUMNS = ("input_tokens_sq_sum", "output_tokens_sq_sum", "cost_usd_sq_sum", "feedback_sq_sum", "eval_score_sq_sum")
+"""NULL on rows from before they existed: adding to an unknown sum keeps it unknown."""
 SKETCH_COLUMNS = ("latency_sketch", "ttft_sketch")
 MAX_CENTROIDS = 300
 TRACE_COLUMNS_FOR_ROLLUPS = (
@@ -137,6 +140,7 @@ def _partial(rows: list[RollupRow]) -> Partial:
     )
     priced = _present(costs)
     feedback, scores = _present(feedback), _present(scores)
+    all_inputs = list(map(sum, zip(inputs, cache_reads, cache_writes, strict=True)))  # as drift counts input
     sums = {
         "requests": len(rows),
         "errors": sum(errors),
@@ -150,8 +154,17 @@ def _partial(rows: list[RollupRow]) -> Partial:
         "feedback_count": len(feedback),
         "eval_score_sum": float(sum(scores)),
         "eval_score_count": len(scores),
+        "input_tokens_sq_sum": float(_square_sum(all_inputs)),
+        "output_tokens_sq_sum": float(_square_sum(outputs)),
+        "cost_usd_sq_sum": float(_square_sum(priced) / PICO**2),
+        "feedback_sq_sum": float(_square_sum(feedback)),
+        "eval_score_sq_sum": float(_square_sum(scores)),
     }
     return Partial(sums, _present(latencies), _present(ttfts))
+
+
+def _square_sum(values: Sequence[Any]) -> Any:
+    return sum(map(operator.mul, values, values))
 
 
 def _aggregate(rows: Iterable[RollupRow]) -> dict[RollupKey, Partial]:
@@ -173,6 +186,7 @@ def _merge_sketch(stored: bytes | None, samples: list[float]) -> bytes | None:
 def _empty_row(key: RollupKey, now: datetime) -> dict[str, Any]:
     row: dict[str, Any] = dict(zip(KEY_COLUMNS, key, strict=True))
     row.update(dict.fromkeys(SUM_COLUMNS, 0))
+    row.update(dict.fromkeys(SQUARE_SUM_COLUMNS, 0.0))
     row.update(latency_sketch=None, ttft_sketch=None, updated_at=now)
     return row
 
@@ -202,6 +216,9 @@ def add_rows(connection: Connection, rows: Sequence[RollupRow]) -> None:
     for current in stored:
         partial = partials[tuple(current[name] for name in KEY_COLUMNS)]  # type: ignore[index]
         merged = {name: current[name] + partial.sums[name] for name in SUM_COLUMNS}
+        merged.update({
+            name: None if current[name] is None else current[name] + partial.sums[name] for name in SQUARE_SUM_COLUMNS
+        })  # fmt: skip
         merged["latency_sketch"] = _merge_sketch(current["latency_sketch"], partial.latencies)
         merged["ttft_sketch"] = _merge_sketch(current["ttft_sketch"], partial.ttfts)
         merged["updated_at"] = now
@@ -210,7 +227,7 @@ def add_rows(connection: Connection, rows: Sequence[RollupRow]) -> None:
     connection.execute(
         update(ROLLUPS)
         .where(ROLLUPS.c.id == bindparam("row_id"))
-        .values({name: bindparam(name) for name in (*SUM_COLUMNS, *SKETCH_COLUMNS, "updated_at")}),
+        .values({name: bindparam(name) for name in (*SUM_COLUMNS, *SQUARE_SUM_COLUMNS, *SKETCH_COLUMNS, "updated_at")}),
         updates,
     )
 

@@ -21,7 +21,8 @@ from datetime import date, timedelta
 import numpy as np
 from fastdigest import TDigest
 
-from llmops.drift import SQUARE_SUM_FIELDS, DayStats, TraceDriftConfig, TraceGroup, assess_trace_drift, baseline_drift
+from llmops.store.rollups import SQUARE_SUM_COLUMNS
+from llmops.drift import DayStats, TraceDriftConfig, TraceGroup, assess_trace_drift, baseline_drift
 
 EVALUATED_DAYS = int(os.environ.get("BENCH_DRIFT_DAYS", "300"))
 SEED = 2025
@@ -143,7 +144,7 @@ def flagged_metrics(days: list[DayStats], config: TraceDriftConfig) -> set[str]:
 
 def check(day: SimulatedDay, reference: list[SimulatedDay], config: TraceDriftConfig) -> Verdicts:
     days = [d.stats for d in reference] + [day.stats]
-    without = [replace(d, **dict.fromkeys(SQUARE_SUM_FIELDS)) for d in days]
+    without = [replace(d, **dict.fromkeys(SQUARE_SUM_COLUMNS)) for d in days]
     pooled = {column: np.concatenate([d.columns[column] for d in reference]) for column in BASELINE_COLUMNS}
     baseline = baseline_drift(pooled, day.columns)
     return Verdicts(

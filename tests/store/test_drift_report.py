@@ -94,6 +94,8 @@ def test_days_come_from_the_rollups_with_finish_reasons_cut_at_local_midnight(en
     assert dict(today.finish_reasons) == {"end_turn": 1, "max_tokens": 1, "stop_sequence": 1}
     assert today.input_tokens == 10 + 5 + 10 + 1000 + 1000  # cached prompt tokens count as input
     assert (today.feedback_sum, today.feedback_count, today.eval_score_sum, today.eval_score_count) == (1.0, 1, 0.5, 1)
+    assert today.input_tokens_sq_sum == 15**2 + 10**2 + 1000**2 + 1000**2  # the day's own spread, for sharper tests
+    assert (today.output_tokens_sq_sum, today.feedback_sq_sum, today.eval_score_sq_sum) == (20**2 + 30**2 + 200**2, 1.0, 0.25)
     assert today.latency is not None and today.latency.n_values == 4
     assert today.latency.quantile(0.0) == pytest.approx(100.0) and today.latency.quantile(1.0) == pytest.approx(400.0)
 

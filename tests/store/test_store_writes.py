@@ -117,6 +117,50 @@ def test_rollups_match_raw_traces_whatever_the_batching(store: Engine) -> None:
     assert sum(line["requests"] for line in lines) == 300
 
 
+def test_rollups_keep_sums_of_squares_and_an_unknown_one_stays_unknown_until_rebuilt(store: Engine) -> None:
+    from llmops.store.rebuild import rebuild_rollups
+
+    records = [
+        trace(
+            input_tokens=100 + 37 * i, output_tokens=20 + 11 * i, cache_read_input_tokens=5 * (i % 4),
+            feature=("chat_response", "code_review")[i % 2], user_feedback=(1.0, -1.0, None)[i % 3],
+            automated_eval_score=(0.5, None)[i % 2], timestamp=datetime(2025, 11, 1, tzinfo=UTC) + timedelta(hours=i % 20),
+        )
+        for i in range(120)
+    ]  # fmt: skip
+    for start in range(0, 120, 25):
+        write_traces(store, records[start : start + 25])
+
+    def squares() -> dict[str, dict[str, float | None]]:
+        """Per feature, summed over its rollup rows (None when any row's is unknown)."""
+        found: dict[str, dict[str, float | None]] = {}
+        with store.connect() as connection:
+            for row in connection.execute(select(TraceRollup.__table__)).mappings():
+                sums = found.setdefault(row["feature"], dict.fromkeys(rollups.SQUARE_SUM_COLUMNS, 0.0))
+                for name in rollups.SQUARE_SUM_COLUMNS:
+                    known = sums[name] is not None and row[name] is not None
+                    sums[name] = sums[name] + row[name] if known else None  # type: ignore[operator]
+        return found
+
+    expected: dict[str, dict[str, float]] = {}
+    for row in _traces(store):
+        sums = expected.setdefault(row.feature, dict.fromkeys(rollups.SQUARE_SUM_COLUMNS, 0.0))
+        sums["input_tokens_sq_sum"] += (row.input_tokens + row.cache_read_input_tokens + row.cache_creation_input_tokens) ** 2
+        sums["output_tokens_sq_sum"] += row.output_tokens**2
+        sums["cost_usd_sq_sum"] += float(row.cost_usd) ** 2
+        sums["feedback_sq_sum"] += (row.user_feedback or 0.0) ** 2
+        sums["eval_score_sq_sum"] += (row.automated_eval_score or 0.0) ** 2
+    assert squares() == {feature: pytest.approx(sums, rel=1e-9) for feature, sums in expected.items()}
+
+    with store.begin() as connection:  # a row written before migration 0008
+        connection.execute(TraceRollup.__table__.update().where(TraceRollup.feature == "chat_response").values(
+            dict.fromkeys(rollups.SQUARE_SUM_COLUMNS)))  # fmt: skip
+    write_traces(store, [trace(feature="chat_response", timestamp=datetime(2025, 11, 1, 5, tzinfo=UTC))])
+    assert set(squares()["chat_response"].values()) == {None}
+    rebuild_rollups(store)
+    assert None not in squares()["chat_response"].values()
+
+
 def test_latency_percentiles_from_rollups_track_the_exact_ones(store: Engine) -> None:
     latencies = [100.0 + (i * 7919) % 5000 for i in range(2000)]
     write_traces(store, [trace(latency_ms=value) for value in latencies[:1000]])

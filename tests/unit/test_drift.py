@@ -211,7 +211,9 @@ def test_day_stats_from_a_rollup_row() -> None:
     assert stats.priced_calls == 4
     assert stats.latency is not None and stats.latency.n_values == 4
     assert stats.ttft is None
-    assert stats.output_tokens_sq_sum is None  # today's rollups have no sums of squares
+    assert stats.output_tokens_sq_sum is None  # a row from before migration 0008
+    stored = DayStats.from_rollup(SimpleNamespace(**vars(row), output_tokens_sq_sum=420.0))
+    assert stored.output_tokens_sq_sum == 420.0
     assert stats.finish_reasons == {"end_turn": 3, "max_tokens": 1}
 
 
