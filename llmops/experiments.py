@@ -6,15 +6,16 @@ fails it once enough traffic has been seen. Below the minimum samples the verdic
 "not_enough_data", which a rollout reads as "wait", never as "pass".
 
 Both arms run at the same time, so the day's own ups and downs (a slow provider hour, a busy
-Monday) hit both alike and cancel in the comparison; what remains is per-call noise, which
-the intervals below account for.
+Monday) hit both alike and cancel in the comparison. What remains is per-call noise and, since
+a sticky split puts each user wholly in one arm, the differences between users: each interval
+is widened by its sample's design effect over users (``llmops.stats.design_effect``).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from pydantic import BaseModel, Field
 from llmops.stats import (
     Interval,
     bootstrap_ratio,
+    design_effect,
     mean_interval,
     newcombe_difference,
     p95,
@@ -41,7 +43,13 @@ ABVerdict = Literal["winner", "no_difference", "not_enough_data"]
 
 @dataclass
 class ArmSample:
-    """Per-call observations of one arm (a prompt version) over a window."""
+    """Per-call observations of one arm (a prompt version) over a window.
+
+    ``users`` holds, per sample (``errors``, ``latencies_ms``, ``costs``, ``feedback``,
+    ``eval_scores``, ``outcome:NAME``), who made each call, in the same order. A user's calls are
+    alike and a sticky split keeps each user in one arm, so the intervals widen by each sample's
+    design effect; a sample without users is taken as independent calls.
+    """
 
     errors: list[bool] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
@@ -49,6 +57,15 @@ class ArmSample:
     feedback: list[float] = field(default_factory=list)
     eval_scores: list[float] = field(default_factory=list)
     outcomes: dict[str, list[float]] = field(default_factory=dict)
+    users: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, sample: str, value: float | bool, user: str) -> None:
+        """One call's ``value`` of ``sample``, made by ``user``."""
+        if sample.startswith("outcome:"):
+            self.outcomes.setdefault(sample.removeprefix("outcome:"), []).append(float(value))
+        else:
+            getattr(self, sample).append(value)
+        self.users.setdefault(sample, []).append(user)
 
 
 class OutcomeTolerance(BaseModel):
@@ -88,11 +105,21 @@ class _Metric:
 
     name: str
     label: str
-    values: Callable[[ArmSample], Sequence[float]]
+    sample: str
+    """The ``ArmSample`` list it reads: a field name, or ``outcome:NAME``."""
     kind: Literal["proportion", "p95", "mean_ratio", "mean_difference"]
     higher_is_worse: bool
     tolerance: float
     uses_scores: bool
+
+    def values(self, arm: ArmSample) -> Sequence[float]:
+        if self.sample.startswith("outcome:"):
+            return arm.outcomes.get(self.sample.removeprefix("outcome:"), [])
+        return getattr(arm, self.sample)  # type: ignore[no-any-return]
+
+    def users(self, arm: ArmSample) -> list[str] | None:
+        users = arm.users.get(self.sample)
+        return users if users is not None and len(users) == len(self.values(arm)) else None
 
     @property
     def scale(self) -> Scale:
@@ -110,24 +137,17 @@ class _Metric:
 def _metrics(tolerances: Tolerances, outcome_names: Iterable[str]) -> list[_Metric]:
     t = tolerances
     metrics = [
-        _Metric("error_rate", "error rate", lambda a: a.errors, "proportion", True, t.max_error_rate_increase, False),
-        _Metric("p95_latency_ms", "p95 latency", lambda a: a.latencies_ms, "p95", True, t.max_p95_latency_increase, False),
-        _Metric("cost_per_request_usd", "cost per request", lambda a: a.costs, "mean_ratio", True, t.max_cost_increase, False),
-        _Metric("user_feedback", "user feedback", lambda a: a.feedback, "mean_difference", False, t.max_feedback_drop, True),
-        _Metric("eval_score", "automated eval score", lambda a: a.eval_scores, "mean_difference", False, t.max_eval_score_drop, True),
+        _Metric("error_rate", "error rate", "errors", "proportion", True, t.max_error_rate_increase, False),
+        _Metric("p95_latency_ms", "p95 latency", "latencies_ms", "p95", True, t.max_p95_latency_increase, False),
+        _Metric("cost_per_request_usd", "cost per request", "costs", "mean_ratio", True, t.max_cost_increase, False),
+        _Metric("user_feedback", "user feedback", "feedback", "mean_difference", False, t.max_feedback_drop, True),
+        _Metric("eval_score", "automated eval score", "eval_scores", "mean_difference", False, t.max_eval_score_drop, True),
     ]  # fmt: skip
     for name in sorted(outcome_names):
         outcome = tolerances.outcome(name)
         metrics.append(
-            _Metric(
-                f"outcome:{name}",
-                name,
-                lambda a, name=name: a.outcomes.get(name, []),
-                "mean_difference",
-                not outcome.higher_is_better,
-                outcome.max_worsening,
-                True,
-            )
+            _Metric(f"outcome:{name}", name, f"outcome:{name}", "mean_difference", not outcome.higher_is_better,
+                    outcome.max_worsening, True)  # fmt: skip
         )
     return metrics
 
@@ -140,26 +160,57 @@ class _Estimate:
     p_value: float | None
 
 
+def _design_effect(metric: _Metric, values: np.ndarray, users: Sequence[str] | None) -> float:
+    """A p95 varies with the share of calls above it (Woodruff), a mean or rate with the values."""
+    if metric.kind == "p95":
+        return design_effect(values > np.quantile(values, 0.95), users)
+    return design_effect(values, users)
+
+
+def _effective(events: int, calls: int, effect: float) -> tuple[int, int]:
+    """Counts that carry the same information as ``events``/``calls`` of clustered calls (Rao–Scott)."""
+    trials = max(1, round(calls / effect))
+    return min(trials, round(events / effect)), trials
+
+
+def _widened(interval: Interval, point: float, effect: float) -> Interval:
+    """A ratio's interval widened by ``sqrt(effect)`` around its point on the log scale."""
+    if effect == 1.0 or point <= 0 or interval.low <= 0:
+        return interval
+    factor = math.sqrt(effect)
+    return Interval(point * (interval.low / point) ** factor, point * (interval.high / point) ** factor)
+
+
 def _estimate(
-    metric: _Metric, control: np.ndarray, candidate: np.ndarray, confidence: float, tolerances: Tolerances
+    metric: _Metric,
+    control: np.ndarray,
+    candidate: np.ndarray,
+    confidence: float,
+    tolerances: Tolerances,
+    users: tuple[Sequence[str] | None, Sequence[str] | None] = (None, None),
 ) -> _Estimate:
+    effects = (_design_effect(metric, control, users[0]), _design_effect(metric, candidate, users[1]))
     if metric.kind == "proportion":
-        control_events, candidate_events = int(control.sum()), int(candidate.sum())
+        control_counts = _effective(int(control.sum()), control.size, effects[0])
+        candidate_counts = _effective(int(candidate.sum()), candidate.size, effects[1])
         return _Estimate(
-            control_events / control.size,
-            candidate_events / candidate.size,
-            newcombe_difference(control_events, control.size, candidate_events, candidate.size, confidence),
-            two_proportion_p_value(control_events, control.size, candidate_events, candidate.size),
+            float(control.mean()),
+            float(candidate.mean()),
+            newcombe_difference(*control_counts, *candidate_counts, confidence),
+            two_proportion_p_value(*control_counts, *candidate_counts),
         )
     if metric.kind == "mean_difference":
-        interval, p_value = welch_difference(control, candidate, confidence)
+        interval, p_value = welch_difference(control, candidate, confidence, effects)
         return _Estimate(float(control.mean()), float(candidate.mean()), interval, p_value)
     if metric.kind == "mean_ratio":
-        interval = ratio_of_means_interval(control, candidate, confidence)
-        p_value = welch_difference(control, candidate, confidence)[1]
+        interval = ratio_of_means_interval(control, candidate, confidence, effects)
+        p_value = welch_difference(control, candidate, confidence, effects)[1]
         return _Estimate(float(control.mean()), float(candidate.mean()), interval, p_value)
     interval = bootstrap_ratio(control, candidate, p95, confidence, tolerances.bootstrap_resamples, tolerances.seed)
-    return _Estimate(float(p95(control)), float(p95(candidate)), interval, None)
+    # the bootstrap resamples calls; each arm's share of the variance goes as 1/n
+    effect = (effects[0] / control.size + effects[1] / candidate.size) / (1 / control.size + 1 / candidate.size)
+    point = float(p95(candidate) / p95(control))
+    return _Estimate(float(p95(control)), float(p95(candidate)), _widened(interval, point, effect), None)
 
 
 @dataclass(frozen=True)
@@ -204,7 +255,8 @@ def _compare(
     candidate_values = np.asarray(metric.values(candidate), float)
     minimum = tolerances.min_scores_per_arm if metric.uses_scores else tolerances.min_samples_per_arm
     enough = min(control_values.size, candidate_values.size) >= minimum
-    estimate = _estimate(metric, control_values, candidate_values, confidence, tolerances) if enough else None
+    users = (metric.users(control), metric.users(candidate))
+    estimate = _estimate(metric, control_values, candidate_values, confidence, tolerances, users) if enough else None
     difference = None if estimate is None else estimate.candidate - estimate.control
     relative = None if estimate is None or estimate.control == 0 else estimate.candidate / estimate.control - 1
     verdict: GateVerdict = "not_enough_data"
@@ -428,21 +480,22 @@ def arm_samples_from_traces(rows: Iterable[Any], outcomes: Sequence[str] = ()) -
     objects with TraceRecord's field names). Latency and cost come from successful calls:
     errors are judged by the error rate, and their instant, free failures would flatter both."""
     arms: dict[str, ArmSample] = {}
-    for row in rows:
+    for index, row in enumerate(rows):
         arm = arms.setdefault(_field(row, "prompt_version") or "", ArmSample())
+        user = _field(row, "user_id") or f"call-{index}"  # an anonymous call is its own user
         failed = _field(row, "status") == "error"
-        arm.errors.append(failed)
+        arm.add("errors", failed, user)
         latency, cost = _field(row, "latency_ms"), _field(row, "cost_usd")
         if not failed and latency is not None:
-            arm.latencies_ms.append(float(latency))
+            arm.add("latencies_ms", float(latency), user)
         if not failed and cost is not None:
-            arm.costs.append(float(cost))
+            arm.add("costs", float(cost), user)
         if (feedback := _field(row, "user_feedback")) is not None:
-            arm.feedback.append(float(feedback))
+            arm.add("feedback", float(feedback), user)
         if (score := _field(row, "automated_eval_score")) is not None:
-            arm.eval_scores.append(float(score))
+            arm.add("eval_scores", float(score), user)
         metadata = _field(row, "metadata") or {}
         for name in outcomes:
             if (value := _number(metadata.get(name))) is not None:
-                arm.outcomes.setdefault(name, []).append(value)
+                arm.add(f"outcome:{name}", value, user)
     return arms

@@ -245,6 +245,7 @@ def _checked_eval(gate: EvalGate, context: EvalGateContext, force: bool) -> Gate
 
 TRACE_COLUMNS = (
     Trace.prompt_version,
+    Trace.user_id,
     Trace.status,
     Trace.latency_ms,
     Trace.cost_usd,

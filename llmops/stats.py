@@ -6,7 +6,7 @@ so they are thin, tested wrappers around scipy rather than home-made distributio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -55,6 +55,24 @@ def newcombe_difference(
     return Interval(float(difference - below), float(difference + above))
 
 
+def design_effect(values: ArrayLike, clusters: Sequence[Hashable] | None) -> float:
+    """How much more a mean of ``values`` varies than independent calls would (≥ 1): calls of one
+    user are alike, and a sticky split puts whole users in one arm. The cluster-robust variance
+    of the mean over the independent one (Kish's design effect); ``n / deff`` calls carry the
+    information. For a quantile, pass the indicator of exceeding it (Woodruff). 1 without clusters."""
+    array = np.asarray(values, float)
+    if clusters is None or array.size < 2:
+        return 1.0
+    codes = np.unique(np.asarray(clusters, object).astype(str), return_inverse=True)[1]
+    groups = int(codes.max()) + 1
+    spread = float(array.var(ddof=1))
+    if groups < 2 or groups == array.size or spread == 0:
+        return 1.0
+    totals = np.bincount(codes, weights=array - array.mean(), minlength=groups)
+    robust = groups / (groups - 1) * float(np.sum(totals**2)) / array.size**2
+    return max(1.0, robust / (spread / array.size))
+
+
 def two_proportion_p_value(
     control_successes: int, control_trials: int, candidate_successes: int, candidate_trials: int
 ) -> float:
@@ -67,12 +85,25 @@ def two_proportion_p_value(
 
 
 def welch_difference(
-    control: ArrayLike, candidate: ArrayLike, confidence: float = 0.95
+    control: ArrayLike, candidate: ArrayLike, confidence: float = 0.95, design_effects: tuple[float, float] = (1.0, 1.0)
 ) -> tuple[Interval, float]:
-    """Interval of ``mean(candidate) − mean(control)`` and its p-value, unequal variances allowed."""
-    result = stats.ttest_ind(np.asarray(candidate, float), np.asarray(control, float), equal_var=False)
-    interval = result.confidence_interval(confidence_level=confidence)
-    return Interval(float(interval.low), float(interval.high)), float(result.pvalue)
+    """Interval of ``mean(candidate) − mean(control)`` and its p-value, unequal variances allowed
+    (each arm's variance times its ``design_effects``: control's, candidate's)."""
+    control_values, candidate_values = np.asarray(control, float), np.asarray(candidate, float)
+    parts = [
+        np.var(values, ddof=1) * effect / values.size
+        for values, effect in ((candidate_values, design_effects[1]), (control_values, design_effects[0]))
+    ]
+    difference = float(candidate_values.mean() - control_values.mean())
+    variance = float(sum(parts))
+    if variance == 0:
+        return Interval(difference, difference), 1.0 if difference == 0 else 0.0
+    sizes = (candidate_values.size / design_effects[1], control_values.size / design_effects[0])
+    df = variance**2 / sum(part**2 / max(size - 1, 1.0) for part, size in zip(parts, sizes, strict=True))
+    scale = float(np.sqrt(variance))
+    half_width = float(stats.t.ppf(0.5 + confidence / 2, df)) * scale
+    p_value = float(2 * stats.t.sf(abs(difference) / scale, df))
+    return Interval(difference - half_width, difference + half_width), p_value
 
 
 def mean_interval(values: ArrayLike, confidence: float = 0.95) -> Interval:
@@ -136,20 +167,24 @@ def p95(values: NDArray[np.float64], axis: int = -1) -> NDArray[np.float64]:
     return np.quantile(values, 0.95, axis=axis)
 
 
-def ratio_of_means_interval(control: ArrayLike, candidate: ArrayLike, confidence: float = 0.95) -> Interval:
+def ratio_of_means_interval(
+    control: ArrayLike, candidate: ArrayLike, confidence: float = 0.95, design_effects: tuple[float, float] = (1.0, 1.0)
+) -> Interval:
     """Interval of ``mean(candidate) / mean(control)`` by the delta method on the log ratio, with
     Welch–Satterthwaite degrees of freedom: a relative tolerance ("cost +10 %") is a statement
-    about this ratio, and at hundreds of calls per arm its log is close to normal."""
+    about this ratio, and at hundreds of calls per arm its log is close to normal. Each arm's
+    variance is multiplied by its design effect (control's, candidate's)."""
     candidate_values, control_values = np.asarray(candidate, float), np.asarray(control, float)
     parts = [
-        np.var(values, ddof=1) / (values.size * np.mean(values) ** 2) for values in (candidate_values, control_values)
+        np.var(values, ddof=1) * effect / (values.size * np.mean(values) ** 2)
+        for values, effect in ((candidate_values, design_effects[1]), (control_values, design_effects[0]))
     ]
     variance = float(sum(parts))
     log_ratio = float(np.log(candidate_values.mean() / control_values.mean()))
     if variance == 0:
         return Interval(float(np.exp(log_ratio)), float(np.exp(log_ratio)))
-    sizes = (candidate_values.size, control_values.size)
-    df = variance**2 / sum(part**2 / (size - 1) for part, size in zip(parts, sizes, strict=True))
+    sizes = (candidate_values.size / design_effects[1], control_values.size / design_effects[0])
+    df = variance**2 / sum(part**2 / max(size - 1, 1.0) for part, size in zip(parts, sizes, strict=True))
     half_width = float(stats.t.ppf(0.5 + confidence / 2, df)) * np.sqrt(variance)
     return Interval(float(np.exp(log_ratio - half_width)), float(np.exp(log_ratio + half_width)))
 

@@ -5,7 +5,8 @@ window of a 25 % canary.
 The simulated traffic has the noise a real step window has: sticky assignment by user, with a
 few heavy users and users who differ in how long their requests are (so the canary's mix is
 not the control's mix), hour-to-hour latency and error-rate swings shared by both arms, and the
-per-call spread of latency, cost, feedback and eval scores. Tolerances are the defaults: error
+per-call spread of latency, cost, feedback and eval scores. Each arm says which user made each
+call, as ``arm_samples_from_traces`` does from the traces. Tolerances are the defaults: error
 rate +1 point, p95 +15 %, cost +10 %, feedback and eval score −0.05.
 """
 
@@ -69,15 +70,19 @@ def simulate_window(calls: int, scenario: Scenario, seed: int) -> tuple[ArmSampl
     scored = (rng.random(calls) < 0.2) & ~failed
     scores = np.clip(rng.normal(0.86, 0.08, calls), 0, 1)
 
+    users = user.astype(str)
+
     def arm(members: np.ndarray) -> ArmSample:
-        ok = members & ~failed
+        ok, feedback, evaluated = members & ~failed, members & rated, members & scored
         return ArmSample(
             errors=failed[members].tolist(),
             latencies_ms=latency[ok].tolist(),
             costs=cost[ok].tolist(),
-            feedback=thumbs[members & rated].tolist(),
-            eval_scores=scores[members & scored].tolist(),
-        )
+            feedback=thumbs[feedback].tolist(),
+            eval_scores=scores[evaluated].tolist(),
+            users={"errors": users[members].tolist(), "latencies_ms": users[ok].tolist(), "costs": users[ok].tolist(),
+                   "feedback": users[feedback].tolist(), "eval_scores": users[evaluated].tolist()},
+        )  # fmt: skip
 
     return arm(~canary), arm(canary)
 

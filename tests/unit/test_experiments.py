@@ -163,3 +163,41 @@ def test_arm_samples_from_trace_rows_and_records() -> None:
     assert arms["2.0.0"].eval_scores == [0.9]
     assert arms["2.0.0"].outcomes == {"escalated": [1.0]}
     assert arms["1.0.0"].outcomes == {"escalated": [0.0]}  # "yes" is not a number
+
+
+def sticky_users_ab(seed: int, users: bool) -> bool:
+    """Two identical versions, split by user; users differ a lot (some always ask long questions).
+    Whether the A/B report names a winner."""
+    rng = np.random.default_rng(seed)
+    user = rng.integers(0, 300, 6_000)
+    heavy = rng.lognormal(0, 0.6, 300)  # each user's own typical cost and latency
+    in_candidate = (np.arange(300) % 2 == 1)[user]
+    cost = 0.004 * heavy[user] * rng.lognormal(0, 0.3, user.size)
+    latency = 1_500 * heavy[user] * rng.lognormal(0, 0.3, user.size)
+
+    def arm(members: np.ndarray) -> ArmSample:
+        who = user[members].astype(str).tolist()
+        return ArmSample(errors=[False] * len(who), latencies_ms=latency[members].tolist(), costs=cost[members].tolist(),
+                         users={"errors": who, "latencies_ms": who, "costs": who} if users else {})  # fmt: skip
+
+    report = ab_report({"a": arm(~in_candidate), "b": arm(in_candidate)}, FAST)
+    return any(metric.verdict == "winner" for metric in report.metrics)
+
+
+def test_an_ab_report_of_sticky_users_does_not_name_a_winner_between_identical_versions() -> None:
+    """Independent-call intervals would be too narrow: a few users' habits decide each arm."""
+    naive = sum(sticky_users_ab(seed, users=False) for seed in range(40))
+    clustered = sum(sticky_users_ab(seed, users=True) for seed in range(40))
+    assert naive >= 20  # what the report said before it knew who made each call
+    assert clustered <= 4
+
+
+def test_trace_rows_carry_who_made_each_call() -> None:
+    rows = [
+        {"prompt_version": "2.0.0", "user_id": "u1", "status": "ok", "latency_ms": 900.0, "cost_usd": 0.01, "user_feedback": 1.0},
+        {"prompt_version": "2.0.0", "user_id": None, "status": "error", "latency_ms": 50.0, "cost_usd": None},
+        {"prompt_version": "2.0.0", "user_id": "u1", "status": "ok", "latency_ms": 700.0, "cost_usd": 0.02},
+    ]
+    arm = arm_samples_from_traces(rows)["2.0.0"]
+    assert arm.users["errors"] == ["u1", "call-1", "u1"]
+    assert (arm.users["latencies_ms"], arm.users["costs"], arm.users["feedback"]) == (["u1", "u1"], ["u1", "u1"], ["u1"])

@@ -13,6 +13,7 @@ from llmops.stats import (
     binomial_overdispersion,
     bootstrap_ratio,
     day_prediction_test,
+    design_effect,
     mcnemar_p_value,
     mean_interval,
     newcombe_difference,
@@ -165,3 +166,25 @@ def test_mcnemar_p_value_is_the_exact_binomial_of_the_changed_pairs() -> None:
     assert mcnemar_p_value(9, 0) == pytest.approx(0.5**9)
     assert mcnemar_p_value(2, 0) == pytest.approx(0.25)  # two new refusals out of 40 prove nothing
     assert mcnemar_p_value(3, 3) > 0.5
+
+
+def test_design_effect_is_one_plus_cluster_size_minus_one_times_the_correlation() -> None:
+    rng = np.random.default_rng(4)
+    users = np.repeat(np.arange(400), 5)  # 400 users, 5 calls each
+    correlated = rng.normal(0, 1, 400)[users] + rng.normal(0, 1, users.size)  # intra-user correlation 0.5
+    assert design_effect(correlated, users) == pytest.approx(1 + 4 * 0.5, rel=0.15)
+    assert design_effect(rng.normal(0, 1, users.size), users) == pytest.approx(1.0, abs=0.2)
+    assert design_effect(correlated, None) == 1.0
+    assert design_effect(correlated, np.arange(users.size)) == 1.0  # every call its own user
+
+
+def test_welch_difference_agrees_with_scipy_and_widens_by_the_design_effects() -> None:
+    rng = np.random.default_rng(5)
+    control, candidate = rng.normal(0, 1, 300), rng.normal(0.2, 2, 200)
+    interval, p_value = welch_difference(control, candidate)
+    expected = stats.ttest_ind(candidate, control, equal_var=False)
+    assert interval == pytest.approx(tuple(expected.confidence_interval()), rel=1e-9)
+    assert p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    wider, wider_p = welch_difference(control, candidate, design_effects=(4.0, 4.0))
+    assert wider.high - wider.low == pytest.approx(2 * (interval.high - interval.low), rel=0.05)
+    assert wider_p > p_value
