@@ -174,7 +174,8 @@ def _effective(events: int, calls: int, effect: float) -> tuple[int, int]:
 
 
 def _widened(interval: Interval, point: float, effect: float) -> Interval:
-    """A ratio's interval widened by ``sqrt(effect)`` around its point on the log scale."""
+    """The interval of a positive quantity (a ratio, a p95) widened by ``sqrt(effect)`` around its
+    point on the log scale."""
     if effect == 1.0 or point <= 0 or interval.low <= 0:
         return interval
     factor = math.sqrt(effect)
@@ -316,18 +317,20 @@ class VersionSummary:
     n: int
 
 
-def _summary(metric: _Metric, values: np.ndarray, confidence: float) -> VersionSummary:
+def _summary(metric: _Metric, values: np.ndarray, users: Sequence[str] | None, confidence: float) -> VersionSummary:
+    """One version's value with its interval, as wide as its users' design effect makes it."""
     if values.size == 0:
         return VersionSummary(None, None, None, 0)
+    effect = _design_effect(metric, values, users)
     if metric.kind == "proportion":
-        events = int(values.sum())
-        interval = wilson_interval(events, values.size, confidence)
-        return VersionSummary(events / values.size, interval.low, interval.high, int(values.size))
+        interval = wilson_interval(*_effective(int(values.sum()), values.size, effect), confidence)
+        return VersionSummary(float(values.mean()), interval.low, interval.high, int(values.size))
     if metric.kind == "p95":
-        interval = quantile_interval(values, 0.95, confidence)
-        return VersionSummary(float(np.quantile(values, 0.95)), interval.low, interval.high, int(values.size))
-    interval = mean_interval(values, confidence)
-    return VersionSummary(float(values.mean()), interval.low, interval.high, int(values.size))
+        point = float(np.quantile(values, 0.95))
+        interval = _widened(quantile_interval(values, 0.95, confidence), point, effect)
+        return VersionSummary(point, interval.low, interval.high, int(values.size))
+    mean, interval, factor = float(values.mean()), mean_interval(values, confidence), math.sqrt(effect)
+    return VersionSummary(mean, mean - (mean - interval.low) * factor, mean + (interval.high - mean) * factor, int(values.size))
 
 
 @dataclass(frozen=True)
@@ -453,7 +456,7 @@ def ab_report(arms: Mapping[str, ArmSample], tolerances: Tolerances | None = Non
     report_metrics = []
     for metric in metrics:
         summaries = {
-            version: _summary(metric, np.asarray(metric.values(arm), float), tolerances.confidence)
+            version: _summary(metric, np.asarray(metric.values(arm), float), metric.users(arm), tolerances.confidence)
             for version, arm in arms.items()
         }
         comparisons = [(a, b, _compare(metric, arms[a], arms[b], tolerances, confidence)) for a, b in pairs]

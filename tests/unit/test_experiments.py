@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from llmops.experiments import (
+    ABReport,
     ArmSample,
     OutcomeTolerance,
     Tolerances,
@@ -165,9 +166,8 @@ def test_arm_samples_from_trace_rows_and_records() -> None:
     assert arms["1.0.0"].outcomes == {"escalated": [0.0]}  # "yes" is not a number
 
 
-def sticky_users_ab(seed: int, users: bool) -> bool:
-    """Two identical versions, split by user; users differ a lot (some always ask long questions).
-    Whether the A/B report names a winner."""
+def sticky_users_report(seed: int, users: bool) -> ABReport:
+    """Two identical versions, split by user; users differ a lot (some always ask long questions)."""
     rng = np.random.default_rng(seed)
     user = rng.integers(0, 300, 6_000)
     heavy = rng.lognormal(0, 0.6, 300)  # each user's own typical cost and latency
@@ -180,8 +180,12 @@ def sticky_users_ab(seed: int, users: bool) -> bool:
         return ArmSample(errors=[False] * len(who), latencies_ms=latency[members].tolist(), costs=cost[members].tolist(),
                          users={"errors": who, "latencies_ms": who, "costs": who} if users else {})  # fmt: skip
 
-    report = ab_report({"a": arm(~in_candidate), "b": arm(in_candidate)}, FAST)
-    return any(metric.verdict == "winner" for metric in report.metrics)
+    return ab_report({"a": arm(~in_candidate), "b": arm(in_candidate)}, FAST)
+
+
+def sticky_users_ab(seed: int, users: bool) -> bool:
+    """Whether the A/B report names a winner between the identical versions."""
+    return any(metric.verdict == "winner" for metric in sticky_users_report(seed, users).metrics)
 
 
 def test_an_ab_report_of_sticky_users_does_not_name_a_winner_between_identical_versions() -> None:
@@ -190,6 +194,17 @@ def test_an_ab_report_of_sticky_users_does_not_name_a_winner_between_identical_v
     clustered = sum(sticky_users_ab(seed, users=True) for seed in range(40))
     assert naive >= 20  # what the report said before it knew who made each call
     assert clustered <= 4
+
+
+def test_each_versions_own_interval_widens_with_its_users_too() -> None:
+    def widths(users: bool) -> dict[str, float]:
+        report = sticky_users_report(3, users)
+        return {m.metric: m.summaries["a"].ci_high - m.summaries["a"].ci_low for m in report.metrics if m.summaries["a"].n}  # type: ignore[operator]
+
+    independent, clustered = widths(False), widths(True)
+    assert clustered["cost_per_request_usd"] > 1.5 * independent["cost_per_request_usd"]
+    assert clustered["p95_latency_ms"] > 1.2 * independent["p95_latency_ms"]
+    assert clustered["error_rate"] == independent["error_rate"]  # no errors: nothing to widen
 
 
 def test_trace_rows_carry_who_made_each_call() -> None:
