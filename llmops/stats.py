@@ -84,22 +84,33 @@ def two_proportion_p_value(
     return float(stats.fisher_exact(table).pvalue)
 
 
+def _welch_variance(
+    candidate: NDArray[np.float64], control: NDArray[np.float64], design_effects: tuple[float, float], relative: bool
+) -> tuple[float, float]:
+    """The variance of ``mean(candidate) − mean(control)`` (of their logs, when ``relative``: the
+    delta method) and its Welch–Satterthwaite degrees of freedom, each arm's variance times its
+    design effect (control's, candidate's) and its size divided by it."""
+    parts, sizes = [], []
+    for values, effect in ((candidate, design_effects[1]), (control, design_effects[0])):
+        part = float(np.var(values, ddof=1)) * effect / values.size
+        parts.append(part / float(np.mean(values)) ** 2 if relative else part)
+        sizes.append(values.size / effect)
+    variance = sum(parts)
+    if variance == 0:
+        return 0.0, float("inf")
+    return variance, variance**2 / sum(part**2 / max(size - 1, 1.0) for part, size in zip(parts, sizes, strict=True))
+
+
 def welch_difference(
     control: ArrayLike, candidate: ArrayLike, confidence: float = 0.95, design_effects: tuple[float, float] = (1.0, 1.0)
 ) -> tuple[Interval, float]:
     """Interval of ``mean(candidate) − mean(control)`` and its p-value, unequal variances allowed
     (each arm's variance times its ``design_effects``: control's, candidate's)."""
     control_values, candidate_values = np.asarray(control, float), np.asarray(candidate, float)
-    parts = [
-        np.var(values, ddof=1) * effect / values.size
-        for values, effect in ((candidate_values, design_effects[1]), (control_values, design_effects[0]))
-    ]
     difference = float(candidate_values.mean() - control_values.mean())
-    variance = float(sum(parts))
+    variance, df = _welch_variance(candidate_values, control_values, design_effects, relative=False)
     if variance == 0:
         return Interval(difference, difference), 1.0 if difference == 0 else 0.0
-    sizes = (candidate_values.size / design_effects[1], control_values.size / design_effects[0])
-    df = variance**2 / sum(part**2 / max(size - 1, 1.0) for part, size in zip(parts, sizes, strict=True))
     scale = float(np.sqrt(variance))
     half_width = float(stats.t.ppf(0.5 + confidence / 2, df)) * scale
     p_value = float(2 * stats.t.sf(abs(difference) / scale, df))
@@ -175,16 +186,10 @@ def ratio_of_means_interval(
     about this ratio, and at hundreds of calls per arm its log is close to normal. Each arm's
     variance is multiplied by its design effect (control's, candidate's)."""
     candidate_values, control_values = np.asarray(candidate, float), np.asarray(control, float)
-    parts = [
-        np.var(values, ddof=1) * effect / (values.size * np.mean(values) ** 2)
-        for values, effect in ((candidate_values, design_effects[1]), (control_values, design_effects[0]))
-    ]
-    variance = float(sum(parts))
     log_ratio = float(np.log(candidate_values.mean() / control_values.mean()))
+    variance, df = _welch_variance(candidate_values, control_values, design_effects, relative=True)
     if variance == 0:
         return Interval(float(np.exp(log_ratio)), float(np.exp(log_ratio)))
-    sizes = (candidate_values.size / design_effects[1], control_values.size / design_effects[0])
-    df = variance**2 / sum(part**2 / max(size - 1, 1.0) for part, size in zip(parts, sizes, strict=True))
     half_width = float(stats.t.ppf(0.5 + confidence / 2, df)) * np.sqrt(variance)
     return Interval(float(np.exp(log_ratio - half_width)), float(np.exp(log_ratio + half_width)))
 
