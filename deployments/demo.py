@@ -31,10 +31,12 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import statistics
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -119,6 +121,10 @@ SAMPLE_REQUESTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "code_review": (
         "Review the code change for bugs, security problems and readability.",
         ("```python\ndef refund(order):\n    if order.total > 0:\n        return order.total * 1.0\n```",),
+    ),
+    "help_center": (
+        "You are the help-center assistant of Acme Corp. Answer with the policy that applies and its numbers.",
+        ("Do gift cards expire?", "How long does international delivery take?"),
     ),
 }
 """System prompt and a few user messages per feature for the live sample calls."""
@@ -486,6 +492,60 @@ def print_digest(engine: Engine, end_day: date) -> None:
         )
 
 
+COMPRESSED_PROMPT, COMPRESSED_VERSION = "help-center", "1.0.0"
+COMPRESSION_RATES = [0.2, 0.3, 0.5]
+DEMO_PROMPTS_DIR = "demo-prompts"
+
+
+def use_demo_prompts() -> Path:
+    """The demo's own copy of the prompt files, so the version compression registers never lands in
+    your checkout's ``prompts/``; files are only added, so a rerun keeps what an earlier one wrote.
+    ``LLMOPS_PROMPTS_DIR``, if you set it, is used as it is."""
+    if configured := settings.env(settings.LLMOPS_PROMPTS_DIR):
+        return Path(configured)
+    source, target = settings.prompts_dir(), settings.home() / DEMO_PROMPTS_DIR
+    for path in source.glob("*/*.yaml"):
+        copy = target / path.relative_to(source)
+        if not copy.exists():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+    os.environ[settings.LLMOPS_PROMPTS_DIR] = str(target)
+    return target
+
+
+def compress_long_prompt() -> None:
+    """The compress-prompt flow on the help center's ~2,300-token handbook prompt: one LLMLingua
+    candidate per rate (SmolLM2 on this CPU), each evaluated on its 113 examples against the local
+    model, which states only what the prompt it receives still says; the most compressed candidate
+    that is not a regression is registered, never promoted."""
+    from flows.compress_prompt import compress_prompt
+    from llmops.cli.output import print_table
+    from llmops.compression import CompressionRequest
+
+    console.print(
+        f"\n[bold]Compressing {COMPRESSED_PROMPT} {COMPRESSED_VERSION}[/bold] (its whole policy handbook) with LLMLingua "
+        f"at rates {', '.join(f'{rate:g}' for rate in COMPRESSION_RATES)}, each candidate evaluated against the local model …"
+    )
+    request = CompressionRequest(
+        prompt_name=COMPRESSED_PROMPT, version=COMPRESSED_VERSION, rates=COMPRESSION_RATES, method="llmlingua", actor="demo"
+    )
+    outcome = compress_prompt(request)
+    print_table(outcome["candidates"], f"{COMPRESSED_PROMPT} {COMPRESSED_VERSION}: candidates ({outcome['model']}; tokens by the pinned model's count)")
+    if outcome["chosen"]:
+        console.print(
+            f"  registered {COMPRESSED_PROMPT} {outcome['chosen']} (rate {outcome['chosen_rate']:g}) as {outcome['registered']}",
+            highlight=False, markup=False,
+        )  # fmt: skip
+        console.print(f"  projected saving: {outcome['projection']}", highlight=False, markup=False)
+        console.print(
+            f"  not promoted: try LLMOPS_PROMPTS_DIR={settings.prompts_dir()} .venv/bin/llmops prompts diff "
+            f"{COMPRESSED_PROMPT} {COMPRESSED_VERSION} {outcome['chosen']}",
+            highlight=False, markup=False,
+        )  # fmt: skip
+    else:
+        console.print(f"  nothing registered: {outcome['why_none']}", highlight=False, markup=False)
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m deployments.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--calls-per-weekday", type=int, default=DEFAULT_CALLS_PER_WEEKDAY)
@@ -498,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     os.environ.setdefault("PREFECT_HOME", str((settings.home() / "prefect").resolve()))  # keep ~/.prefect clean
     url, owned = demo_database_url()
+    prompts = use_demo_prompts()
     end_day = default_end_day()
     note = prepare_demo_store(url, owned, history_marker(args.seed, args.calls_per_weekday, end_day))
     os.environ[settings.LLMOPS_DATABASE_URL] = url  # the CLI functions below read the store from here
@@ -515,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"  live sample calls: {written} traced calls through the SDK to the local simulator (today)")
 
     app_url = f"sqlite:///{(settings.home() / APP_DATABASE_FILE).resolve()}"
-    total = sum(plan.calls for plan in plan_days(DEMO_DAYS, end_day, args.calls_per_weekday, args.seed))
+    total = sum(plan.total_calls for plan in plan_days(DEMO_DAYS, end_day, args.calls_per_weekday, args.seed))
     with Progress(
         TextColumn("[bold]application history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console,
@@ -537,8 +598,12 @@ def main(argv: list[str] | None = None) -> int:
         start_canary(engine, base_url)
         print_canary()
         print_drift(end_day)
+        compress_long_prompt()
     print_digest(engine, end_day)
-    console.print(f"\nExplore it yourself: LLMOPS_DATABASE_URL={url} llmops costs --by model", highlight=False)
+    console.print(
+        f"\nExplore it yourself: LLMOPS_DATABASE_URL={url} LLMOPS_PROMPTS_DIR={prompts} .venv/bin/llmops costs --by model",
+        highlight=False,
+    )
     return 0
 
 

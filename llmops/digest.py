@@ -25,7 +25,7 @@ from fastdigest import TDigest
 from sqlalchemy import BigInteger, Connection, Engine, MetaData, Table, func, inspect, or_, select
 
 from llmops import settings
-from llmops.evals.store import PINNED_DRIFT_CREATOR
+from llmops.evals.store import NOT_A_VERSIONS_OWN_RUN
 from llmops.store.models import StoreSetting, Trace, TraceRollup, pico_to_usd
 from llmops.store.writer import ROLLUP_TIMEZONE_KEY
 
@@ -484,7 +484,7 @@ def _eval_verdicts(connection: Connection, end: datetime) -> list[dict[str, Any]
     query = select(*_select_roles(table, roles)).where(when < naive_end, when >= naive_end - timedelta(days=WEEK_DAYS))
     if creator_column is not None:
         creator = table.c[creator_column]
-        query = query.where(or_(creator.is_(None), creator != PINNED_DRIFT_CREATOR))
+        query = query.where(or_(creator.is_(None), creator.not_in(NOT_A_VERSIONS_OWN_RUN)))
     rows = connection.execute(query.order_by(when.desc())).mappings()
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:

@@ -59,8 +59,9 @@ FIELD_HINTS: dict[str, str] = {
     "parameters": "a mapping with max_tokens (and usually temperature)",
     "parameters.max_tokens": "a positive integer: the answer's token limit",
     "eval_metrics": "a mapping of metric names to values (written by the eval flow)",
+    "compression": "a mapping with keep_sections and keep_patterns (what compression keeps verbatim)",
 }
-FILE_FIELDS = ("version", "model", "created", "author", "changelog", "system", "parameters", "eval_metrics")
+FILE_FIELDS = ("version", "model", "created", "author", "changelog", "system", "parameters", "eval_metrics", "compression")
 PASSED_THROUGH_PARAMETERS = frozenset({"thinking", "service_tier", "metadata", "tool_choice", "tools"})
 """Messages API parameters that llmops passes on unchecked (no warning)."""
 
@@ -158,6 +159,27 @@ class PromptParameters(BaseModel):
     stop_sequences: list[StrictText] | None = None
 
 
+class CompressionHints(BaseModel):
+    """What ``llmops compress`` keeps verbatim in this prompt beyond its defaults (see ``llmops.compression``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keep_sections: list[StrictText] = Field(default_factory=list)
+    """Headings or XML tag names whose whole section stays as written, e.g. "Examples"."""
+    keep_patterns: list[StrictText] = Field(default_factory=list)
+    """Regular expressions whose matches stay as written, e.g. "SKU-\\d+"."""
+
+    @field_validator("keep_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
+
+
 class PromptVersion(BaseModel):
     """One version of one prompt, as read from ``<name>/<version>.yaml``."""
 
@@ -172,6 +194,7 @@ class PromptVersion(BaseModel):
     system: StrictText
     parameters: PromptParameters
     eval_metrics: dict[str, Any] | None = None
+    compression: CompressionHints | None = None
     path: Path | None = None
 
     @field_validator("name")
@@ -239,8 +262,8 @@ class PromptVersion(BaseModel):
         """sha256 of what changes the model's behaviour: name, version, model, system, parameters.
 
         ``eval_metrics`` is left out because the eval flow rewrites it in a released file; so are
-        ``created``, ``author`` and ``changelog``, which describe the version without changing
-        it. The system prompt is hashed byte for byte: whitespace is sent to the model too.
+        ``created``, ``author``, ``changelog`` and ``compression``, which describe the version
+        without changing what the model is sent. The system prompt is hashed byte for byte: whitespace is sent to the model too.
         """
         canonical = {
             "name": self.name,

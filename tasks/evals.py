@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+
 import anthropic
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -22,7 +23,7 @@ from llmops.evals.datasets import load_dataset
 from llmops.evals.runner import RunSettings, async_client, evaluate
 from llmops.evals.store import RunRecord
 from llmops.evals.verdicts import Comparison, VerdictPolicy, compare_runs
-from llmops.prompts import get_prompt
+from llmops.prompts import PromptVersion, get_prompt
 from llmops.rollouts import resource_id
 from llmops.store.engine import get_engine
 
@@ -35,11 +36,39 @@ def store_engine(store: TraceStore | None) -> Engine:
     return store.get_engine() if store is not None else get_engine()
 
 
-def _client(model: AnthropicModel | None) -> anthropic.AsyncAnthropic:
+def model_client(model: AnthropicModel | None) -> anthropic.AsyncAnthropic:
     """The block's key and endpoint (its model field is unused: each version runs its pinned model)."""
     if model is None:
         return async_client()
     return async_client(model.api_key.get_secret_value() if model.api_key else None, model.base_url)
+
+
+def _evaluate(
+    prompt: PromptVersion,
+    dataset_path: Path,
+    settings: RunSettings,
+    store: TraceStore | None,
+    model: AnthropicModel | None,
+    created_by: str,
+) -> RunRecord:
+    """Run one version on one dataset (every case, inside the calling task run) and record it."""
+    logger = get_run_logger()
+    dataset = load_dataset(dataset_path, prompt.name)
+    details = {"flow_run_id": str(flow_run.id) if flow_run.id else None}
+
+    async def run() -> RunRecord:
+        async with model_client(model) as client:
+            return await evaluate(
+                prompt, dataset, engine=store_engine(store), client=client, settings=settings,
+                created_by=created_by, details=details, evals_dir=dataset_path.parent.parent,
+            )  # fmt: skip
+
+    record = asyncio.run(run())
+    logger.info(
+        "run %s: %s on %s: %s, %d/%d cases, $%.4f%s", record.id, prompt.ref, dataset.name, record.status,
+        record.cases_done, record.cases_total, record.cost_usd, f" ({record.status_reason})" if record.status_reason else "",
+    )  # fmt: skip
+    return record
 
 
 @task(name="evaluate-version", task_run_name="eval-{prompt_name}-{version}-{dataset_path.stem}", cache_policy=NO_CACHE)
@@ -51,25 +80,22 @@ def evaluate_version(
     store: TraceStore | None = None,
     model: AnthropicModel | None = None,
 ) -> RunRecord:
-    """Run one version on one dataset (every case, inside this one task run) and record it."""
-    logger = get_run_logger()
-    prompt = get_prompt(prompt_name, version)
-    dataset = load_dataset(dataset_path, prompt_name)
-    details = {"flow_run_id": str(flow_run.id) if flow_run.id else None}
+    """Run one version from its file on one dataset and record it."""
+    return _evaluate(get_prompt(prompt_name, version), dataset_path, settings, store, model, "nightly-eval")
 
-    async def run() -> RunRecord:
-        async with _client(model) as client:
-            return await evaluate(
-                prompt, dataset, engine=store_engine(store), client=client, settings=settings,
-                created_by="nightly-eval", details=details, evals_dir=dataset_path.parent.parent,
-            )  # fmt: skip
 
-    record = asyncio.run(run())
-    logger.info(
-        "run %s: %s on %s: %s, %d/%d cases, $%.4f%s", record.id, prompt.ref, dataset.name, record.status,
-        record.cases_done, record.cases_total, record.cost_usd, f" ({record.status_reason})" if record.status_reason else "",
-    )  # fmt: skip
-    return record
+@task(name="evaluate-prompt", task_run_name="eval-{label}-{dataset_path.stem}", cache_policy=NO_CACHE)
+def evaluate_prompt(
+    prompt: PromptVersion,
+    label: str,
+    dataset_path: Path,
+    settings: RunSettings,
+    created_by: str,
+    store: TraceStore | None = None,
+    model: AnthropicModel | None = None,
+) -> RunRecord:
+    """Run a version that may exist only in memory (a compression candidate) on one dataset."""
+    return _evaluate(prompt, dataset_path, settings, store, model, created_by)
 
 
 @task(name="compare-runs", task_run_name="compare-{baseline_id}-{candidate_id}", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import typer
 
-from llmops.cli import costs, db, digest, drift, evals, prompts, registry, rollouts, sim, traces
+from llmops.cli import compress, costs, db, digest, drift, evals, prompts, registry, rollouts, sim, traces
 
 app = typer.Typer(
     name="llmops",
-    help="Operations for LLM applications: traces, costs, evaluations, prompt rollouts, digests.",
+    help="Operations for LLM applications: traces, costs, evaluations, prompt rollouts, compression, digests.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -25,6 +25,7 @@ sim.register(app)
 prompts.register(app)
 registry.register(app)
 rollouts.register(app)
+compress.register(app)
 registry.register_prompts(prompts.prompts_app)
 
 

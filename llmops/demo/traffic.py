@@ -13,6 +13,7 @@ timestamps are held, so a million traces need no more memory than a thousand.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -86,6 +87,9 @@ class FeatureProfile:
     streamed_share: float
     batch_share: float
     median_message_chars: float
+    own_stream: bool = False
+    """Drawn apart from the other features (its calls on top of theirs, from an RNG of its own), so
+    that adding it to the demo left the older features' traces exactly as they were."""
 
     @property
     def system_prompt_hash(self) -> str:
@@ -153,8 +157,32 @@ FEATURES: tuple[FeatureProfile, ...] = (
         batch_share=0.0,
         median_message_chars=12_000,
     ),
+    FeatureProfile(
+        feature="help_center",
+        prompt_name="help-center",
+        prompt_version="1.0.0",
+        traffic_share=0.10,
+        models=(ModelProfile(SONNET_3_5, share=1.0, ms_per_output_token=14.0, median_ttft_ms=700.0),),
+        median_input_tokens=120,
+        input_sigma=0.5,
+        median_output_tokens=170,
+        output_sigma=0.4,
+        max_tokens=1024,
+        cached_prefix_tokens=2_311,
+        cached_share=0.7,
+        streamed_share=0.9,
+        batch_share=0.0,
+        median_message_chars=180,
+        own_stream=True,
+    ),
 )
-"""The demo application: which prompt and pinned models serve each feature, and its call shape."""
+"""The demo application: which prompt and pinned models serve each feature, and its call shape.
+The help center's prompt is its whole policy handbook (~2,300 tokens), cached on most calls; its
+calls come on top of the others' (``own_stream``), one for every ten of theirs."""
+MIXED_FEATURES = tuple(profile for profile in FEATURES if not profile.own_stream)
+"""Features that share one stream of calls, each with its share of it (the shares sum to 1)."""
+CHAT_FEATURES = ("chat_response", "help_center")
+"""Features whose user message is a customer's chat message (the others send a document or a diff)."""
 FEATURES_BY_NAME: dict[str, FeatureProfile] = {profile.feature: profile for profile in FEATURES}
 _SYSTEM_PROMPT_HASHES = {profile.feature: profile.system_prompt_hash for profile in FEATURES}
 
@@ -209,12 +237,20 @@ def window(days: int, end_day: date) -> list[date]:
 
 @dataclass(frozen=True, slots=True)
 class DayPlan:
-    """What one day looks like before its calls are drawn."""
+    """What one day looks like before its calls are drawn; ``calls`` is the mixed features' volume."""
 
     day: date
     calls: int
     latency_factor: float
     incidents: tuple[Incident, ...]
+
+    def stream_calls(self, profile: FeatureProfile) -> int:
+        """The calls of a feature with a stream of its own."""
+        return round(self.calls * profile.traffic_share)
+
+    @property
+    def total_calls(self) -> int:
+        return self.calls + sum(self.stream_calls(profile) for profile in FEATURES if profile.own_stream)
 
 
 def _history_key(seed: int, calls_per_weekday: int) -> str:
@@ -270,12 +306,23 @@ def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
 
 
 class _DayTraffic:
-    """Draws the calls of one day, in time order, from the day's own RNG."""
+    """Draws one stream of a day's calls, in time order, from its own RNG."""
 
-    def __init__(self, plan: DayPlan, rng: random.Random, seed: int, calls_per_weekday: int, zone: ZoneInfo) -> None:
+    def __init__(
+        self,
+        plan: DayPlan,
+        rng: random.Random,
+        id_prefix: str,
+        calls_per_weekday: int,
+        zone: ZoneInfo,
+        features: Sequence[FeatureProfile],
+        calls: int,
+    ) -> None:
         self.plan = plan
         self.rng = rng
-        self.id_prefix = f"demo-{_history_key(seed, calls_per_weekday)}-{plan.day:%Y%m%d}-"
+        self.id_prefix = id_prefix
+        self.features = features
+        self.calls = calls
         self.users = max(50, calls_per_weekday // 4)
         self.input_factor = {i.feature: i.input_tokens_factor for i in plan.incidents if i.kind == "cost_spike"}
         self.latency_factor = {i.feature: i.latency_factor for i in plan.incidents if i.kind == "latency_regression"}
@@ -289,7 +336,7 @@ class _DayTraffic:
         rng = self.rng
         index = 0
         for hour, (before, through) in enumerate(pairwise(_CUMULATIVE_HOUR_SHARES)):
-            count = round(self.plan.calls * through) - round(self.plan.calls * before)
+            count = round(self.calls * through) - round(self.calls * before)
             offsets = sorted(rng.random() * self.slot_seconds for _ in range(count))
             for offset in offsets:
                 when = self.start + timedelta(seconds=hour * self.slot_seconds + offset)
@@ -299,7 +346,7 @@ class _DayTraffic:
     def _call(self, when: datetime, index: int) -> dict[str, Any]:
         """The fields of one call (built as a dict: one validation instead of many setattrs)."""
         rng = self.rng
-        profile = _choose(rng, FEATURES, lambda option: option.traffic_share)
+        profile = _choose(rng, self.features, lambda option: option.traffic_share) if len(self.features) > 1 else self.features[0]
         model = _choose(rng, profile.models, lambda option: option.share)
         user = int(self.users * rng.random() ** 2)  # a few heavy users, a long tail
         fields: dict[str, Any] = {
@@ -347,7 +394,7 @@ class _DayTraffic:
             fields["finish_reason"] = "stop_sequence"
         else:
             fields["finish_reason"] = "end_turn"
-        if profile.feature == "chat_response":
+        if profile.feature in CHAT_FEATURES:
             fields["user_message_length"] = round(_lognormal(rng, profile.median_message_chars, 0.7))
         else:  # the document or the diff is the user's message: ~4 characters a token
             fields["user_message_length"] = round(4 * fresh_input)
@@ -392,7 +439,17 @@ def generate_traces(
         raise ValueError(f"calls_per_weekday must not be negative, got {calls_per_weekday}")
     zone = timezone or settings.timezone()
     end_day = end_day or default_end_day(zone)
+    prefix = f"demo-{_history_key(seed, calls_per_weekday)}"
     for day in window(days, end_day):
         rng = _day_rng(seed, calls_per_weekday, day)
         plan = _plan(rng, day, calls_per_weekday, incidents, end_day)
-        yield from _DayTraffic(plan, rng, seed, calls_per_weekday, zone)
+        streams = [_DayTraffic(plan, rng, f"{prefix}-{day:%Y%m%d}-", calls_per_weekday, zone, MIXED_FEATURES, plan.calls)]
+        streams += [
+            _DayTraffic(
+                plan, random.Random(f"llmops-demo/{seed}/{calls_per_weekday}/{day.isoformat()}/{profile.feature}"),
+                f"{prefix}-{day:%Y%m%d}-{profile.feature}-", calls_per_weekday, zone, (profile,), plan.stream_calls(profile),
+            )  # fmt: skip
+            for profile in FEATURES
+            if profile.own_stream
+        ]
+        yield from heapq.merge(*streams, key=lambda record: record.timestamp)

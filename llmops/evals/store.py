@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Row, Table, or_, select, update
 
 from llmops.evals.cache import store_outputs
 from llmops.store.engine import read_only
@@ -180,6 +180,20 @@ def get_run(engine: Engine, run_id: int) -> RunRecord:
 
 PINNED_DRIFT_CREATOR = "pinned-drift"
 """``created_by`` of the runs pinned-model drift makes on a fixed subset; never a gate's or baseline's run."""
+COMPRESSION_CANDIDATE_CREATOR = "compression-candidate"
+"""``created_by`` of a compression candidate's runs: its version's own only once it is registered."""
+NOT_A_VERSIONS_OWN_RUN = (PINNED_DRIFT_CREATOR, COMPRESSION_CANDIDATE_CREATOR)
+
+
+def is_versions_own_run() -> ColumnElement[bool]:
+    """The condition that leaves out runs which do not judge a version on its dataset."""
+    return or_(RUNS.c.created_by.is_(None), RUNS.c.created_by.not_in(NOT_A_VERSIONS_OWN_RUN))
+
+
+def adopt_run(engine: Engine, run_id: int, created_by: str) -> None:
+    """Make a candidate's run its (now registered) version's own, so gates and reports read it."""
+    with engine.begin() as connection:
+        connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(created_by=created_by))
 
 
 def find_runs(
@@ -195,13 +209,11 @@ def find_runs(
 ) -> list[RunRecord]:
     """Evaluation runs of a prompt (optionally one version, one dataset content, one status).
 
-    Pinned-drift subset runs are left out: comparing them at a gate would judge a version on
-    40 examples chosen for drift, not on its dataset.
+    Pinned-drift subset runs are left out (comparing them at a gate would judge a version on
+    40 examples chosen for drift, not on its dataset), and so are the runs of compression
+    candidates that were never registered.
     """
-    query = select(RUNS).where(
-        RUNS.c.prompt_name == prompt_name,
-        or_(RUNS.c.created_by.is_(None), RUNS.c.created_by != PINNED_DRIFT_CREATOR),
-    )
+    query = select(RUNS).where(RUNS.c.prompt_name == prompt_name, is_versions_own_run())
     if version is not None:
         query = query.where(RUNS.c.prompt_version == version)
     if dataset_hash is not None:

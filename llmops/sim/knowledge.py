@@ -19,13 +19,16 @@ class Topic:
     reply: str
     facts: tuple[str, ...]
     complex_case: bool = False
+    order_number_request: str | None = None
+    """Said after ``reply`` when the system prompt tells the assistant to ask for the order number."""
 
 
 SUPPORT_TOPICS: tuple[Topic, ...] = (
     Topic(
         name="refund",
         keywords=("refund", "money back", "return", "reimburse", "send it back"),
-        reply="I can help you with a refund. Please share your order number so I can start the request.",
+        reply="I can help you with a refund.",
+        order_number_request="Please share your order number so I can start the request.",
         facts=(
             "Refunds are available within 30 days of purchase with a receipt or order number.",
             "Approved refunds are processed within 5-7 business days to the original payment method.",
@@ -79,7 +82,8 @@ SUPPORT_TOPICS: tuple[Topic, ...] = (
     Topic(
         name="order_status",
         keywords=("order status", "where is my order", "my order", "track", "tracking", "hasn't arrived"),
-        reply="Let me check on your order. Please share your order number.",
+        reply="Let me check on your order.",
+        order_number_request="Please share your order number.",
         facts=(
             "Order status is shown under Account > Orders.",
             "Orders are processed within 1 business day before they ship.",
@@ -94,6 +98,38 @@ SUPPORT_TOPICS: tuple[Topic, ...] = (
             "All Acme products carry a 1-year limited warranty.",
             "Out-of-stock items usually restock within 2 weeks.",
             "Product manuals are on each product page under Support.",
+        ),
+    ),
+    Topic(
+        name="gift_card",
+        keywords=("gift card", "gift cards", "store credit", "voucher", "e-gift"),
+        reply="Happy to help with your gift card question.",
+        facts=(
+            "Acme gift cards never expire and carry no fees.",
+            "Gift cards cannot be exchanged for cash or refunded.",
+            "A lost gift card can be replaced with its 16-digit card number and the original receipt.",
+            "Store credit from a return is emailed as an e-gift card within 1 business day.",
+        ),
+    ),
+    Topic(
+        name="price_adjustment",
+        keywords=("price match", "price drop", "price adjustment", "cheaper", "lower price", "price went down", "on sale"),
+        reply="I can help you with a price adjustment.",
+        facts=(
+            "If an item's price drops within 14 days of purchase, Acme refunds the difference once per item.",
+            "Price adjustments are not given for clearance items or flash sales.",
+            "Price differences are credited to the original payment method within 5-7 business days.",
+        ),
+    ),
+    Topic(
+        name="international",
+        keywords=("international", "overseas", "abroad", "customs", "import tax", "duties", "outside the us"),
+        reply="Happy to help with your international order.",
+        facts=(
+            "Acme ships to 38 countries, and international delivery takes 7-14 business days.",
+            "Customs duties and import taxes are paid by the customer on delivery.",
+            "International orders over $150 ship free.",
+            "International returns must be posted within 45 days, at the customer's expense.",
         ),
     ),
 )
@@ -119,6 +155,11 @@ OPENERS = {
     ),
 }
 ESCALATION_OFFER = "If you prefer, I can escalate this to a human support agent who will follow up within 24 hours."
+ESCALATION_OFFER_WITHOUT_TIME = "If you prefer, I can escalate this to a human support agent."
+ORDER_NUMBER_INSTRUCTION = re.compile(r"\b(?:ask|request)\w*\b(?:\W+\w+){0,4}?\W+number\b", re.I)
+"""The instruction to ask for the (order) number, as a system prompt or what compression left of it words it."""
+ESCALATION_FOLLOW_UP = "A human support agent follows up within 24 hours."
+"""The fact behind the offer's promise: stated only when the system prompt states it."""
 CLOSING = "Is there anything else I can help you with?"
 REFUSAL = "I'm sorry, but I can't help with that request. Please contact Acme Corp support directly."
 VERBOSE_OPENER = (

@@ -15,17 +15,22 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 from llmops.sim.config import Tier, model_tier, resolve_model
+from llmops.sim.grounding import PromptText, states
 from llmops.sim.knowledge import (
     ANGER_MARKERS,
     CLOSING,
     CODE_CHECKS,
+    ESCALATION_FOLLOW_UP,
     ESCALATION_OFFER,
+    ESCALATION_OFFER_WITHOUT_TIME,
     GENERAL_TOPIC,
     GRADING_RULES,
     OPENERS,
+    ORDER_NUMBER_INSTRUCTION,
     REFUSAL,
     REFUSAL_MARKERS,
     RUBRIC_WORDS,
@@ -227,17 +232,31 @@ def is_angry(user: str) -> bool:
     return shouting or any(marker in user.lower() for marker in ANGER_MARKERS)
 
 
+@lru_cache(maxsize=64)
+def prompt_text(system: str) -> PromptText:
+    """A system prompt parsed once for the fact lookups of every request that sends it."""
+    return PromptText.of(system)
+
+
 def chat_response(ask: Ask) -> Answer:
+    """A support reply: only the policy facts the system prompt states (``grounding``), each
+    kept with the model's probability, and the escalation offer when the prompt asks for one."""
     topics = detect_topics(ask.user)
     topic = topics[0] if topics else GENERAL_TOPIC
     angry = is_angry(ask.user)
     complex_case = topic.complex_case or len(topics) > 1 or len(ask.user.split()) > 80
-    kept = [fact for fact in topic.facts if ask.rng.random() < ask.profile.keep_fact]
-    facts = (kept[:2] if ask.style.concise else kept) if ask.style.policy else []
+    prompt = prompt_text(ask.system)
+    stated = [fact for fact in topic.facts if states(prompt, fact)] if ask.style.policy else []
+    kept = [fact for fact in stated if ask.rng.random() < ask.profile.keep_fact]
+    facts = kept[:2] if ask.style.concise else kept
     escalate = ask.style.escalation and (angry or complex_case)
+    offer = ESCALATION_OFFER if states(prompt, ESCALATION_FOLLOW_UP) else ESCALATION_OFFER_WITHOUT_TIME
     opener = pick(OPENERS["angry" if angry else "calm"], ask)
-    lead = [topic.reply] if ask.style.concise else [opener, topic.reply]
-    tail = ([ESCALATION_OFFER] if escalate else []) + ([] if ask.style.concise else [CLOSING])
+    reply = topic.reply
+    if topic.order_number_request and ORDER_NUMBER_INSTRUCTION.search(" ".join(ask.system.split())):
+        reply = f"{reply} {topic.order_number_request}"
+    lead = [reply] if ask.style.concise else [opener, reply]
+    tail = ([offer] if escalate else []) + ([] if ask.style.concise else [CLOSING])
     if ask.style.bullets and facts:
         prose = "\n".join([" ".join(lead), *(f"- {fact}" for fact in facts), " ".join(tail)]).strip()
     else:

@@ -37,7 +37,11 @@ from llmops.store.engine import get_engine
 pytestmark = pytest.mark.e2e
 
 SONNET = "claude-3-5-sonnet-20241022"
-POLICY_SYSTEM = "You are Acme Corp's support assistant. Follow the refund policy and state it in every answer."
+POLICY_SYSTEM = (
+    "You are Acme Corp's support assistant. Ask for the order number first. Follow the refund policy and state it in "
+    "every answer: refunds are available within 30 days of purchase with a receipt or order number, and approved "
+    "refunds are processed within 5-7 business days to the original payment method."
+)
 BRIEF_SYSTEM = "You are Acme Corp's support assistant. Be brief."
 QUIET = {"error_rate_429": 0.0, "error_rate_529": 0.0, "error_rate_500": 0.0, "hang_rate": 0.0}
 REFUND_QUESTIONS = (

@@ -101,7 +101,8 @@ def test_async_client(sim: SimServer) -> None:
     async def ask() -> anthropic.types.Message:
         async with anthropic.AsyncAnthropic(base_url=sim.base_url, api_key="sim") as client:
             return await client.messages.create(
-                model=SONNET, max_tokens=64, messages=QUESTION, stop_sequences=["order number"]
+                model=SONNET, max_tokens=64, messages=QUESTION, stop_sequences=["order number"],
+                system="Always ask for the order number before you look up an order.",
             )
 
     message = asyncio.run(ask())

@@ -87,7 +87,7 @@ def test_traces_come_in_time_order_with_unique_ids_and_match_the_plan() -> None:
     stamps = [t.timestamp for t in traces]
     assert stamps == sorted(stamps)
     assert len({t.trace_id for t in traces}) == len(traces)
-    assert len(traces) == sum(plan.calls for plan in plan_days(3, END_DAY, 400))
+    assert len(traces) == sum(plan.total_calls for plan in plan_days(3, END_DAY, 400))
     assert {t.timestamp.date() for t in traces} == {END_DAY - timedelta(days=n) for n in range(3)}
 
 

@@ -16,7 +16,8 @@ from llmops.prompts import get_prompt
 
 from llmops.sim import SimConfig, UnknownModelError, resolve_model
 from llmops.sim.faults import Fault, FaultInjector
-from llmops.sim.knowledge import ESCALATION_OFFER, REFUSAL, SUPPORT_TOPICS, VERBOSE_OPENER
+from llmops.sim.grounding import SPECIFIC, PromptText, states
+from llmops.sim.knowledge import ESCALATION_FOLLOW_UP, ESCALATION_OFFER, REFUSAL, SUPPORT_TOPICS, VERBOSE_OPENER
 from llmops.sim.protocol import MessagesRequest
 from llmops.sim.responder import answer_text, complete
 from llmops.sim.usage import PromptCache, count_input_tokens
@@ -25,12 +26,14 @@ SONNET = "claude-3-5-sonnet-20241022"
 HAIKU = "claude-3-haiku-20240307"
 OPUS = "claude-opus-4-1-20250805"
 PLAIN_PROMPT = "You are a customer support assistant for Acme Corp."
-POLICY_PROMPT = (
-    "You are a customer support assistant for Acme Corp. Apply the refund policy and the other company "
-    "policies exactly. Escalate angry customers to a human agent."
-)
 REFUND_FACTS = next(topic.facts for topic in SUPPORT_TOPICS if topic.name == "refund")
 ALL_FACTS = [fact for topic in SUPPORT_TOPICS for fact in topic.facts]
+POLICY_PROMPT = (
+    "You are a customer support assistant for Acme Corp. Ask for the order number before you look anything up. "
+    "Apply the company policies exactly:\n" + "\n".join(ALL_FACTS) + "\nEscalate angry customers to a human agent. "
+    + ESCALATION_FOLLOW_UP
+)
+"""A prompt that states every policy the simulator knows: it may only say what its prompt states."""
 SUPPORT_QUESTIONS = [
     "I want a refund for my blender.",
     "Can I return a toaster I bought last week?",
@@ -175,8 +178,8 @@ def test_max_tokens_truncates_and_reports_max_tokens() -> None:
 
 
 def test_stop_sequence_cuts_the_text_before_it() -> None:
-    full = answer_text(request("Where is my order?", temperature=0))
-    completion = complete(request("Where is my order?", temperature=0, stop_sequences=["order number"]))
+    full = answer_text(request("Where is my order?", POLICY_PROMPT, temperature=0))
+    completion = complete(request("Where is my order?", POLICY_PROMPT, temperature=0, stop_sequences=["order number"]))
     assert completion.stop_reason == "stop_sequence"
     assert completion.stop_sequence == "order number"
     assert completion.text == full[: full.index("order number")]
@@ -317,5 +320,37 @@ def demo_pairs(prompt_name: str, versions: tuple[str, str]) -> dict[str, list[fl
 )
 def test_better_demo_versions_get_higher_judge_scores_with_realistic_noise(prompt_name: str, worse: str, better: str) -> None:
     scores = demo_pairs(prompt_name, (worse, better))
-    assert statistics.mean(scores[better]) - statistics.mean(scores[worse]) > 1.0
+    # support-chat 2.3.1 states only its refund policy, so only refund questions get better answers
+    assert statistics.mean(scores[better]) - statistics.mean(scores[worse]) > 0.5
     assert len(set(scores[better])) >= 3  # a judge is noisy: not every answer of one version gets the same grade
+
+
+def test_the_model_states_only_the_facts_its_system_prompt_states() -> None:
+    refund_only = "You are Acme Corp's support assistant. Follow the refund policy: " + " ".join(REFUND_FACTS)
+    refund = answer_text(request("I want a refund for my blender.", refund_only, model=OPUS))
+    shipping = answer_text(request("How long does shipping take to Denver?", refund_only, model=OPUS))
+    assert sum(fact in refund for fact in REFUND_FACTS) >= 3
+    assert facts_stated(shipping) == 0, "the prompt says nothing about shipping"
+
+
+def test_a_policy_number_the_prompt_lost_never_appears_in_the_answer() -> None:
+    lost_number = POLICY_PROMPT.replace("within 30 days of purchase", "within of purchase")
+    lost_words = POLICY_PROMPT.replace("Refunds are available within 30 days of purchase with a receipt or order number.", "30 days.")
+    for prompt in (lost_number, lost_words):
+        answers = [answer_text(request("I want a refund for my blender.", prompt, model=OPUS, temperature=t)) for t in (0.0, 0.5, 1.0)]
+        assert not any("30 days" in answer for answer in answers)
+        assert all(sum(fact in answer for fact in REFUND_FACTS[1:]) >= 2 for answer in answers), "the other refund facts remain"
+
+
+def test_a_handbook_prompt_supports_every_fact_and_its_compressed_shell_supports_none() -> None:
+    handbook = get_prompt("help-center", "1.0.0", Path(__file__).resolve().parents[2] / "prompts").system
+    prompt = PromptText.of(handbook)
+    assert all(states(prompt, fact) for fact in ALL_FACTS)
+    numbers_only = PromptText.of(" ".join(SPECIFIC.findall(handbook)))
+    assert not any(states(numbers_only, fact) for fact in ALL_FACTS), "numbers without what they are about state nothing"
+
+
+def test_the_order_number_is_asked_for_only_when_the_prompt_says_to() -> None:
+    asks = answer_text(request("Where is my order?", "You are Acme Corp's assistant. Always ask for the order number first."))
+    silent = answer_text(request("Where is my order?", "You are Acme Corp's assistant. Be friendly."))
+    assert "order number" in asks and "order number" not in silent
