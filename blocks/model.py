@@ -62,9 +62,7 @@ class AnthropicModel(Block):
         """An SDK client with this block's key, endpoint, timeout and retries."""
         api_key = self.api_key.get_secret_value() if self.api_key else settings.env(settings.ANTHROPIC_API_KEY)
         if not api_key:
-            raise ValueError(
-                f"no Anthropic API key: set api_key on this block or the {settings.ANTHROPIC_API_KEY} variable"
-            )
+            raise ValueError(f"no Anthropic API key: set api_key on this block or the {settings.ANTHROPIC_API_KEY} variable")
         return anthropic.Anthropic(
             api_key=api_key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout_seconds
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from llmops.slack import SlackConfig
+from llmops.report.slack import SlackConfig
 
 
 class SlackDigest(Block):
@@ -20,7 +20,7 @@ class SlackDigest(Block):
         from blocks import SlackDigest
 
         slack = SlackDigest.load("llm-ops")
-        config = slack.config()  # an llmops.slack.SlackConfig for deliver_pending / enqueue_alert
+        config = slack.config()  # an llmops.report.slack.SlackConfig for deliver_pending / enqueue_alert
         ```
     """
 

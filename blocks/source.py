@@ -35,7 +35,7 @@ class TraceSource(Block):
     column_map: dict[str, str] = Field(
         default_factory=dict,
         title="Column map",
-        description="Trace field -> source column, for columns not named like the field, e.g. {\"trace_id\": \"call_id\"}.",
+        description='Trace field -> source column, for columns not named like the field, e.g. {"trace_id": "call_id"}.',
     )
     cursor_column: str | None = Field(
         default=None,
@@ -49,9 +49,7 @@ class TraceSource(Block):
         default=None,
         description="Key under which the store remembers how far it has read. Empty: this block's name.",
     )
-    batch_size: int = Field(
-        default=DEFAULT_BATCH_SIZE, ge=1, le=100_000, description="Rows read and committed per transaction."
-    )
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=100_000, description="Rows read and committed per transaction.")
     connect_timeout_seconds: int = Field(
         default=10, ge=1, description="Give up on one connection attempt to the application's database after this."
     )

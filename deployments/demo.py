@@ -68,11 +68,11 @@ from llmops.demo import (
     generate_traces,
     plan_days,
 )
-from llmops.digest import compute_digest
 from llmops.records import TRACE_FIELDS, TraceRecord
-from llmops.registry import get_registry
-from llmops.rollouts import PromotionRequest, live_rollout
-from llmops.slack import SlackConfig, deliver_pending, enqueue_digest, render_digest
+from llmops.release.registry import get_registry
+from llmops.release.rollouts import PromotionRequest, live_rollout
+from llmops.report.digest import compute_digest
+from llmops.report.slack import SlackConfig, deliver_pending, enqueue_digest, render_digest
 from llmops.store.engine import dispose_engines, get_engine
 from llmops.store.rollups import cost_report
 from llmops.store.writer import write_traces
@@ -238,9 +238,7 @@ def make_sample_calls(engine: Engine, *, count: int = SAMPLE_CALLS, seed: int = 
     recorder = TraceRecorder(lambda records: write_traces(engine, records))
     today = datetime.now(settings.timezone()).date()
     with SimServer(SimConfig(latency_median_ms=60, seed=seed)) as sim:
-        client = trace_anthropic(
-            anthropic.Anthropic(base_url=sim.base_url, api_key="sim", max_retries=0), recorder=recorder
-        )
+        client = trace_anthropic(anthropic.Anthropic(base_url=sim.base_url, api_key="sim", max_retries=0), recorder=recorder)
         for index in range(count):
             profile = FEATURES[index % len(FEATURES)]
             system, messages = SAMPLE_REQUESTS[profile.feature]
@@ -300,7 +298,7 @@ def _incident_finding(engine: Engine, incident: Incident, end_day: date) -> str:
 
 def print_report(engine: Engine, end_day: date) -> None:
     """The same tables ``llmops costs`` prints, then where to look."""
-    from llmops.cli.costs import costs
+    from cli.costs import costs
 
     first = end_day - timedelta(days=DEMO_DAYS - 1)
     costs(since=first.isoformat(), until=end_day.isoformat(), by="feature", as_json=False)
@@ -329,7 +327,7 @@ def evaluate_before_promotion(engine: Engine, base_url: str) -> None:
     model server, with the configured scorers (assertions, the LLM judge, embedding similarity),
     then ``llmops eval compare``: per metric the paired delta, its interval and the verdict. The
     canary's evaluation gate reads these runs."""
-    from llmops.cli.evals import compare
+    from cli.evals import compare
     from llmops.evals.datasets import load_datasets
     from llmops.evals.runner import RunSettings, async_client, evaluate
     from llmops.evals.store import RunRecord
@@ -345,8 +343,12 @@ def evaluate_before_promotion(engine: Engine, base_url: str) -> None:
         async with async_client("sim", base_url) as client:
             return [
                 await evaluate(
-                    get_prompt(CANARY_PROMPT, version), dataset, engine=engine, client=client,
-                    settings=RunSettings(concurrency=EVAL_CONCURRENCY), created_by="demo",
+                    get_prompt(CANARY_PROMPT, version),
+                    dataset,
+                    engine=engine,
+                    client=client,
+                    settings=RunSettings(concurrency=EVAL_CONCURRENCY),
+                    created_by="demo",
                 )  # fmt: skip
                 for version in (CANARY_BASELINE, CANARY_CANDIDATE)
             ]
@@ -397,9 +399,7 @@ def start_canary(engine: Engine, base_url: str) -> None:
         )
         recorder = TraceRecorder(lambda records: write_traces(engine, records))
         _, messages = SAMPLE_REQUESTS["chat_response"]
-        client = trace_anthropic(
-            anthropic.Anthropic(base_url=base_url, api_key="sim", max_retries=0), recorder=recorder
-        )
+        client = trace_anthropic(anthropic.Anthropic(base_url=base_url, api_key="sim", max_retries=0), recorder=recorder)
         for index in range(CANARY_CALLS):
             user = f"acme-user-{index:05d}"
             served = registry.resolve(CANARY_PROMPT, user)
@@ -444,7 +444,7 @@ def local_model(seed: int) -> Iterator[str]:
 
 def print_canary() -> None:
     """The rollout as `llmops rollouts` shows it, and what to try next."""
-    from llmops.cli.rollouts import rollouts
+    from cli.rollouts import rollouts
 
     console.print("\n[bold]Prompt rollout in progress[/bold]")
     rollouts(as_json=False)
@@ -518,8 +518,8 @@ def compress_long_prompt() -> None:
     candidate per rate (SmolLM2 on this CPU), each evaluated on its 113 examples against the local
     model, which states only what the prompt it receives still says; the most compressed candidate
     that is not a regression is registered, never promoted."""
+    from cli.output import print_table
     from flows.compress_prompt import compress_prompt
-    from llmops.cli.output import print_table
     from llmops.compression import CompressionRequest
 
     console.print(
@@ -530,7 +530,10 @@ def compress_long_prompt() -> None:
         prompt_name=COMPRESSED_PROMPT, version=COMPRESSED_VERSION, rates=COMPRESSION_RATES, method="llmlingua", actor="demo"
     )
     outcome = compress_prompt(request)
-    print_table(outcome["candidates"], f"{COMPRESSED_PROMPT} {COMPRESSED_VERSION}: candidates ({outcome['model']}; tokens by the pinned model's count)")
+    print_table(
+        outcome["candidates"],
+        f"{COMPRESSED_PROMPT} {COMPRESSED_VERSION}: candidates ({outcome['model']}; tokens by the pinned model's count)",
+    )
     if outcome["chosen"]:
         console.print(
             f"  registered {COMPRESSED_PROMPT} {outcome['chosen']} (rate {outcome['chosen_rate']:g}) as {outcome['registered']}",
@@ -578,7 +581,10 @@ def main(argv: list[str] | None = None) -> int:
     app_url = f"sqlite:///{(settings.home() / APP_DATABASE_FILE).resolve()}"
     total = sum(plan.total_calls for plan in plan_days(DEMO_DAYS, end_day, args.calls_per_weekday, args.seed))
     with Progress(
-        TextColumn("[bold]application history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]application history"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=console,
     ) as progress:
         task = progress.add_task("", total=total)

@@ -363,9 +363,7 @@ class Cockpit:
         """``prefect server start`` on the configured port, in the background."""
         config = self.config
         if port_in_use(config.host, config.port):
-            raise CockpitError(
-                f"{config.host}:{config.port} is already in use (another `make serve`?): stop it or pass --port"
-            )
+            raise CockpitError(f"{config.host}:{config.port} is already in use (another `make serve`?): stop it or pass --port")
         config.prefect_home.mkdir(parents=True, exist_ok=True)
         return self._launch(
             "prefect-server",
@@ -376,7 +374,9 @@ class Cockpit:
     def wait_for_server(self, server: ManagedProcess) -> None:
         config = self.config
         wait_until(lambda: answers(f"{self.api_url}/health"), server, "the Prefect API answered", config.startup_timeout_seconds)
-        self.report(f"Prefect server {self.ui_url} (database: {_database_description(config.database_connection_url, config.prefect_home)})")
+        self.report(
+            f"Prefect server {self.ui_url} (database: {_database_description(config.database_connection_url, config.prefect_home)})"
+        )
 
     @contextmanager
     def client(self) -> Iterator[Any]:
@@ -454,7 +454,9 @@ class Cockpit:
                     stderr=subprocess.STDOUT, timeout=DEPLOY_TIMEOUT_SECONDS,
                 )  # fmt: skip
             except subprocess.TimeoutExpired as exc:
-                raise CockpitError(f"prefect deploy did not finish within {DEPLOY_TIMEOUT_SECONDS:.0f} s; see {log_path}") from exc
+                raise CockpitError(
+                    f"prefect deploy did not finish within {DEPLOY_TIMEOUT_SECONDS:.0f} s; see {log_path}"
+                ) from exc
         if finished.returncode != 0:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
             raise CockpitError(f"prefect deploy failed ({finished.returncode}):\n{tail}")
@@ -515,7 +517,9 @@ class Cockpit:
     def launch_model(self) -> ManagedProcess | None:
         """``llmops sim`` for the flow runs, unless an Anthropic key or endpoint is configured."""
         configured = {**os.environ, **self.env}
-        if not self.config.always_sim and (configured.get(settings.ANTHROPIC_API_KEY) or configured.get(settings.ANTHROPIC_BASE_URL)):
+        if not self.config.always_sim and (
+            configured.get(settings.ANTHROPIC_API_KEY) or configured.get(settings.ANTHROPIC_BASE_URL)
+        ):
             self.report("model: the configured ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL")
             return None
         port = free_port(self.config.host)
@@ -530,7 +534,9 @@ class Cockpit:
         return sim
 
     def wait_for_model(self, sim: ManagedProcess) -> None:
-        wait_until(lambda: answers(f"{self.model_url}/_sim/stats"), sim, "llmops sim answered", self.config.startup_timeout_seconds)
+        wait_until(
+            lambda: answers(f"{self.model_url}/_sim/stats"), sim, "llmops sim answered", self.config.startup_timeout_seconds
+        )
         self.report(f"model: llmops sim on {self.model_url} (no ANTHROPIC_API_KEY set)")
 
     def worker_names(self) -> list[str]:
@@ -550,7 +556,12 @@ class Cockpit:
     def wait_for_workers(self, workers: list[ManagedProcess]) -> None:
         """Until the API lists every worker online."""
         for worker in workers:
-            wait_until(lambda: worker.name in self.online_workers(), worker, f"{worker.name} came online", self.config.startup_timeout_seconds)
+            wait_until(
+                lambda: worker.name in self.online_workers(),
+                worker,
+                f"{worker.name} came online",
+                self.config.startup_timeout_seconds,
+            )
             self.report(f"worker {worker.name} on pool {self.pool!r}")
 
     def online_workers(self) -> set[str]:

@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.store import TraceStore
 from flows.promote_prompt import alert_outcome, publish_outcome, rollout_artifact_key
-from llmops.rollouts import RolloutConflictError, RolloutOutcome
+from llmops.release.rollouts import RolloutConflictError, RolloutOutcome
 from tasks.drift import capture_when_serving
 from tasks.rollouts import advance_rollout_task, live_rollouts_task
 
@@ -56,9 +56,7 @@ def advance_rollouts(store_block: str | None = None) -> list[dict[str, Any]]:
                 markdown=outcome.ab_report.to_markdown(),
                 description=f"A/B report of rollout {outcome.rollout.id}: {outcome.rollout.baseline} vs {outcome.rollout.candidate}",
             )
-    summary = [
-        {**outcome.rollout.summary(), "action": outcome.action, "message": outcome.message} for outcome in outcomes
-    ]
+    summary = [{**outcome.rollout.summary(), "action": outcome.action, "message": outcome.message} for outcome in outcomes]
     create_table_artifact(
         key=ARTIFACT_KEY,
         table=summary or [{"action": "none", "message": "no active rollouts"}],
@@ -66,4 +64,6 @@ def advance_rollouts(store_block: str | None = None) -> list[dict[str, Any]]:
     )
     if errors:
         raise RolloutsNotAdvanced("; ".join(errors))
-    return [{"id": line["id"], "action": line["action"], "status": line["status"], "message": line["message"]} for line in summary]
+    return [
+        {"id": line["id"], "action": line["action"], "status": line["status"], "message": line["message"]} for line in summary
+    ]

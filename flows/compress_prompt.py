@@ -42,7 +42,7 @@ from llmops.evals.runner import RunSettings
 from llmops.evals.store import COMPRESSION_CANDIDATE_CREATOR
 from llmops.evals.verdicts import VerdictPolicy
 from llmops.prompts import PromptVersion, get_prompt, load_prompts
-from llmops.registry import Registry, get_registry
+from llmops.release.registry import Registry, get_registry
 from tasks.compression import compress_candidates, count_prompt_tokens, recent_traffic_task, register_candidate
 from tasks.digest import send_alert
 from tasks.evals import compare_task, evaluate_prompt, store_engine
@@ -81,7 +81,10 @@ def _markdown(source: PromptVersion, candidates: list[Candidate], chosen: Candid
     return "\n".join(lines)
 
 
-@flow(name="compress-prompt", description="Compress a prompt with LLMLingua at several rates; register the best candidate that is not a regression.")
+@flow(
+    name="compress-prompt",
+    description="Compress a prompt with LLMLingua at several rates; register the best candidate that is not a regression.",
+)
 def compress_prompt(
     request: CompressionRequest,
     store_block: str | None = None,
@@ -105,7 +108,9 @@ def compress_prompt(
     source = source_version(request, registry)
     paths = dataset_paths(source.name)
     if not paths:
-        raise FileNotFoundError(f"{source.name} has no evaluation dataset: a compressed version is registered only after its evaluation")
+        raise FileNotFoundError(
+            f"{source.name} has no evaluation dataset: a compressed version is registered only after its evaluation"
+        )
     method = request.method or (lingua.method if lingua else default_method())
     actor = request.actor or default_actor()
 

@@ -9,8 +9,8 @@ from prefect.artifacts import create_markdown_artifact
 
 from blocks.slack import SlackDigest
 from blocks.store import TraceStore
-from llmops.digest import DEFAULT_TOP_FEATURES
-from llmops.slack import DeliveryReport
+from llmops.report.digest import DEFAULT_TOP_FEATURES
+from llmops.report.slack import DeliveryReport
 from tasks.digest import compute_digest_task, deliver_outbox, queue_digest
 
 ARTIFACT_KEY = "daily-digest"

@@ -12,10 +12,10 @@ from prefect.artifacts import create_table_artifact
 from blocks.model import AnthropicModel
 from blocks.slack import SlackDigest
 from blocks.store import TraceStore
-from llmops.drift import TraceDriftConfig
-from llmops.drift_report import alert_for, finding_rows, findings_of
-from llmops.pinned_drift import PinnedCheck, PinnedDriftConfig, pinned_findings
-from llmops.registry import PRODUCTION
+from llmops.drift.pinned import PinnedCheck, PinnedDriftConfig, pinned_findings
+from llmops.drift.report import alert_for, finding_rows, findings_of
+from llmops.drift.trace import TraceDriftConfig
+from llmops.release.registry import PRODUCTION
 from tasks.digest import send_alert
 from tasks.drift import (
     assess_trace_drift_task,

@@ -18,9 +18,7 @@ def source_artifact_key(source_block: str) -> str:
 
 
 @flow(name="ingest-traces", description="Pull new LLM calls from the application's table, priced, with rollups.")
-def ingest_traces(
-    source_block: str = "app-traces", store_block: str | None = None, max_rows: int | None = None
-) -> PullReport:
+def ingest_traces(source_block: str = "app-traces", store_block: str | None = None, max_rows: int | None = None) -> PullReport:
     """Pull from the TraceSource block ``source_block`` into ``store_block`` (default: the configured store).
 
     Publishes the counts and the new watermark as a table artifact, so the UI shows what each run took.

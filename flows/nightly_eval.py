@@ -28,9 +28,10 @@ from llmops import settings
 from llmops.evals.datasets import dataset_paths
 from llmops.evals.runner import RunSettings
 from llmops.evals.store import RunRecord
-from llmops.evals.verdicts import Comparison, VerdictPolicy, baseline_run
+from llmops.evals.verdicts import Comparison, VerdictPolicy
 from llmops.prompts import prompt_names
-from llmops.registry import PRODUCTION, Registry, get_registry
+from llmops.release.gates import baseline_run
+from llmops.release.registry import PRODUCTION, Registry, get_registry
 from tasks.evals import CANARY_CHECK, PRODUCTION_CHECK, compare_task, emit_regression, evaluate_version, store_engine
 
 SUMMARY_KEY = "nightly-eval"
@@ -46,7 +47,11 @@ def prompt_artifact_key(prompt_name: str) -> str:
 
 
 def _row(label: str, run: RunRecord, comparison: Comparison | None) -> dict[str, Any]:
-    worst = min(comparison.metrics, key=lambda m: m.delta if m.delta is not None else 0.0) if comparison and comparison.metrics else None
+    worst = (
+        min(comparison.metrics, key=lambda m: m.delta if m.delta is not None else 0.0)
+        if comparison and comparison.metrics
+        else None
+    )
     return {
         "dataset": run.dataset_name,
         "label": label,
@@ -65,8 +70,10 @@ def _row(label: str, run: RunRecord, comparison: Comparison | None) -> dict[str,
 
 def _line(name: str, kind: str, comparison: Comparison) -> str:
     candidate, baseline = comparison.candidate, comparison.baseline
-    who = f"canary {candidate.prompt_version} vs production {baseline.prompt_version}" if kind == CANARY_CHECK else (
-        f"production {candidate.prompt_version} vs its reference run {baseline.id}"
+    who = (
+        f"canary {candidate.prompt_version} vs production {baseline.prompt_version}"
+        if kind == CANARY_CHECK
+        else (f"production {candidate.prompt_version} vs its reference run {baseline.id}")
     )
     details = "; ".join(comparison.regression_changes())
     verdict = f"**{comparison.verdict}**" + (f" — {details}" if details else f" — {comparison.reason}")
@@ -164,7 +171,9 @@ def nightly_eval(
                 continue
             checks: list[tuple[str, RunRecord, Comparison | None]] = []
             reference = baseline_run(engine, production, registry, environment) if production.status == "complete" else None
-            checks.append((PRODUCTION_CHECK, production, compare_task(reference.id, production.id, policy, store) if reference else None))
+            checks.append(
+                (PRODUCTION_CHECK, production, compare_task(reference.id, production.id, policy, store) if reference else None)
+            )
             rows.append(_row("production", production, checks[-1][2]))
             for canary in canaries:
                 if canary is not None:
@@ -173,14 +182,19 @@ def nightly_eval(
                     rows.append(_row("canary", canary, checks[-1][2]))
             for kind, checked, comparison in checks:
                 if comparison is None:
-                    lines.append(f"- **{name}** {kind.replace('_', ' ')} on `{path.stem}`: run {checked.id} {checked.status}, nothing to compare with")
+                    lines.append(
+                        f"- **{name}** {kind.replace('_', ' ')} on `{path.stem}`: "
+                        f"run {checked.id} {checked.status}, nothing to compare with"
+                    )
                     continue
                 lines.append(_line(name, kind, comparison))
                 results.append({"prompt": name, "check": kind, **comparison.to_dict()})
                 if comparison.verdict == "regression":
                     emit_regression(comparison, kind, environment)
         if rows:
-            create_table_artifact(key=prompt_artifact_key(name), table=rows, description=f"Nightly evaluation of {name} in {environment}")
+            create_table_artifact(
+                key=prompt_artifact_key(name), table=rows, description=f"Nightly evaluation of {name} in {environment}"
+            )
     regressions = sum(result["verdict"] == "regression" for result in results)
     headline = f"{regressions} regression(s)" if regressions else "no regressions"
     create_markdown_artifact(

@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.store import TraceStore
 from flows.artifact_keys import artifact_key
-from llmops.rollouts import PromotionRequest, Rollout, RolloutOutcome, gate_table, plan_table
+from llmops.release.rollouts import PromotionRequest, Rollout, RolloutOutcome, gate_table, plan_table
 from tasks.digest import send_alert
 from tasks.drift import capture_when_serving
 from tasks.rollouts import start_rollout_task
@@ -31,7 +31,10 @@ def publish_outcome(outcome: RolloutOutcome) -> None:
     create_table_artifact(
         key=rollout_artifact_key("plan", rollout),
         table=plan_table(rollout),
-        description=f"Plan of rollout {rollout.id}: {rollout.prompt_name} {rollout.baseline or '–'} → {rollout.candidate} ({rollout.strategy})",
+        description=(
+            f"Plan of rollout {rollout.id}: {rollout.prompt_name} {rollout.baseline or '–'} → {rollout.candidate} "
+            f"({rollout.strategy})"
+        ),
     )
     create_table_artifact(
         key=rollout_artifact_key("gates", rollout),
@@ -65,7 +68,8 @@ def alert_outcome(outcome: RolloutOutcome, store: TraceStore | None) -> None:
         return
     kind, severity = ALERTS[outcome.action]
     rollout = outcome.rollout
-    title = f"{rollout.prompt_name} ({rollout.environment}): {rollout.baseline or '–'} → {rollout.candidate}, {outcome.action.replace('_', ' ')}"
+    moved = f"{rollout.baseline or '–'} → {rollout.candidate}"
+    title = f"{rollout.prompt_name} ({rollout.environment}): {moved}, {outcome.action.replace('_', ' ')}"
     send_alert(kind, title, outcome.message, severity, store=store)
 
 

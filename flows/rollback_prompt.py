@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from blocks.store import TraceStore
 from flows.artifact_keys import artifact_key
-from llmops.rollouts import prompt_name_from
+from llmops.release.rollouts import prompt_name_from
 from tasks.digest import send_alert
 from tasks.rollouts import rollback_task
 

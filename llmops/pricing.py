@@ -93,9 +93,7 @@ def _at(day: date) -> datetime:
 
 def _full_price(model: str, usage: TokenUsage, day: date, is_batch: bool) -> Decimal:
     """genai-prices' own calculation, with the batch discount applied where it lacks one."""
-    result = calc_price(
-        usage.for_genai_prices(), model, genai_request_timestamp=_at(day), price_context=_price_context(is_batch)
-    )
+    result = calc_price(usage.for_genai_prices(), model, genai_request_timestamp=_at(day), price_context=_price_context(is_batch))
     return result.total_price * _batch_multiplier(model, day, is_batch)
 
 
@@ -105,9 +103,7 @@ def _batch_multiplier(model: str, day: date, is_batch: bool) -> Decimal:
         return Decimal(1)
     probe = TokenUsage(input_tokens=1000, output_tokens=1000)  # below any tier threshold
     standard = calc_price(probe.for_genai_prices(), model, genai_request_timestamp=_at(day)).total_price
-    batch = calc_price(
-        probe.for_genai_prices(), model, genai_request_timestamp=_at(day), price_context=_price_context(True)
-    )
+    batch = calc_price(probe.for_genai_prices(), model, genai_request_timestamp=_at(day), price_context=_price_context(True))
     if batch.total_price < standard or batch.provider.id != "anthropic":
         return Decimal(1)
     return ANTHROPIC_BATCH_DISCOUNT
@@ -126,9 +122,7 @@ def rates_for(model: str, day: date, is_batch: bool) -> Rates | None:
     except LookupError:
         return None
     prices = calc.model_price
-    thresholds = [
-        tier.start for value in vars(prices).values() if isinstance(value, TieredPrices) for tier in value.tiers
-    ]
+    thresholds = [tier.start for value in vars(prices).values() if isinstance(value, TieredPrices) for tier in value.tiers]
     return Rates(
         input=_base_rate(prices, "input_mtok"),
         output=_base_rate(prices, "output_mtok"),

@@ -201,9 +201,7 @@ class PromptVersion(BaseModel):
     @classmethod
     def _name_is_a_slug(cls, name: str) -> str:
         if not PROMPT_NAME.match(name):
-            raise ValueError(
-                f"prompt name {name!r} (the directory's name) must be lowercase letters, digits, '.', '_' or '-'"
-            )
+            raise ValueError(f"prompt name {name!r} (the directory's name) must be lowercase letters, digits, '.', '_' or '-'")
         return name
 
     @field_validator("version", mode="before")

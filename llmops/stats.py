@@ -73,9 +73,7 @@ def design_effect(values: ArrayLike, clusters: Sequence[Hashable] | None) -> flo
     return max(1.0, robust / (spread / array.size))
 
 
-def two_proportion_p_value(
-    control_successes: int, control_trials: int, candidate_successes: int, candidate_trials: int
-) -> float:
+def two_proportion_p_value(control_successes: int, control_trials: int, candidate_successes: int, candidate_trials: int) -> float:
     """Fisher's exact test of equal proportions: exact for the few events of a short window."""
     table = [
         [candidate_successes, candidate_trials - candidate_successes],

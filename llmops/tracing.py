@@ -412,9 +412,7 @@ class TraceRecorder:
     def _report_overflow(self) -> None:
         overflow = self._dropped_queue_full
         if overflow > self._overflow_seen:
-            self._overflow_losses.lost(
-                overflow - self._overflow_seen, f"the trace queue is full ({self._max_queue} records)"
-            )
+            self._overflow_losses.lost(overflow - self._overflow_seen, f"the trace queue is full ({self._max_queue} records)")
         else:
             self._overflow_losses.recovered()
         self._overflow_seen = overflow
@@ -743,9 +741,7 @@ class _TracedStreamManager:
         message_stream._raw_stream = _TracedStream(message_stream._raw_stream, call)
         return message_stream
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._manager.__exit__(exc_type, exc, tb)
 
 
@@ -766,9 +762,7 @@ class _TracedAsyncStreamManager:
         message_stream._raw_stream = _TracedAsyncStream(message_stream._raw_stream, call)
         return message_stream
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         await self._manager.__aexit__(exc_type, exc, tb)
 
 
@@ -912,9 +906,7 @@ def trace_anthropic(
     if isinstance(client, TracedClient):
         raise TypeError("trace_anthropic: this client is already traced; wrap the original client once")
     if not hasattr(client, "messages"):
-        raise TypeError(
-            f"trace_anthropic expects an anthropic.Anthropic or AsyncAnthropic client, got {type(client).__name__}"
-        )
+        raise TypeError(f"trace_anthropic expects an anthropic.Anthropic or AsyncAnthropic client, got {type(client).__name__}")
     if isinstance(tags, str):
         raise TypeError(f"trace_anthropic(tags=...) takes a list of tags, not the string {tags!r}")
     defaults = TraceContext(

@@ -23,7 +23,7 @@ from llmops.compression.savings import Traffic, recent_traffic
 from llmops.compression.tokens import system_prompt_tokens
 from llmops.evals.store import adopt_run
 from llmops.prompts import PromptVersion
-from llmops.registry import Registry
+from llmops.release.registry import Registry
 from tasks.evals import model_client, store_engine
 
 COMPRESSION_TIMEOUT_SECONDS = 30 * 60

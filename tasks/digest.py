@@ -17,8 +17,16 @@ from sqlalchemy import Engine
 
 from blocks.slack import SlackDigest
 from blocks.store import TraceStore
-from llmops.digest import DEFAULT_TOP_FEATURES, Digest, compute_digest
-from llmops.slack import DeliveryReport, OutboxEntry, SlackConfig, deliver_pending, enqueue_alert, enqueue_digest, render_digest
+from llmops.report.digest import DEFAULT_TOP_FEATURES, Digest, compute_digest
+from llmops.report.slack import (
+    DeliveryReport,
+    OutboxEntry,
+    SlackConfig,
+    deliver_pending,
+    enqueue_alert,
+    enqueue_digest,
+    render_digest,
+)
 from llmops.store.engine import get_engine
 
 

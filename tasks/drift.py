@@ -1,6 +1,6 @@
 """Drift detection as Prefect tasks, and the ``llmops.drift.detected`` event automations listen to.
 
-The statistics live in ``llmops.drift`` and the store side in ``llmops.drift_report``. Reading
+The statistics live in ``llmops.drift.trace`` and the store side in ``llmops.drift.report``. Reading
 and saving retry (a store restarting): saving replaces the night's findings as a whole, so a
 retry after a lost commit leaves the same rows. Emitting is not retried: each run announces
 once (a rerun announces again, and the rollback a canary's event starts is a no-op for a
@@ -19,8 +19,9 @@ from sqlalchemy import Engine
 
 from blocks.model import AnthropicModel
 from blocks.store import TraceStore
-from llmops.drift import TraceDriftConfig, TraceDriftReport
-from llmops.drift_report import (
+from llmops.drift.pinned import PinnedCheck, PinnedDriftConfig, run_pinned_checks, serving_versions
+from llmops.drift.pinning import PinningFinding
+from llmops.drift.report import (
     DriftEvent,
     Finding,
     assess_day,
@@ -30,12 +31,11 @@ from llmops.drift_report import (
     not_yet_reported,
     save_findings,
 )
+from llmops.drift.trace import TraceDriftConfig, TraceDriftReport
 from llmops.evals.runner import ModelUnavailable
-from llmops.pinned_drift import PinnedCheck, PinnedDriftConfig, run_pinned_checks, serving_versions
-from llmops.pinning import PinningFinding
 from llmops.prompts import prompt_names
-from llmops.registry import Registry
-from llmops.rollouts import RolloutOutcome, resource_id
+from llmops.release.registry import Registry
+from llmops.release.rollouts import RolloutOutcome, resource_id
 from llmops.store.engine import get_engine
 
 DRIFT_EVENT = "llmops.drift.detected"
@@ -150,7 +150,9 @@ def capture_pinned_reference(
             **_model_access(model),
         )  # fmt: skip
     except ModelUnavailable as exc:
-        logger.info("no pinned reference for %s %s: %s; drift-detection captures it when a model is configured", prompt_name, version, exc)
+        logger.info(
+            "no pinned reference for %s %s: %s; drift-detection captures it when a model is configured", prompt_name, version, exc
+        )
         return []
     for check in checks:
         logger.info("%s", check.line())

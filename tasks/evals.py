@@ -24,7 +24,7 @@ from llmops.evals.runner import RunSettings, async_client, evaluate
 from llmops.evals.store import RunRecord
 from llmops.evals.verdicts import Comparison, VerdictPolicy, compare_runs
 from llmops.prompts import PromptVersion, get_prompt
-from llmops.rollouts import resource_id
+from llmops.release.rollouts import resource_id
 from llmops.store.engine import get_engine
 
 REGRESSION_EVENT = "llmops.eval.regression"
@@ -98,7 +98,13 @@ def evaluate_prompt(
     return _evaluate(prompt, dataset_path, settings, store, model, created_by)
 
 
-@task(name="compare-runs", task_run_name="compare-{baseline_id}-{candidate_id}", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+@task(
+    name="compare-runs",
+    task_run_name="compare-{baseline_id}-{candidate_id}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    cache_policy=NO_CACHE,
+)
 def compare_task(baseline_id: int, candidate_id: int, policy: VerdictPolicy, store: TraceStore | None = None) -> Comparison:
     comparison = compare_runs(store_engine(store), baseline_id, candidate_id, policy)
     get_run_logger().info("run %s vs run %s: %s (%s)", candidate_id, baseline_id, comparison.verdict, comparison.reason)

@@ -53,9 +53,7 @@ def _worth_retrying(_task: Task, _run: TaskRun, state: State) -> bool:
     timeout_seconds=PULL_TIMEOUT_SECONDS,
     cache_policy=NO_CACHE,  # a pull must always read the source afresh
 )
-def pull_source(
-    source: TraceSource | SourceConfig, store: TraceStore | None = None, max_rows: int | None = None
-) -> PullReport:
+def pull_source(source: TraceSource | SourceConfig, store: TraceStore | None = None, max_rows: int | None = None) -> PullReport:
     """Pull new rows of ``source`` into ``store`` (default: the configured store)."""
     logger = get_run_logger()
     config = _source_config(source)

@@ -1,6 +1,6 @@
 """Promotion, advance and rollback as Prefect tasks, plus the events automations listen to.
 
-The decisions live in ``llmops.rollouts``; here they get names, retries where a rerun is
+The decisions live in ``llmops.release.rollouts``; here they get names, retries where a rerun is
 safe, the flow run id for the audit log, the git tag of a release and the Prefect events
 ``llmops.rollout.gate_failed`` and ``llmops.prompt.rolled_back``.
 
@@ -22,7 +22,7 @@ from prefect.states import State
 from sqlalchemy import Engine
 
 from blocks.store import TraceStore
-from llmops.rollouts import (
+from llmops.release.rollouts import (
     PromotionRequest,
     RollbackResult,
     Rollout,
@@ -116,7 +116,9 @@ def advance_rollout_task(rollout_id: int, store: TraceStore | None = None) -> Ro
     """One look at one rollout; a failed gate rolls it back here and emits ``llmops.rollout.gate_failed``."""
     outcome = advance_rollout(_engine(store), rollout_id, flow_run_id=_flow_run_id())
     rollout = outcome.rollout
-    get_run_logger().info("rollout %s of %s %s: %s — %s", rollout.id, rollout.prompt_name, rollout.candidate, outcome.action, outcome.message)
+    get_run_logger().info(
+        "rollout %s of %s %s: %s — %s", rollout.id, rollout.prompt_name, rollout.candidate, outcome.action, outcome.message
+    )
     if outcome.gate_failed:
         emit_gate_failed(outcome)
     _tag(outcome)

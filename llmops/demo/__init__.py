@@ -1,6 +1,6 @@
 """The demo application's history: Acme Corp's support assistant, 30 days, two incidents.
 
-    from llmops.demo import generate_traces, DEMO_INCIDENTS
+from llmops.demo import generate_traces, DEMO_INCIDENTS
 """
 
 from llmops.demo.traffic import (

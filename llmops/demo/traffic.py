@@ -262,9 +262,7 @@ def _day_rng(seed: int, calls_per_weekday: int, day: date) -> random.Random:
     return random.Random(f"llmops-demo/{seed}/{calls_per_weekday}/{day.isoformat()}")
 
 
-def _plan(
-    rng: random.Random, day: date, calls_per_weekday: int, incidents: Sequence[Incident], end_day: date
-) -> DayPlan:
+def _plan(rng: random.Random, day: date, calls_per_weekday: int, incidents: Sequence[Incident], end_day: date) -> DayPlan:
     """Draws from ``rng`` in a fixed order, so the day's calls that follow are reproducible."""
     expected = calls_per_weekday * (WEEKEND_TRAFFIC_SHARE if day.weekday() >= 5 else 1.0)
     calls = max(0, round(expected * math.exp(rng.gauss(0.0, DAY_VOLUME_SIGMA))))
@@ -283,8 +281,7 @@ def plan_days(
     """Each day's volume and factors, without drawing its calls (e.g. a progress bar's total)."""
     end_day = end_day or default_end_day()
     return [
-        _plan(_day_rng(seed, calls_per_weekday, day), day, calls_per_weekday, incidents, end_day)
-        for day in window(days, end_day)
+        _plan(_day_rng(seed, calls_per_weekday, day), day, calls_per_weekday, incidents, end_day) for day in window(days, end_day)
     ]
 
 
@@ -446,8 +443,13 @@ def generate_traces(
         streams = [_DayTraffic(plan, rng, f"{prefix}-{day:%Y%m%d}-", calls_per_weekday, zone, MIXED_FEATURES, plan.calls)]
         streams += [
             _DayTraffic(
-                plan, random.Random(f"llmops-demo/{seed}/{calls_per_weekday}/{day.isoformat()}/{profile.feature}"),
-                f"{prefix}-{day:%Y%m%d}-{profile.feature}-", calls_per_weekday, zone, (profile,), plan.stream_calls(profile),
+                plan,
+                random.Random(f"llmops-demo/{seed}/{calls_per_weekday}/{day.isoformat()}/{profile.feature}"),
+                f"{prefix}-{day:%Y%m%d}-{profile.feature}-",
+                calls_per_weekday,
+                zone,
+                (profile,),
+                plan.stream_calls(profile),
             )  # fmt: skip
             for profile in FEATURES
             if profile.own_stream

@@ -39,9 +39,7 @@ class CachedOutput:
     latency_ms: float | None
 
 
-def cache_key(
-    model: str, parameters: Mapping[str, Any], system: str, messages: Sequence[Mapping[str, Any]], repeat: int
-) -> str:
+def cache_key(model: str, parameters: Mapping[str, Any], system: str, messages: Sequence[Mapping[str, Any]], repeat: int) -> str:
     """sha256 over the canonical JSON of everything the answer depends on."""
     return canonical_hash({
         "model": model,

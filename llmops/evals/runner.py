@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from llmops import settings as env
 from llmops.evals import store
 from llmops.evals.batch import BatchPolling, BatchRunner
-from llmops.evals.cache import CacheMode, CachedOutput, cache_key, entry, lookup
+from llmops.evals.cache import CachedOutput, CacheMode, cache_key, entry, lookup
 from llmops.evals.datasets import Dataset, EvalExample
 from llmops.evals.limits import (
     CallFailed,
@@ -277,7 +277,9 @@ class _Run:
             chunk = [Case(example, repeat, self.key(example, repeat)) for example, repeat in islice(pairs, FEED_CHUNK)]
             if not chunk:
                 return
-            hits = await asyncio.to_thread(lookup, self.engine, [case.key for case in chunk]) if self.settings.cache == "use" else {}
+            hits = (
+                await asyncio.to_thread(lookup, self.engine, [case.key for case in chunk]) if self.settings.cache == "use" else {}
+            )
             for case in chunk:
                 yield case, hits.get(case.key)
 
@@ -500,7 +502,10 @@ class _Run:
         if self.interrupted:
             return "incomplete", f"{self.interrupted}; {not_run} of {self.total} cases not run"
         if self.breaker.open:
-            return "incomplete", f"stopped by the circuit breaker ({self.breaker.reason}); {not_run} of {self.total} cases not run, {tally.failed} failed"
+            return (
+                "incomplete",
+                f"stopped by the circuit breaker ({self.breaker.reason}); {not_run} of {self.total} cases not run, {tally.failed} failed",
+            )
         if tally.failed or not_run:
             return "incomplete", f"{tally.failed} of {self.total} cases failed (first: {tally.first_error})"
         return "complete", None

@@ -281,7 +281,7 @@ JUDGE_PROMPTS: dict[str, JudgePrompt] = {
             'Grade the answer against the rubric. Reply with JSON only: {{"score": <1-5>, "reason": "..."}}'
         ),
         retry_message=(
-            'Your reply could not be read ({error}). Reply again with JSON only, exactly in the shape '
+            "Your reply could not be read ({error}). Reply again with JSON only, exactly in the shape "
             '{{"score": 4, "reason": "one or two sentences"}}, and nothing else.'
         ),
     ),

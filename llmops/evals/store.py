@@ -104,11 +104,26 @@ def create_run(
             connection.execute(
                 RUNS.insert()
                 .values(
-                    prompt_name=prompt_name, prompt_version=prompt_version, content_hash=content_hash, model=model,
-                    dataset_name=dataset_name, dataset_hash=dataset_hash, mode=mode, repeats=repeats,
-                    status="running", started_at=_now(), cost_usd=Decimal(0), unpriced_calls=0,
-                    cases_total=cases_total, cases_done=0, cases_failed=0, cases_cached=0, calls=0, retries=0,
-                    details=details, created_by=created_by,
+                    prompt_name=prompt_name,
+                    prompt_version=prompt_version,
+                    content_hash=content_hash,
+                    model=model,
+                    dataset_name=dataset_name,
+                    dataset_hash=dataset_hash,
+                    mode=mode,
+                    repeats=repeats,
+                    status="running",
+                    started_at=_now(),
+                    cost_usd=Decimal(0),
+                    unpriced_calls=0,
+                    cases_total=cases_total,
+                    cases_done=0,
+                    cases_failed=0,
+                    cases_cached=0,
+                    calls=0,
+                    retries=0,
+                    details=details,
+                    created_by=created_by,
                 )  # fmt: skip
                 .returning(RUNS.c.id)
             ).scalar_one()
@@ -163,8 +178,14 @@ def finish_run(
             update(RUNS)
             .where(RUNS.c.id == run_id)
             .values(
-                status=status, status_reason=reason, finished_at=_now(), scores=scores, calls=calls,
-                retries=retries, unpriced_calls=unpriced_calls, details=details,
+                status=status,
+                status_reason=reason,
+                finished_at=_now(),
+                scores=scores,
+                calls=calls,
+                retries=retries,
+                unpriced_calls=unpriced_calls,
+                details=details,
             )  # fmt: skip
         )
     return get_run(engine, run_id)
@@ -230,9 +251,7 @@ def find_runs(
 def example_scores(engine: Engine, run_id: int) -> dict[str, dict[str, float]]:
     """``{example_id: {metric: mean over repeats}}`` of the cases that were answered and scored."""
     sums: defaultdict[str, defaultdict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
-    query = select(RESULTS.c.example_id, RESULTS.c.scores).where(
-        RESULTS.c.run_id == run_id, RESULTS.c.error.is_(None)
-    )
+    query = select(RESULTS.c.example_id, RESULTS.c.scores).where(RESULTS.c.run_id == run_id, RESULTS.c.error.is_(None))
     with read_only(engine).connect() as connection:
         for example_id, scores in connection.execute(query.execution_options(yield_per=2000)):
             for metric, value in (scores or {}).items():
@@ -242,8 +261,7 @@ def example_scores(engine: Engine, run_id: int) -> dict[str, dict[str, float]]:
                 total[0] += float(value)
                 total[1] += 1
     return {
-        example_id: {metric: total / count for metric, (total, count) in metrics.items()}
-        for example_id, metrics in sums.items()
+        example_id: {metric: total / count for metric, (total, count) in metrics.items()} for example_id, metrics in sums.items()
     }
 
 

@@ -14,24 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats as scipy_stats
 from sqlalchemy import Engine
 
-from llmops.evals.store import RunRecord, example_scores, find_runs, get_run
-from llmops.registry import PRODUCTION, Registry
+from llmops.evals.store import RunRecord, example_scores, get_run
 from llmops.stats import Interval
-
-if TYPE_CHECKING:
-    from llmops.rollouts import EvalGateContext, GateResult
 
 Verdict = Literal["regression", "improvement", "no_difference", "inconclusive"]
 VERDICT_ORDER: tuple[Verdict, ...] = ("regression", "inconclusive", "improvement", "no_difference")
 """How verdicts combine (metrics of a comparison, datasets of a gate): any regression makes it one, and so on."""
-GATE_RUNS_LOOKED_AT = 50
-"""The candidate's latest complete runs the gate reads to find each dataset it was evaluated on."""
 
 
 def interval_text(interval: Interval) -> str:
@@ -178,7 +172,8 @@ def compare_scores(
     return compared
 
 
-def _combined_verdicts(verdicts: list[Verdict]) -> Verdict:
+def combined_verdict(verdicts: list[Verdict]) -> Verdict:
+    """The verdict of several (metrics, datasets): any regression makes it one, then inconclusive, and so on."""
     return next((verdict for verdict in VERDICT_ORDER if verdict in verdicts), "inconclusive")
 
 
@@ -194,9 +189,7 @@ def _not_comparable(baseline: RunRecord, candidate: RunRecord) -> str | None:
     return None
 
 
-def compare_runs(
-    engine: Engine, baseline_run_id: int, candidate_run_id: int, policy: VerdictPolicy | None = None
-) -> Comparison:
+def compare_runs(engine: Engine, baseline_run_id: int, candidate_run_id: int, policy: VerdictPolicy | None = None) -> Comparison:
     """The verdict on ``candidate`` against ``baseline``; an incomplete run gives ``inconclusive``."""
     policy = policy or VerdictPolicy()
     baseline, candidate = get_run(engine, baseline_run_id), get_run(engine, candidate_run_id)
@@ -204,7 +197,7 @@ def compare_runs(
     if problem:
         return Comparison(baseline, candidate, "inconclusive", problem)
     metrics = compare_scores(example_scores(engine, baseline.id), example_scores(engine, candidate.id), policy)
-    verdict = _combined_verdicts([metric.verdict for metric in metrics])
+    verdict = combined_verdict([metric.verdict for metric in metrics])
     worst = {"regression": "regressed on", "improvement": "improved on", "inconclusive": "too few pairs for"}
     named = [metric.metric for metric in metrics if metric.verdict == verdict]
     reason = (
@@ -212,89 +205,3 @@ def compare_runs(
         if verdict in worst else f"no metric moved beyond ±{policy.tolerance:g}"
     )  # fmt: skip
     return Comparison(baseline, candidate, verdict, reason, metrics)
-
-
-def baseline_run(
-    engine: Engine, candidate: RunRecord, registry: Registry, environment: str = PRODUCTION
-) -> RunRecord | None:
-    """The default baseline: the production version's latest complete run on the same dataset content.
-
-    When the candidate is the production version itself, its reference run: the earliest
-    complete run of the version on that content, so a provider-side change shows as drift.
-    """
-    production = registry.labels(candidate.prompt_name, environment).production
-    if production is None:
-        return None
-    runs = find_runs(
-        engine, candidate.prompt_name, version=production, dataset_hash=candidate.dataset_hash,
-        exclude=[candidate.id], newest_first=production != candidate.prompt_version,
-    )  # fmt: skip
-    return runs[0] if runs else None
-
-
-def _unfinished(runs: list[RunRecord]) -> str:
-    return "; ".join(
-        f"run {run.id} on {run.dataset_name} is {run.status}" + (f" ({run.status_reason})" if run.status_reason else "")
-        for run in runs
-    )
-
-
-def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> GateResult:
-    """The rollouts' evaluation gate from eval runs: on each dataset the candidate was evaluated on,
-    its latest complete run against the baseline version's latest complete run on the same content.
-
-    ``fail`` on a regression on any dataset, naming metric, delta and interval; ``missing`` when
-    the candidate has no complete run, or too few pairs to judge: an incomplete run (an outage)
-    is neither a regression nor a pass, and the summary says so; ``pass`` otherwise, including
-    when the baseline has no run on those datasets to compare with (the summary says so too).
-    """
-    from llmops.rollouts import GateResult  # llmops.rollouts imports this module for its default gate
-
-    policy = policy or VerdictPolicy()
-    engine, name, version = context.engine, context.prompt_name, context.candidate
-    latest: dict[str, RunRecord] = {}
-    unfinished: list[RunRecord] = []
-    for run in find_runs(engine, name, version=version, status=None, limit=GATE_RUNS_LOOKED_AT):
-        if run.status == "complete":
-            latest.setdefault(run.dataset_hash, run)
-        elif run.status != "running" and run.dataset_hash not in latest:
-            unfinished.append(run)
-    not_counted = (
-        f"; not counted: {_unfinished(unfinished)} — an incomplete run is neither a regression nor a pass"
-        if unfinished else ""
-    )  # fmt: skip
-    if not latest:
-        return GateResult(
-            "evaluation", "missing",
-            f"no complete eval run of {name} {version}{not_counted} (evaluate it: llmops eval run {name} --version {version})",
-        )  # fmt: skip
-    comparisons: list[Comparison] = []
-    uncompared: list[str] = []
-    for dataset_hash, candidate in latest.items():
-        baselines = find_runs(engine, name, version=context.baseline, dataset_hash=dataset_hash) if context.baseline else []
-        if baselines:
-            comparisons.append(compare_runs(engine, baselines[0].id, candidate.id, policy))
-        else:
-            uncompared.append(f"run {candidate.id} on {candidate.dataset_name}")
-    if not comparisons:
-        against = f"{context.baseline} has no complete run on the same datasets" if context.baseline else "no baseline"
-        return GateResult(
-            "evaluation", "pass", f"evaluated ({', '.join(uncompared)}); nothing to compare with: {against}{not_counted}"
-        )
-    verdict = _combined_verdicts([comparison.verdict for comparison in comparisons])
-    rows = [{"dataset": c.candidate.dataset_name, **row} for c in comparisons for row in c.rows()]
-    if verdict == "regression":
-        regressed = "; ".join(
-            f"on {c.candidate.dataset_name} (run {c.candidate.id} vs run {c.baseline.id}): {', '.join(c.regression_changes())}"
-            for c in comparisons if c.verdict == "regression"
-        )  # fmt: skip
-        summary = (
-            f"{name} {version} regressed against {context.baseline} {regressed} "
-            f"(mean paired difference, {policy.confidence:.0%} interval below -{policy.tolerance:g})"
-        )
-        return GateResult("evaluation", "fail", summary, rows)
-    summary = "; ".join(
-        f"run {c.candidate.id} vs run {c.baseline.id} on {c.candidate.dataset_name}: {c.verdict}, {c.reason}" for c in comparisons
-    )
-    gate_verdict = "missing" if verdict == "inconclusive" else "pass"
-    return GateResult("evaluation", gate_verdict, summary + not_counted, rows)

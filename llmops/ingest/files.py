@@ -58,9 +58,7 @@ def open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def parse_jsonl_lines(
-    lines: Iterable[bytes], source: str, first_line: int = 1
-) -> Iterator[TraceRecord | Rejection]:
+def parse_jsonl_lines(lines: Iterable[bytes], source: str, first_line: int = 1) -> Iterator[TraceRecord | Rejection]:
     """One JSON object per line; blank lines skipped; a UTF-8 byte-order mark tolerated.
 
     ``first_line`` numbers the lines when they are a chunk taken from further down the file.
@@ -95,8 +93,7 @@ class _CsvParser:
         missing = [column for column in REQUIRED_CSV_COLUMNS if column not in names]
         if missing:
             raise ValueError(
-                f"{source}: the CSV header lacks the required column(s) {', '.join(missing)} "
-                f"(found: {', '.join(names)})"
+                f"{source}: the CSV header lacks the required column(s) {', '.join(missing)} (found: {', '.join(names)})"
             )
         self._width = len(names)
         self._columns = [(index, name) for index, name in enumerate(names) if name in _KNOWN_FIELDS]
@@ -201,9 +198,7 @@ class TraceReader:
     def __enter__(self) -> TraceReader:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
 

@@ -126,9 +126,7 @@ def _imported_in_workers(
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     if os.name == "posix":
         context.set_forkserver_preload([__name__])  # workers fork with pydantic, SQLAlchemy… imported
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(context.Lock(),)
-    )
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(context.Lock(),))
     with pool, open_binary(path) as stream:
         in_flight: deque[Future[tuple[WriteResult, list[Rejection]]]] = deque()
         first_line = 1

@@ -81,8 +81,7 @@ class SourceConfig(BaseModel):
         unknown = sorted(set(value) - set(TRACE_FIELDS))
         if unknown:
             raise ValueError(
-                f"column_map keys must be trace fields; unknown: {', '.join(unknown)} "
-                f"(trace fields: {', '.join(TRACE_FIELDS)})"
+                f"column_map keys must be trace fields; unknown: {', '.join(unknown)} (trace fields: {', '.join(TRACE_FIELDS)})"
             )
         return value
 
@@ -176,9 +175,7 @@ def create_source_engine(source: SourceConfig) -> Engine:
         if not Path(url.database).is_file():
             raise SourceConfigError(f"source database {source.safe_url()}: no such file")
     try:
-        return create_engine(
-            url, connect_args=_connect_args(url, source.connect_timeout_seconds), poolclass=NullPool
-        )
+        return create_engine(url, connect_args=_connect_args(url, source.connect_timeout_seconds), poolclass=NullPool)
     except (NoSuchModuleError, ImportError) as exc:
         raise SourceConfigError(
             f"cannot open {source.safe_url()}: the database driver is not installed ({exc.__class__.__name__}: "
@@ -201,9 +198,7 @@ def with_reconnects(
             message = str(exc.orig or exc).strip()
             reason = _scrub(message.splitlines()[0] if message else type(exc.orig or exc).__name__, engine.url)
             if attempt >= source.connect_attempts:
-                raise SourceUnavailable(
-                    f"cannot read {source.safe_url()} (attempts: {attempt}): {reason}"
-                ) from None
+                raise SourceUnavailable(f"cannot read {source.safe_url()} (attempts: {attempt}): {reason}") from None
             delay = min(2.0 ** (attempt - 1), 30.0) * random.uniform(0.5, 1.5)
             logger.warning("reading %s failed (%s); retry %d in %.1f s", source.safe_url(), reason, attempt, delay)
             sleep(delay)
@@ -217,9 +212,7 @@ def _reflect(engine: Engine, source: SourceConfig) -> Table:
     except NoSuchTableError:
         tables = inspect(engine).get_table_names(schema=schema or None)
         listing = ", ".join(sorted(tables)) or "none"
-        raise SourceConfigError(
-            f"table {source.table!r} not found in {source.safe_url()} (tables there: {listing})"
-        ) from None
+        raise SourceConfigError(f"table {source.table!r} not found in {source.safe_url()} (tables there: {listing})") from None
 
 
 @dataclass(frozen=True)
@@ -238,16 +231,14 @@ def plan_columns(source: SourceConfig, columns: Sequence[str]) -> ColumnPlan:
     fields = {name: column for name, column in fields.items() if column in available or name in source.column_map}
     cursor = source.cursor_column or fields.get("timestamp", "timestamp")
     row_id = source.id_column or fields.get("trace_id", "trace_id")
-    problems = [
-        f"{name} -> {column!r}" for name, column in source.column_map.items() if column not in available
-    ]
+    problems = [f"{name} -> {column!r}" for name, column in source.column_map.items() if column not in available]
     problems += [f"{name} (no column {name!r} and no mapping)" for name in REQUIRED_FIELDS if name not in fields]
-    problems += [f"{role} {column!r}" for role, column in (("cursor_column", cursor), ("id_column", row_id))
-                 if column not in available]
+    problems += [
+        f"{role} {column!r}" for role, column in (("cursor_column", cursor), ("id_column", row_id)) if column not in available
+    ]
     if problems:
         raise SourceConfigError(
-            f"table {source.table!r} lacks columns for: {'; '.join(dict.fromkeys(problems))}. "
-            f"Its columns: {', '.join(columns)}"
+            f"table {source.table!r} lacks columns for: {'; '.join(dict.fromkeys(problems))}. Its columns: {', '.join(columns)}"
         )
     return ColumnPlan(fields=fields, cursor=cursor, id=row_id)
 
@@ -313,9 +304,7 @@ def _batch_query(table: Table, plan: ColumnPlan, position: Mapping[str, Any] | N
     return query
 
 
-def rows_to_records(
-    rows: Sequence[Mapping[str, Any]], plan: ColumnPlan
-) -> tuple[list[TraceRecord], list[RejectedRow]]:
+def rows_to_records(rows: Sequence[Mapping[str, Any]], plan: ColumnPlan) -> tuple[list[TraceRecord], list[RejectedRow]]:
     """Validate mapped rows; a bad row becomes a rejection naming its id and column."""
     records: list[TraceRecord] = []
     rejections: list[RejectedRow] = []
@@ -370,8 +359,12 @@ def pull_traces(
             written = write_traces(engine, records, watermark=(source.watermark_name, position))
             for rejection in rejections:
                 logger.warning(
-                    "%s: row %s=%r rejected: %s%s", source.watermark_name, plan.id, rejection.row_id,
-                    f"{rejection.column}: " if rejection.column else "", rejection.reason,
+                    "%s: row %s=%r rejected: %s%s",
+                    source.watermark_name,
+                    plan.id,
+                    rejection.row_id,
+                    f"{rejection.column}: " if rejection.column else "",
+                    rejection.reason,
                 )
             report.pulled += len(rows)
             report.inserted += written.inserted

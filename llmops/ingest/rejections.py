@@ -22,9 +22,7 @@ RAW_LIMIT = 2000
 VALUE_LIMIT = 80
 """Characters of an offending value quoted in a reason."""
 
-_INTEGER_FIELDS = frozenset(
-    name for name, info in TraceRecord.model_fields.items() if info.annotation in (int, int | None)
-)
+_INTEGER_FIELDS = frozenset(name for name, info in TraceRecord.model_fields.items() if info.annotation in (int, int | None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +104,7 @@ def explain_error(error: ErrorDetails) -> str:
     return f"{message[:1].lower()}{message[1:]}, {got}"
 
 
-def describe_validation_error(
-    exc: ValidationError, field_names: Mapping[str, str] | None = None
-) -> tuple[str | None, str]:
+def describe_validation_error(exc: ValidationError, field_names: Mapping[str, str] | None = None) -> tuple[str | None, str]:
     """The first bad field and a reason naming every problem of the record.
 
     ``field_names`` renames record fields to the input's own names (an OTel attribute, say),

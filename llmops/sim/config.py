@@ -81,9 +81,7 @@ class SimConfig(BaseModel):
         default_factory=dict,
         description="Per-model factor on latency; default by tier (haiku 0.5, sonnet 1.0, opus 1.8).",
     )
-    ttft_ms: float = Field(
-        default=100.0, ge=0, description="Time to the first text delta of a stream (before model multiplier)."
-    )
+    ttft_ms: float = Field(default=100.0, ge=0, description="Time to the first text delta of a stream (before model multiplier).")
     error_rate_429: Rate = Field(default=0.0, description="Share of API requests answered 429 rate_limit_error.")
     retry_after_seconds: float = Field(default=1.0, ge=0, description="Value of the retry-after header on a 429.")
     error_rate_529: Rate = Field(default=0.0, description="Share answered 529 overloaded_error.")
@@ -132,10 +130,7 @@ class SimConfig(BaseModel):
     def _rates_fit_in_one_draw(self) -> SimConfig:
         total = self.error_rate_429 + self.error_rate_529 + self.error_rate_500 + self.hang_rate
         if total > 1.0 + 1e-9:
-            raise ValueError(
-                "error_rate_429 + error_rate_529 + error_rate_500 + hang_rate must be at most 1, "
-                f"got {total:g}"
-            )
+            raise ValueError(f"error_rate_429 + error_rate_529 + error_rate_500 + hang_rate must be at most 1, got {total:g}")
         return self
 
     def latency_multiplier(self, model_id: str) -> float:

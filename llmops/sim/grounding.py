@@ -63,9 +63,7 @@ def _document_frequency() -> tuple[int, Counter[str]]:
 
 @lru_cache(maxsize=512)
 def evidence(fact: str) -> Evidence:
-    specifics = tuple(
-        re.compile(rf"(?<![\w$#.]){re.escape(found.lower())}(?![\d])") for found in SPECIFIC.findall(fact)
-    )
+    specifics = tuple(re.compile(rf"(?<![\w$#.]){re.escape(found.lower())}(?![\d])") for found in SPECIFIC.findall(fact))
     total, frequency = _document_frequency()
     stems = _content_stems(_without_specifics(fact))
     return Evidence(specifics, {stem: math.log((total + 1) / (frequency[stem] + 0.5)) for stem in stems})

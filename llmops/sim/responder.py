@@ -350,9 +350,7 @@ def find_issues(code: str) -> list[Finding]:
         for check in CODE_CHECKS
         if check.pattern is not None and check.pattern.search(line)
     ]
-    findings.extend(
-        Finding(check, None) for check in CODE_CHECKS if check.absent is not None and not check.absent.search(code)
-    )
+    findings.extend(Finding(check, None) for check in CODE_CHECKS if check.absent is not None and not check.absent.search(code))
     return findings
 
 
@@ -386,6 +384,7 @@ def code_review(ask: Ask) -> Answer:
         prose = "\n".join([heading, *lines, f"Verdict: {verdict.replace('_', ' ')}."])
     return Answer(prose, {"issues": issues, "verdict": verdict})
 
+
 # --- grading (LLM as judge) --------------------------------------------------------------
 
 GRADER_PROMPT = re.compile(r"\b(grader|grade|grading|judge|evaluator)\b", re.I)
@@ -396,7 +395,9 @@ QUOTED = re.compile(r"'([^']{2,40})'")
 MENU_PATH = re.compile(r"\b[A-Z]\w+(?: > [A-Z]\w+)+")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 ASKED_VERDICT = re.compile(r"\bverdict (request_changes|approve_with_comments|approve)\b")
-ASKED_SENTENCES = re.compile(r"\b(one|two|three|four|five)(?: or (two|three|four|five|six))? (?:plain |short )?sentences?\b", re.I)
+ASKED_SENTENCES = re.compile(
+    r"\b(one|two|three|four|five)(?: or (two|three|four|five|six))? (?:plain |short )?sentences?\b", re.I
+)
 COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 JUDGE_NOISE: dict[Tier, float] = {"haiku": 0.7, "sonnet": 0.45, "opus": 0.3}
 """Standard deviation of a grader's score, in points of a 1-5 scale: smaller models grade less consistently."""

@@ -204,9 +204,7 @@ async def stream_events(state: SimState, message: dict[str, Any], model_id: str)
     """The Messages streaming protocol, in the real order, paced by time to first token and latency."""
     text = message["content"][0]["text"]
     usage = message["usage"]
-    opening = {
-        **message, "content": [], "stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 1}
-    }
+    opening = {**message, "content": [], "stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 1}}
     yield sse("message_start", {"type": "message_start", "message": opening})
     empty_block = {"type": "text", "text": ""}
     yield sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": empty_block})
@@ -511,12 +509,8 @@ class SimServer:
         except OSError as error:
             raise RuntimeError(f"cannot listen on {self.host}:{self.port}: {error.strerror}") from None
         self.port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(self.app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
-        )
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"llmops-sim:{self.port}", daemon=True
-        )
+        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False, timeout_graceful_shutdown=1))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"llmops-sim:{self.port}", daemon=True)
         thread.start()
         deadline = time.monotonic() + startup_timeout_seconds
         while not server.started:

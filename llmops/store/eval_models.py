@@ -52,9 +52,7 @@ class EvalRun(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # settings, batch ids, judge, flow run
     created_by: Mapped[str | None] = mapped_column(String(128))
 
-    __table_args__ = (
-        Index("ix_eval_runs_lookup", "prompt_name", "prompt_version", "dataset_hash", "status", "id"),
-    )
+    __table_args__ = (Index("ix_eval_runs_lookup", "prompt_name", "prompt_version", "dataset_hash", "status", "id"),)
 
 
 class EvalResult(Base):

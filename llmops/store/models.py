@@ -159,9 +159,7 @@ class TraceRollup(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        UniqueConstraint(
-            "day", "environment", "feature", "prompt_name", "prompt_version", "model", name="uq_trace_rollups_key"
-        ),
+        UniqueConstraint("day", "environment", "feature", "prompt_name", "prompt_version", "model", name="uq_trace_rollups_key"),
     )
 
 

@@ -1,7 +1,7 @@
 """Pinned-model references: a serving version's outputs on a fixed subset of its eval dataset.
 
 Captured when a version starts serving, so that every night the same subset can be asked of the
-same pinned model again and the answers compared (``llmops.pinned_drift``). A reference is one
+same pinned model again and the answers compared (``llmops.drift.pinned``). A reference is one
 per version, model and dataset: a re-capture replaces it as a whole. Each answer keeps the hash
 of the example it answered, so after the dataset is edited the examples still unchanged can go
 on being compared. Each example is answered twice (``sample`` 0 and 1): sample 0 is the reference, and

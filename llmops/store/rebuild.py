@@ -6,8 +6,9 @@ from sqlalchemy import Engine, delete, select
 
 from llmops import settings
 from llmops.store import rollups
+from llmops.store.engine import dialect_insert
 from llmops.store.models import Trace, TraceRollup, usd_to_pico
-from llmops.store.writer import ROLLUP_TIMEZONE_KEY, SETTINGS, dialect_insert, lock_for_ingest
+from llmops.store.writer import ROLLUP_TIMEZONE_KEY, SETTINGS, lock_for_ingest
 
 BATCH = 20_000
 

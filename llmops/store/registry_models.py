@@ -2,7 +2,7 @@
 
 Label rows are never deleted: clearing a label sets its version to NULL and bumps its
 ``revision``, so a stale ``expected_revision`` can never match a label that was cleared and
-set again (no ABA). Rollouts keep their own tables and move labels through ``llmops.registry``.
+set again (no ABA). Rollouts keep their own tables and move labels through ``llmops.release.registry``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A rollout is live while its status is ``active``, ``paused`` or ``awaiting_appro
 unique index allows one live rollout per prompt and environment, so two promotions racing for
 the same prompt cannot both start (on SQLite and PostgreSQL alike). ``revision`` guards every
 update: the scheduled advance and a person approving or rolling back never both apply.
-Labels themselves move through ``llmops.registry`` in the same transaction.
+Labels themselves move through ``llmops.release.registry`` in the same transaction.
 """
 
 from __future__ import annotations

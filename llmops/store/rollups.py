@@ -19,8 +19,7 @@ from zoneinfo import ZoneInfo
 from fastdigest import TDigest
 from sqlalchemy import Connection, Engine, Table, bindparam, select, tuple_, update
 
-
-from llmops.store.engine import read_only
+from llmops.store.engine import dialect_insert, read_only
 from llmops.store.models import PICO, TraceRollup, pico_to_usd
 
 ROLLUPS: Table = TraceRollup.__table__  # type: ignore[assignment]
@@ -135,9 +134,7 @@ def _present(values: Iterable[Any]) -> list[Any]:
 
 def _partial(rows: list[RollupRow]) -> Partial:
     """Sum one key's rows column by column with C-level loops: this runs for every ingested row."""
-    (_, errors, inputs, outputs, cache_reads, cache_writes, costs, feedback, scores, latencies, ttfts) = zip(
-        *rows, strict=True
-    )
+    (_, errors, inputs, outputs, cache_reads, cache_writes, costs, feedback, scores, latencies, ttfts) = zip(*rows, strict=True)
     priced = _present(costs)
     feedback, scores = _present(feedback), _present(scores)
     all_inputs = list(map(sum, zip(inputs, cache_reads, cache_writes, strict=True)))  # as drift counts input
@@ -199,7 +196,6 @@ def add_rows(connection: Connection, rows: Sequence[RollupRow]) -> None:
     """
     if not rows:
         return
-    from llmops.store.writer import dialect_insert  # the writer imports this module
 
     partials = _aggregate(rows)
     keys = sorted(partials)

@@ -17,11 +17,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, Table, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from llmops import pricing, settings
 from llmops.records import TraceRecord
 from llmops.store import rollups
+from llmops.store.engine import dialect_insert
 from llmops.store.models import IngestWatermark, StoreSetting, Trace, pico_to_usd, usd_to_pico
 
 TRACES: Table = Trace.__table__  # type: ignore[assignment]
@@ -80,15 +80,6 @@ class WriteResult:
 
 class RollupTimezoneMismatch(RuntimeError):
     """The store's rollup days were cut in another timezone than the one configured now."""
-
-
-def dialect_insert(connection: Connection, table: Table) -> Any:
-    """INSERT with ``on_conflict_*`` for the connection's backend."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    if connection.dialect.name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {connection.dialect.name}")
 
 
 @lru_cache(maxsize=65_536)
@@ -154,9 +145,7 @@ def prepare(records: Sequence[TraceRecord], *, sqlite_times: bool, timezone: str
 def check_rollup_timezone(connection: Connection) -> str:
     """Record the rollup timezone on first write; refuse to mix days cut in two timezones."""
     configured = settings.timezone().key
-    stored = connection.execute(
-        select(SETTINGS.c.value).where(SETTINGS.c.key == ROLLUP_TIMEZONE_KEY)
-    ).scalar_one_or_none()
+    stored = connection.execute(select(SETTINGS.c.value).where(SETTINGS.c.key == ROLLUP_TIMEZONE_KEY)).scalar_one_or_none()
     if stored is None:
         connection.execute(
             dialect_insert(connection, SETTINGS)
@@ -250,9 +239,7 @@ def insert_new_rows(connection: Connection, batch: PreparedBatch) -> list[rollup
 
 def save_watermark(connection: Connection, source: str, watermark: dict[str, Any], rows: int) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
-    stmt = dialect_insert(connection, WATERMARKS).values(
-        source=source, watermark=watermark, rows_total=rows, updated_at=now
-    )
+    stmt = dialect_insert(connection, WATERMARKS).values(source=source, watermark=watermark, rows_total=rows, updated_at=now)
     connection.execute(
         stmt.on_conflict_do_update(
             index_elements=["source"],
@@ -267,14 +254,10 @@ def save_watermark(connection: Connection, source: str, watermark: dict[str, Any
 
 def load_watermark(engine: Engine, source: str) -> dict[str, Any] | None:
     with engine.connect() as connection:
-        return connection.execute(
-            select(WATERMARKS.c.watermark).where(WATERMARKS.c.source == source)
-        ).scalar_one_or_none()
+        return connection.execute(select(WATERMARKS.c.watermark).where(WATERMARKS.c.source == source)).scalar_one_or_none()
 
 
-def write_prepared(
-    engine: Engine, batch: PreparedBatch, *, watermark: tuple[str, dict[str, Any]] | None = None
-) -> WriteResult:
+def write_prepared(engine: Engine, batch: PreparedBatch, *, watermark: tuple[str, dict[str, Any]] | None = None) -> WriteResult:
     """Store a prepared batch once per trace, with rollups (and a source watermark) in step."""
     with engine.begin() as connection:
         timezone = check_rollup_timezone(connection)

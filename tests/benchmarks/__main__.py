@@ -6,7 +6,18 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("bench_import", "bench_costs", "bench_tracing", "bench_resolve", "bench_digest", "bench_eval", "bench_gates", "bench_drift", "bench_pinned_drift", "bench_compression")
+BENCHMARKS = (
+    "bench_import",
+    "bench_costs",
+    "bench_tracing",
+    "bench_resolve",
+    "bench_digest",
+    "bench_eval",
+    "bench_gates",
+    "bench_drift",
+    "bench_pinned_drift",
+    "bench_compression",
+)
 
 
 def main(names: list[str]) -> None:

@@ -111,7 +111,8 @@ TOPICS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
 )  # fmt: skip
 EXPLANATIONS = (
     "Members often ask about {thing} in their first week, and a patient explanation then saves everyone time later.",
-    "The rule exists because the space is shared, and what feels like a small exception to one person can spoil the day for several others.",
+    "The rule exists because the space is shared, and what feels like a small exception to one person can spoil the day "
+    "for several others.",
     "It helps to explain the reason in plain words, since people accept a limit much more easily when they understand where it comes from.",
     "Most questions about {thing} come from people who are simply busy, so answer the question first and add the background afterwards.",
     "When something has gone wrong with {thing}, say that you are sorry for the trouble before you explain what can be done about it.",
@@ -121,7 +122,7 @@ EXPLANATIONS = (
     "Over the years we have found that clear rules about {thing} keep the atmosphere relaxed, because nobody has to guess what is allowed.",
     "Members talk to each other a great deal, so a fair and consistent answer matters even more than a quick one.",
 )  # fmt: skip
-ANSWER_FORMAT = "## Answer format\nAnswer in at most four sentences of plain prose, then one line that starts with \"Next:\".\n"
+ANSWER_FORMAT = '## Answer format\nAnswer in at most four sentences of plain prose, then one line that starts with "Next:".\n'
 
 
 def policy_prompt(target_tokens: int, count: Callable[[str], int], seed: int = 7) -> str:
@@ -157,7 +158,9 @@ def policy_prompt(target_tokens: int, count: Callable[[str], int], seed: int = 7
             if fitting is candidates[0]:
                 continue
         else:  # nothing fits: whichever of stopping here or overshooting is nearer the target
-            nearest = min([None, *candidates], key=lambda c: abs((size(blocks) if c is None else size([*blocks, c])) - target_tokens))
+            nearest = min(
+                [None, *candidates], key=lambda c: abs((size(blocks) if c is None else size([*blocks, c])) - target_tokens)
+            )
             blocks += [nearest] if nearest else []
         break
     return "\n\n".join([*blocks, ANSWER_FORMAT])
@@ -194,7 +197,9 @@ def worker() -> None:
         out["model"] = lingua.model
         out["results"] = []
         for case in job["cases"]:
-            text = get_prompt("help-center").system if case.get("help_center") else policy_prompt(case["target"], lingua.token_count)
+            text = (
+                get_prompt("help-center").system if case.get("help_center") else policy_prompt(case["target"], lingua.token_count)
+            )
             adaptive_window = lingua_module.iterative_size
             if case.get("window"):  # LLMLingua's own fixed window instead of lingua.py's adaptive one
                 lingua_module.iterative_size = lambda tokens, window=case["window"]: window
@@ -229,7 +234,9 @@ def quality_curve(rates: list[float]) -> dict[str, Any]:
     })  # fmt: skip
     with SimServer(SimConfig(latency_median_ms=5, seed=7)) as sim:
         os.environ[settings.ANTHROPIC_BASE_URL] = sim.base_url
-        request = CompressionRequest(prompt_name="help-center", version="1.0.0", rates=rates, method="llmlingua", register_version=False)
+        request = CompressionRequest(
+            prompt_name="help-center", version="1.0.0", rates=rates, method="llmlingua", register_version=False
+        )
         return compress_prompt(request)
 
 
@@ -274,7 +281,8 @@ def main() -> None:
             ok = total <= FLOOR_SECONDS and run["peak_rss"] <= FLOOR_BYTES
             smollm2_speed.append(case["before"] / case["seconds"])
             print(f"  {rate:>5.1f} {case['before']:>6} → {case['after']:<5} {case['after'] / case['before']:>8.2f} "
-                  f"{run['load_seconds']:>7.1f} {case['seconds']:>10.1f} {case['cpu_seconds']:>7.1f} {total:>13.1f} {gb(run['peak_rss']):>9}  "
+                  f"{run['load_seconds']:>7.1f} {case['seconds']:>10.1f} {case['cpu_seconds']:>7.1f} {total:>13.1f} "
+                  f"{gb(run['peak_rss']):>9}  "
                   f"{'ok' if ok else 'MISSED'}")  # fmt: skip
 
         tiny = run_job({"kind": "compress", "method": "llmlingua2", "build_tiny_classifier": str(Path(folder) / "tiny"),
@@ -293,12 +301,20 @@ def main() -> None:
         curve = run_job({"kind": "curve", "rates": list(CURVE_RATES)}, home)["outcome"]
         print(f"\nQuality against tokens on help-center 1.0.0 ({curve['model']}; 113 examples against llmops sim; "
               "tokens in the pinned model's count; Δ = candidate − uncompressed, 95 % interval):")  # fmt: skip
-        metrics = [key for key in curve["candidates"][0] if key not in ("rate", "tokens", "ratio", "verdict", "$/month saved", "status")]
-        print(f"  {'rate':>5} {'tokens':>15} {'share':>6}  " + "  ".join(f"{metric:>24}" for metric in metrics) + f"  {'verdict':>13}")
+        metrics = [
+            key for key in curve["candidates"][0] if key not in ("rate", "tokens", "ratio", "verdict", "$/month saved", "status")
+        ]
+        print(
+            f"  {'rate':>5} {'tokens':>15} {'share':>6}  "
+            + "  ".join(f"{metric:>24}" for metric in metrics)
+            + f"  {'verdict':>13}"
+        )
         for row in curve["candidates"]:
             print(f"  {row['rate']:>5} {row['tokens']:>15} {row['ratio']:>6}  " + "  ".join(f"{row[metric]:>24}" for metric in metrics)
                   + f"  {row['verdict']:>13}")  # fmt: skip
-        chosen = next((row for row in curve["candidates"] if row["status"] == "passed" and row["rate"] == curve["chosen_rate"]), None)
+        chosen = next(
+            (row for row in curve["candidates"] if row["status"] == "passed" and row["rate"] == curve["chosen_rate"]), None
+        )
         if chosen is None:
             print(f"  chosen: none — {curve['why_none']}  MISSED")
         else:

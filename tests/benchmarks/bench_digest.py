@@ -11,8 +11,8 @@ import time
 
 from sqlalchemy import func, select
 
-from llmops.digest import compute_digest
-from llmops.slack import render_chart, render_digest
+from llmops.report.digest import compute_digest
+from llmops.report.slack import render_chart, render_digest
 from llmops.store.models import Trace, TraceRollup
 from tests.benchmarks.common import migrated_engine, seed_demo_traffic, sqlite_url, timed
 
@@ -28,12 +28,16 @@ def main() -> None:
         with engine.connect() as connection:
             traces = connection.execute(select(func.count()).select_from(Trace)).scalar_one()
             rollups = connection.execute(select(func.count()).select_from(TraceRollup)).scalar_one()
-        print(f"seeded {traces:,} traces ({rollups:,} rollup rows) ending {day} in {time.perf_counter() - started:.0f} s (SQLite)")
+        print(
+            f"seeded {traces:,} traces ({rollups:,} rollup rows) ending {day} in {time.perf_counter() - started:.0f} s (SQLite)"
+        )
         digest = compute_digest(engine, day)
         numbers = timed(lambda: compute_digest(engine, day))
         message = timed(lambda: render_digest(digest, with_chart=False))
         chart = timed(lambda: render_chart(digest), repeats=3)
-        print(f"  digest numbers  {numbers * 1000:7.1f} ms (floor: < 2 s) — {digest.totals['requests'].value:,} requests that day")
+        print(
+            f"  digest numbers  {numbers * 1000:7.1f} ms (floor: < 2 s) — {digest.totals['requests'].value:,} requests that day"
+        )
         print(f"  message render  {message * 1000:7.1f} ms (Block Kit, markdown, text)")
         print(f"  30-day chart    {chart * 1000:7.1f} ms (matplotlib PNG)")
         print(f"  caching estimate: {digest.caching.repeated_requests:,} repeated calls, ${digest.caching.savings_usd:,.2f}")

@@ -1,5 +1,5 @@
 """Decision quality of trace drift (issue 6): false alarms on ordinary days and power on days
-with an injected change, for ``llmops.drift`` and for Evidently-style per-call defaults.
+with an injected change, for ``llmops.drift.trace`` and for Evidently-style per-call defaults.
 
 The simulated application has weekly seasonality (weekends: 40 % of the traffic, fewer long
 requests) and the day-to-day variation real traffic has: a day-level latency factor (lognormal
@@ -7,7 +7,7 @@ sd 0.05), a share of long requests that moves by a few points, a small day-level
 an error rate that itself varies between days around 1 %. Each evaluated day is checked against
 the 14 days before it; each changed day is the same day (same draws) with one change injected.
 
-Floors: ≥ 95 % power on each change, ≤ 5 % false alarms for ``llmops.drift``.
+Floors: ≥ 95 % power on each change, ≤ 5 % false alarms for ``llmops.drift.trace``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from datetime import date, timedelta
 import numpy as np
 from fastdigest import TDigest
 
+from llmops.drift.trace import DayStats, TraceDriftConfig, TraceGroup, assess_trace_drift, baseline_drift
 from llmops.store.rollups import SQUARE_SUM_COLUMNS
-from llmops.drift import DayStats, TraceDriftConfig, TraceGroup, assess_trace_drift, baseline_drift
 
 EVALUATED_DAYS = int(os.environ.get("BENCH_DRIFT_DAYS", "300"))
 SEED = 2025
@@ -160,14 +160,14 @@ class Detector:
     name: str
     flags: Callable[[Verdicts], set[str]]
     reports_metrics: bool
-    """True: flags are ``llmops.drift`` metric names; False: baseline column names."""
+    """True: flags are ``llmops.drift.trace`` metric names; False: baseline column names."""
 
     def catches(self, change: Change) -> set[str]:
         return set(change.family) if self.reports_metrics else {change.column}
 
 
 DETECTORS = (
-    Detector("llmops.drift", lambda v: v.ours, True),
+    Detector("llmops.drift.trace", lambda v: v.ours, True),
     Detector("(no sq. sums)", lambda v: v.ours_without_square_sums, True),
     Detector("KS p<0.05", lambda v: v.ks, False),
     Detector("Wasserstein>=0.1", lambda v: v.wasserstein, False),
@@ -190,7 +190,9 @@ def main() -> None:
             results[change.name].append(check(simulate_day(index, change), reference, config))
 
     weekends = sum(day.stats.is_weekend for day in ordinary[window:])
-    print(f"{EVALUATED_DAYS} checked days ({weekends} weekend days), ~{CALLS_PER_WEEKDAY} calls per weekday, {window}-day reference")
+    print(
+        f"{EVALUATED_DAYS} checked days ({weekends} weekend days), ~{CALLS_PER_WEEKDAY} calls per weekday, {window}-day reference"
+    )
     print(f"{'':34}" + "".join(f"{detector.name:>18}" for detector in DETECTORS))
     calm = results[NO_CHANGE.name]
     cells = [rate(calm, lambda v, d=detector: bool(d.flags(v))) for detector in DETECTORS]
@@ -205,9 +207,12 @@ def main() -> None:
     for change in CHANGES:
         days = results[change.name]
         itself = rate(days, lambda v, c=change: c.metric in v.ours)
-        print(f"llmops.drift on {change.name}: {change.metric} itself flagged {itself}, day flagged {rate(days, lambda v: bool(v.ours))}")
+        print(
+            f"llmops.drift on {change.name}: {change.metric} itself flagged {itself}, "
+            f"day flagged {rate(days, lambda v: bool(v.ours))}"
+        )
     alarms = Counter(metric for verdict in calm for metric in verdict.ours)
-    print(f"llmops.drift false alarms by metric: {dict(alarms.most_common()) or 'none'}")
+    print(f"llmops.drift.trace false alarms by metric: {dict(alarms.most_common()) or 'none'}")
 
 
 if __name__ == "__main__":

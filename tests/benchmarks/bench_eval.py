@@ -23,8 +23,8 @@ import tracemalloc
 import anthropic
 import httpx
 
-from llmops.evals.datasets import Dataset, EvalExample
 from llmops import settings as env
+from llmops.evals.datasets import Dataset, EvalExample
 from llmops.evals.runner import RunSettings, async_client, evaluate
 from llmops.evals.scorers import AssertionScorer
 from llmops.prompts import PromptVersion
@@ -67,7 +67,7 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-c", "from llmops.cli import main; main()", "sim", "--port", str(port),
+    command = [sys.executable, "-c", "from cli import main; main()", "sim", "--port", str(port),
                "--latency-ms", str(LATENCY_MS), "--latency-sigma", "0"]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmops.experiments import ArmSample, Tolerances, ab_report, compare_arms, gate_verdict
+from llmops.release.experiments import ArmSample, Tolerances, ab_report, compare_arms, gate_verdict
 
 TRIALS = int(os.environ.get("BENCH_GATES_TRIALS", "60"))
 WINDOWS = (8_000, 20_000)
@@ -61,7 +61,7 @@ def simulate_window(calls: int, scenario: Scenario, seed: int) -> tuple[ArmSampl
     output_tokens = np.where(long, 600 * np.exp(rng.normal(0, 0.5, calls)), 150 * np.exp(rng.normal(0, 0.45, calls)))
     output_tokens = np.minimum(np.round(output_tokens), 2048)
     input_tokens = np.where(long, 3500 * np.exp(rng.normal(0, 0.8, calls)), 800 * np.exp(rng.normal(0, 0.6, calls)))
-    latency = (600 * np.exp(rng.normal(0, 0.3, calls)) + output_tokens * 14 * np.exp(rng.normal(0, 0.15, calls)))
+    latency = 600 * np.exp(rng.normal(0, 0.3, calls)) + output_tokens * 14 * np.exp(rng.normal(0, 0.15, calls))
     latency *= hour_latency[hour] * np.where(canary, scenario.latency_factor, 1.0)
     failed = rng.random(calls) < hour_errors[hour] + np.where(canary, scenario.extra_error_rate, 0.0)
     cost = (np.round(input_tokens) * 3 + output_tokens * 15) / 1e6

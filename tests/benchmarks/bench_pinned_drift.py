@@ -29,9 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmops.evals.datasets import Dataset, load_dataset
-from llmops.evals.embeddings import default_embedder
-from llmops.pinned_drift import (
+from llmops.drift.pinned import (
     PairedAnswers,
     PinnedCheck,
     PinnedDriftConfig,
@@ -43,6 +41,8 @@ from llmops.pinned_drift import (
     structural_checks,
     structure_holds,
 )
+from llmops.evals.datasets import Dataset, load_dataset
+from llmops.evals.embeddings import default_embedder
 from llmops.prompts import PromptVersion, get_prompt
 from llmops.sim.protocol import MessagesRequest
 from llmops.sim.responder import complete

@@ -13,7 +13,7 @@ from datetime import date
 
 from llmops import settings
 from llmops.prompts import PromptVersion
-from llmops.registry import Registry, resolve
+from llmops.release.registry import Registry, resolve
 from llmops.store.engine import dispose_engines
 from tests.benchmarks.common import backends, migrated_engine
 
@@ -36,8 +36,13 @@ def seed(registry: Registry) -> None:
     for version in ("1.0.0", "2.0.0"):
         registry.register(
             PromptVersion(
-                name="support", version=version, model="claude-3-5-sonnet-20241022", created=date(2025, 11, 15),
-                author="bench", changelog=f"release {version}", system="You are Acme's support assistant. " * 60,
+                name="support",
+                version=version,
+                model="claude-3-5-sonnet-20241022",
+                created=date(2025, 11, 15),
+                author="bench",
+                changelog=f"release {version}",
+                system="You are Acme's support assistant. " * 60,
                 parameters={"temperature": 0.3, "max_tokens": 512},
             ),
             actor="bench",
@@ -58,7 +63,7 @@ def main() -> None:
             os.environ[settings.LLMOPS_DATABASE_URL] = url  # module-level resolve() reads the configured store
             module_us = median_microseconds(lambda user: resolve("support", user), CACHED_CALLS)
             print(
-                f"{label:<10} cached Registry.resolve {cached_us:6.2f} µs | llmops.registry.resolve {module_us:6.2f} µs "
+                f"{label:<10} cached Registry.resolve {cached_us:6.2f} µs | llmops.release.registry.resolve {module_us:6.2f} µs "
                 f"| uncached (store read) {uncached_us:8.1f} µs | {uncached_us / cached_us:5.0f}× (floor: microseconds)"
             )
             dispose_engines()

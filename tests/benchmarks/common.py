@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-import uuid
-from collections.abc import Iterator
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,10 +16,9 @@ from rich.progress import Progress
 from sqlalchemy import Engine
 
 from llmops.demo.traffic import generate_traces
-from llmops.store.writer import write_traces
-
 from llmops.store.engine import create_store_engine
 from llmops.store.migrate import upgrade
+from llmops.store.writer import write_traces
 
 POSTGRES_ADMIN = os.environ.get("LLMOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

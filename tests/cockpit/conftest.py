@@ -98,8 +98,10 @@ def wait_for_final_state(cockpit: Cockpit, flow_run_id: uuid.UUID, timeout: floa
         if flow_run.state is not None and flow_run.state.is_final():
             return flow_run
         if time.monotonic() > deadline:
-            pytest.fail(f"flow run {flow_run.name} still {flow_run.state_name} after {timeout:.0f} s; worker log:\n"
-                        + "\n".join(p.log_tail() for p in cockpit.processes if p.name in cockpit.worker_names()))
+            pytest.fail(
+                f"flow run {flow_run.name} still {flow_run.state_name} after {timeout:.0f} s; worker log:\n"
+                + "\n".join(p.log_tail() for p in cockpit.processes if p.name in cockpit.worker_names())
+            )
         time.sleep(1)
 
 

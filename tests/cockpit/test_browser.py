@@ -13,17 +13,17 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import Engine
 
 from deployments.serve import Cockpit
 from llmops import settings
-from llmops.registry import Registry
-from llmops.rollouts import PromotionRequest, live_rollout, start_rollout
+from llmops.release.registry import Registry
+from llmops.release.rollouts import PromotionRequest, live_rollout, start_rollout
 from llmops.store.engine import get_engine
 from tests.cockpit.conftest import promotion, prompts_dir, store_url
 
@@ -125,7 +125,9 @@ def failed_api_calls(page: Page) -> list[str]:
 
     def note(response: Response) -> None:
         if "/api/" in response.url and response.status >= 400:
-            failures.append(f"{response.request.method} {urlsplit(response.url).path} → {response.status} {response.text()[:500]}")
+            failures.append(
+                f"{response.request.method} {urlsplit(response.url).path} → {response.status} {response.text()[:500]}"
+            )
 
     page.on("response", note)
     return failures
@@ -138,7 +140,9 @@ def submit_until_created(page: Page, failures: list[str]) -> None:
     clients retry that, while the UI shows an error toast and leaves the form filled in.
     """
     for attempt in range(1, SUBMIT_ATTEMPTS + 1):
-        with page.expect_response(lambda response: response.request.method == "POST" and response.url.endswith("/create_flow_run")) as answer:
+        with page.expect_response(
+            lambda response: response.request.method == "POST" and response.url.endswith("/create_flow_run")
+        ) as answer:
             page.get_by_role("button", name="Submit", exact=True).click()
         status = answer.value.status
         if status < 400:

@@ -30,9 +30,9 @@ from sqlalchemy import Engine
 
 from deployments.serve import Cockpit, project_deployments, trigger_names
 from llmops import settings
-from llmops.experiments import Tolerances
-from llmops.registry import Registry
-from llmops.rollouts import PromotionRequest, live_rollout, resource_id, start_rollout
+from llmops.release.experiments import Tolerances
+from llmops.release.registry import Registry
+from llmops.release.rollouts import PromotionRequest, live_rollout, resource_id, start_rollout
 from llmops.store.engine import get_engine
 from llmops.store.writer import write_traces
 from tests.cockpit.conftest import deployment_id, promotion, prompts_dir, run_deployment, store_url, wait_for_final_state
@@ -155,7 +155,9 @@ def test_promote_prompt_run_through_the_api_moves_production_and_shows_its_artif
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
     shown = {artifact.key: artifact for artifact in artifacts}
     plan = shown[f"rollout-plan-{PROMOTED}-production"]
-    assert json.loads(plan.data) == [{"step": 1, "traffic_percent": 100.0, "min_minutes": 0.0, "min_requests": 0, "state": "done"}]
+    assert json.loads(plan.data) == [
+        {"step": 1, "traffic_percent": 100.0, "min_minutes": 0.0, "min_requests": 0, "state": "done"}
+    ]
     assert "1.1.0" in shown[f"rollout-status-{PROMOTED}-production"].data
 
 
@@ -173,7 +175,9 @@ def test_bad_promotion_parameters_are_refused_before_any_run_starts(
 ) -> None:
     bad = {**promotion(PROMOTED, "1.1.0"), **change}
     with cockpit.client() as client:
-        runs_before = client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["promote-prompt"])))
+        runs_before = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["promote-prompt"]))
+        )
         with pytest.raises(PrefectHTTPStatusError) as refused:
             client.create_flow_run_from_deployment(deployment_id(cockpit, "promote-prompt"), parameters={"request": bad})
         runs_after = client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["promote-prompt"])))
@@ -182,9 +186,7 @@ def test_bad_promotion_parameters_are_refused_before_any_run_starts(
     assert {run.id for run in runs_after} == {run.id for run in runs_before}
 
 
-def test_an_eval_regression_of_a_canary_rolls_it_back_through_the_automation(
-    cockpit: Cockpit, scenarios: Scenarios
-) -> None:
+def test_an_eval_regression_of_a_canary_rolls_it_back_through_the_automation(cockpit: Cockpit, scenarios: Scenarios) -> None:
     deadline = time.monotonic() + AUTOMATION_TIMEOUT_SECONDS
     flow_run = None
     while flow_run is None and time.monotonic() < deadline:
@@ -214,7 +216,9 @@ def test_advance_rollouts_moves_a_canary_with_enough_traffic_to_its_next_step(co
     assert rollout is not None and rollout.current_step == 1 and rollout.status == "active"
     with cockpit.client() as client:
         [summary] = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]), key={"any_": ["live-rollouts"]})
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]), key={"any_": ["live-rollouts"]}
+            )
         )
     [shown] = [row for row in json.loads(summary.data) if row["prompt"] == ADVANCED]
     assert (shown["step"], shown["traffic_percent"], shown["status"]) == ("2/3", 25.0, "active")
@@ -222,7 +226,9 @@ def test_advance_rollouts_moves_a_canary_with_enough_traffic_to_its_next_step(co
 
 def test_a_schedule_paused_in_the_ui_stays_paused_when_the_cockpit_deploys_again(cockpit: Cockpit) -> None:
     def digest_schedule(client: Any) -> tuple[Any, Any]:
-        [deployment] = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["daily-digest"])))
+        [deployment] = client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["daily-digest"]))
+        )
         [schedule] = deployment.schedules
         return deployment, schedule
 
@@ -234,9 +240,16 @@ def test_a_schedule_paused_in_the_ui_stays_paused_when_the_cockpit_deploys_again
 
         with cockpit.client() as client:
             assert not digest_schedule(client)[1].active
-            paused_in_the_file = {config["name"] for config in project_deployments() for s in config.get("schedules", []) if not s.get("active", True)}
+            paused_in_the_file = {
+                config["name"]
+                for config in project_deployments()
+                for s in config.get("schedules", [])
+                if not s.get("active", True)
+            }
             others = {d.name: d.schedules for d in client.read_deployments() if d.name != "daily-digest"}
-            assert others and all(s.active == (name not in paused_in_the_file) for name, schedules in others.items() for s in schedules)
+            assert others and all(
+                s.active == (name not in paused_in_the_file) for name, schedules in others.items() for s in schedules
+            )
     finally:
         with cockpit.client() as client:
             deployment, schedule = digest_schedule(client)

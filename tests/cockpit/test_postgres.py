@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from deployments.serve import Cockpit, groups_alive, process_groups
-from llmops.registry import Registry
+from llmops.release.registry import Registry
 from llmops.store.engine import get_engine
 from tests.cockpit.conftest import cockpit_config, promotion, run_deployment, store_url, wait_for_final_state
 from tests.conftest import fresh_postgres_database

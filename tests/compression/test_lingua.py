@@ -82,9 +82,7 @@ def test_the_compression_extra_is_installed_here() -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_compressing_a_prompt_gives_fewer_tokens_and_keeps_every_protected_span(
-    method: str, model_dirs: dict[str, Path]
-) -> None:
+def test_compressing_a_prompt_gives_fewer_tokens_and_keeps_every_protected_span(method: str, model_dirs: dict[str, Path]) -> None:
     lingua = compressor(method, model_dirs)
     result = lingua.compress(GYM_PROMPT, rate=0.3)
     assert result.lingua_tokens_before == lingua.token_count(GYM_PROMPT) > 500

@@ -169,8 +169,9 @@ class SlackServer:
     def webhook_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{WEBHOOK_PATH}"
 
-    def fail(self, endpoint: str, *, status: int = 200, error: str | None = None,
-             retry_after: int | None = None, times: int = 1) -> None:
+    def fail(
+        self, endpoint: str, *, status: int = 200, error: str | None = None, retry_after: int | None = None, times: int = 1
+    ) -> None:
         """Answer the next ``times`` calls of ``endpoint`` with a fault instead of success."""
         with self.state.lock:
             self.state.faults[endpoint].extend(Fault(status, error, retry_after) for _ in range(times))

@@ -19,8 +19,8 @@ import yaml
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from cli.evals import register
 from llmops import settings as env
-from llmops.cli.evals import register
 from llmops.evals import store
 from llmops.evals.batch import BatchPolling
 from llmops.evals.datasets import Dataset, EvalExample, load_datasets
@@ -30,7 +30,7 @@ from llmops.evals.scorers import AssertionScorer, JudgeScorer, Score, ScorerConf
 from llmops.evals.verdicts import compare_runs
 from llmops.pricing import TokenUsage, price_call
 from llmops.prompts import PromptVersion, get_prompt
-from llmops.registry import get_registry
+from llmops.release.registry import get_registry
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
 
@@ -185,7 +185,13 @@ def test_the_cache_answers_an_unchanged_case_for_free(sim: SimServer, engine: En
 def test_batch_mode_collects_by_custom_id_at_half_price(sim: SimServer, engine: Engine) -> None:
     dataset = refund_dataset(25)
     polling = BatchPolling(initial=0.05, factor=2.0, maximum=0.2)
-    batch = run(sim, engine, make_prompt(), dataset, settings=settings(mode="batch", cache="off", batch_polling=polling, batch_chunk_size=10))
+    batch = run(
+        sim,
+        engine,
+        make_prompt(),
+        dataset,
+        settings=settings(mode="batch", cache="off", batch_polling=polling, batch_chunk_size=10),
+    )
 
     stats = sim.stats()["by_endpoint"]
     assert batch.status == "complete" and batch.mode == "batch" and batch.cases_done == 25
@@ -217,7 +223,9 @@ def write_prompt_and_dataset(root: Path, monkeypatch: pytest.MonkeyPatch, size: 
         prompt = make_prompt(version, system)
         path = root / "prompts" / prompt.name / f"{version}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fields = prompt.model_dump(mode="json", include={"version", "model", "created", "author", "changelog", "system", "parameters"})
+        fields = prompt.model_dump(
+            mode="json", include={"version", "model", "created", "author", "changelog", "system", "parameters"}
+        )
         path.write_text(yaml.safe_dump(fields, sort_keys=False))
     dataset = root / "evals" / "support" / "refunds.jsonl"
     dataset.parent.mkdir(parents=True)
@@ -275,7 +283,9 @@ REFUND_CASE = EvalExample(
     id="refund", input="Can I get a refund for my blender?",
     rubric="States the refund policy with its numbers (30 days from purchase, processed in 5-7 business days); asks for the order number.",
 )  # fmt: skip
-GOOD_ANSWER = "Refunds are available within 30 days of purchase and processed within 5-7 business days. Please share your order number."
+GOOD_ANSWER = (
+    "Refunds are available within 30 days of purchase and processed within 5-7 business days. Please share your order number."
+)
 
 
 def test_the_judge_grades_through_the_sync_and_async_sdk_clients(sim: SimServer) -> None:
@@ -299,7 +309,9 @@ def demo_sample(prompt_name: str, size: int = 12) -> Dataset:
     return Dataset(name=f"{dataset.name}-sample", prompt_name=prompt_name, examples=dataset.examples[:size])
 
 
-@pytest.mark.parametrize(("prompt_name", "version"), [("support-chat", "2.3.1"), ("doc-summary", "1.2.0"), ("code-review", "3.0.2")])
+@pytest.mark.parametrize(
+    ("prompt_name", "version"), [("support-chat", "2.3.1"), ("doc-summary", "1.2.0"), ("code-review", "3.0.2")]
+)
 def test_the_demo_prompts_configured_scorers_complete_against_the_local_server(
     sim: SimServer, engine: Engine, prompt_name: str, version: str
 ) -> None:
@@ -330,7 +342,9 @@ def test_a_judge_that_stays_unreadable_fails_the_case_but_its_cost_is_kept(sim: 
 
     async def main() -> store.RunRecord:
         async with anthropic.AsyncAnthropic(base_url=sim.base_url, api_key="sim") as client:
-            return await evaluate(make_prompt(), refund_dataset(40), engine=engine, client=client, scorers=judge_only, settings=settings())
+            return await evaluate(
+                make_prompt(), refund_dataset(40), engine=engine, client=client, scorers=judge_only, settings=settings()
+            )
 
     record = asyncio.run(main())
     rows = store.results(engine, record.id)
@@ -339,6 +353,8 @@ def test_a_judge_that_stays_unreadable_fails_the_case_but_its_cost_is_kept(sim: 
     for row in unreadable:
         details = row["reasons"]["judge"]["details"]
         assert details["attempts"] == 2 and len(details["replies"]) == 2
-        model_cost = price_call(SONNET, TokenUsage(input_tokens=row["input_tokens"], output_tokens=row["output_tokens"]), datetime.now(UTC))
+        model_cost = price_call(
+            SONNET, TokenUsage(input_tokens=row["input_tokens"], output_tokens=row["output_tokens"]), datetime.now(UTC)
+        )
         assert row["cost_usd"] == model_cost + Decimal(details["judge_cost_usd"]) > model_cost
     assert record.cost_usd == sum((row["cost_usd"] for row in rows), Decimal(0))

@@ -16,14 +16,14 @@ import typer
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from cli.drift import register
 from llmops import settings
-from llmops.cli.drift import register
-from llmops.drift_report import drift_events, save_findings
+from llmops.drift.pinned import CREATED_BY, PinnedDriftConfig, load_reference, pinned_findings, pinned_subset, run_pinned_checks
+from llmops.drift.report import drift_events, save_findings
 from llmops.evals import store as eval_store
 from llmops.evals.datasets import load_dataset
-from llmops.pinned_drift import CREATED_BY, PinnedDriftConfig, load_reference, pinned_findings, pinned_subset, run_pinned_checks
 from llmops.prompts import load_prompts
-from llmops.registry import Registry
+from llmops.release.registry import Registry
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
 

@@ -74,9 +74,7 @@ def test_create_answers_an_alias_under_its_dated_id(client: anthropic.Anthropic)
 
 def test_stream_events_arrive_in_order_and_match_the_plain_answer(client: anthropic.Anthropic) -> None:
     plain = client.messages.create(model=SONNET, max_tokens=512, system=POLICY_PROMPT, messages=QUESTION)
-    events = list(
-        client.messages.create(model=SONNET, max_tokens=512, system=POLICY_PROMPT, messages=QUESTION, stream=True)
-    )
+    events = list(client.messages.create(model=SONNET, max_tokens=512, system=POLICY_PROMPT, messages=QUESTION, stream=True))
     kinds = [event.type for event in events]
     assert kinds[:2] == ["message_start", "content_block_start"]
     assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
@@ -101,7 +99,10 @@ def test_async_client(sim: SimServer) -> None:
     async def ask() -> anthropic.types.Message:
         async with anthropic.AsyncAnthropic(base_url=sim.base_url, api_key="sim") as client:
             return await client.messages.create(
-                model=SONNET, max_tokens=64, messages=QUESTION, stop_sequences=["order number"],
+                model=SONNET,
+                max_tokens=64,
+                messages=QUESTION,
+                stop_sequences=["order number"],
                 system="Always ask for the order number before you look up an order.",
             )
 
@@ -185,9 +186,7 @@ def test_rate_limit_carries_retry_after_and_retries_recover(sim: SimServer, clie
     ("rate", "status", "error_class"),
     [("error_rate_529", 529, anthropic.OverloadedError), ("error_rate_500", 500, anthropic.InternalServerError)],
 )
-def test_server_errors(
-    sim: SimServer, client: anthropic.Anthropic, rate: str, status: int, error_class: type[Exception]
-) -> None:
+def test_server_errors(sim: SimServer, client: anthropic.Anthropic, rate: str, status: int, error_class: type[Exception]) -> None:
     sim.configure(**{rate: 1.0})
     with pytest.raises(error_class) as caught:
         client.messages.create(model=SONNET, max_tokens=16, messages=QUESTION)
@@ -222,9 +221,7 @@ def test_invalid_requests_get_specific_errors(client: anthropic.Anthropic) -> No
         client.messages.create(model=SONNET, max_tokens=16, messages=[])
 
 
-def test_provider_update_at_runtime_changes_answers_but_not_the_model_id(
-    sim: SimServer, client: anthropic.Anthropic
-) -> None:
+def test_provider_update_at_runtime_changes_answers_but_not_the_model_id(sim: SimServer, client: anthropic.Anthropic) -> None:
     before = client.messages.create(model=SONNET, max_tokens=512, system=POLICY_PROMPT, messages=QUESTION)
     update = httpx.post(f"{sim.base_url}/_sim/config", json={"provider_updated_models": ["claude-3-5-sonnet-latest"]})
     assert update.json()["provider_updated_models"] == [SONNET]
@@ -233,9 +230,7 @@ def test_provider_update_at_runtime_changes_answers_but_not_the_model_id(
     assert after.content[0].text != before.content[0].text
 
 
-def test_admin_config_rejects_invalid_updates_and_stats_count_requests(
-    sim: SimServer, client: anthropic.Anthropic
-) -> None:
+def test_admin_config_rejects_invalid_updates_and_stats_count_requests(sim: SimServer, client: anthropic.Anthropic) -> None:
     rejected = httpx.post(f"{sim.base_url}/_sim/config", json={"error_rate_429": 2})
     assert rejected.status_code == 400 and "error_rate_429" in rejected.json()["error"]["message"]
     unknown = httpx.post(f"{sim.base_url}/_sim/config", json={"latency": 5})
@@ -274,7 +269,7 @@ def test_stop_releases_hung_requests_and_leaves_no_thread() -> None:
 
 
 def test_cli_serves_until_terminated() -> None:
-    program = "import typer; from llmops.cli.sim import sim; typer.run(sim)"
+    program = "import typer; from cli.sim import sim; typer.run(sim)"
     command = [sys.executable, "-c", program, "--port", "0", "--seed", "1"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
 from llmops.demo import generate_traces
-from llmops.digest import compute_digest
-from llmops.slack import OUTBOX, SlackConfig, deliver_pending, enqueue_alert, enqueue_digest, render_digest
+from llmops.report.digest import compute_digest
+from llmops.report.slack import OUTBOX, SlackConfig, deliver_pending, enqueue_alert, enqueue_digest, render_digest
 from llmops.store.engine import get_engine
 from llmops.store.writer import write_traces
 from tests.e2e.slack_server import WEBHOOK_PATH, SlackServer
@@ -61,7 +61,10 @@ def test_digest_is_posted_and_its_chart_uploaded_into_the_thread(engine: Engine,
 
     assert report.ok and report.sent == [f"digest:{DAY}:{CHANNEL}"]
     assert [call.endpoint for call in slack.state.requests] == [
-        "chat.postMessage", "files.getUploadURLExternal", "upload", "files.completeUploadExternal",
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
     ]
     posted = slack.state.messages[0]
     assert posted["channel"] == CHANNEL and posted["blocks"][0]["type"] == "header" and posted["text"]
@@ -183,8 +186,15 @@ def test_alert_goes_out_at_once_with_the_flow_run_link(engine: Engine, slack: Sl
     config = bot(slack, channel="#llm-alerts")
     link = "http://127.0.0.1:4200/flow-runs/flow-run/42"
     for _ in range(2):  # a retried task alerts once
-        entry = enqueue_alert("rollback", "support-chat back to 2.3.1", "gate failed: p95 +40%", link,
-                              severity="critical", engine=engine, config=config)
+        entry = enqueue_alert(
+            "rollback",
+            "support-chat back to 2.3.1",
+            "gate failed: p95 +40%",
+            link,
+            severity="critical",
+            engine=engine,
+            config=config,
+        )
     assert entry.status == "sent"
     assert len(slack.state.messages) == 1
     assert f"<{link}|Open the Prefect flow run>" in str(slack.state.messages[0]["blocks"])

@@ -100,9 +100,7 @@ async def async_client(sim: SimServer, traces: Traces) -> AsyncIterator[anthropi
 
 
 def assert_client_defaults(record: TraceRecord) -> None:
-    assert (record.feature, record.prompt_name, record.prompt_version, record.environment) == tuple(
-        CLIENT_DEFAULTS.values()
-    )
+    assert (record.feature, record.prompt_name, record.prompt_version, record.environment) == tuple(CLIENT_DEFAULTS.values())
 
 
 def assert_matches_message(record: TraceRecord, message: anthropic.types.Message) -> None:
@@ -204,9 +202,7 @@ async def test_async_stream_helper_is_recorded(async_client: anthropic.AsyncAnth
     assert record.ttft_ms is not None
 
 
-def test_an_api_error_is_recorded_and_reraised_unchanged(
-    sim: SimServer, client: anthropic.Anthropic, traces: Traces
-) -> None:
+def test_an_api_error_is_recorded_and_reraised_unchanged(sim: SimServer, client: anthropic.Anthropic, traces: Traces) -> None:
     sim.configure(error_rate_529=1.0)
 
     with pytest.raises(anthropic.OverloadedError) as caught:
@@ -282,9 +278,7 @@ def test_trace_context_overrides_client_defaults(client: anthropic.Anthropic, tr
 
 
 @pytest.mark.asyncio
-async def test_trace_context_follows_each_asyncio_task(
-    async_client: anthropic.AsyncAnthropic, traces: Traces
-) -> None:
+async def test_trace_context_follows_each_asyncio_task(async_client: anthropic.AsyncAnthropic, traces: Traces) -> None:
     async def answer(user: str) -> str:
         with trace_context(user_id=user):
             message = await async_client.messages.create(**request())
@@ -332,9 +326,7 @@ def test_wrapping_twice_is_refused(client: anthropic.Anthropic) -> None:
         trace_anthropic(client)
 
 
-def test_the_default_sink_writes_to_the_store(
-    sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_default_sink_writes_to_the_store(sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("llmops.store.writer", reason="the store writer is not there yet")
     from sqlalchemy import select
 

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 import flows.compress_prompt as flow_module
+from cli import app
 from flows.compress_prompt import compress_prompt
 from llmops import settings as env
-from llmops.cli import app
 from llmops.compression import CompressionRequest, CompressionUnavailable
 from llmops.evals.store import find_runs
 from llmops.prompts import get_prompt, load_prompt_file
-from llmops.registry import get_registry
+from llmops.release.registry import get_registry
 from llmops.sim import SimConfig, SimServer
 from llmops.sim.knowledge import SUPPORT_TOPICS
 from llmops.store.engine import get_engine
@@ -87,7 +87,9 @@ def artifact_rows(key: str) -> list[dict[str, object]]:
     return json.loads(data) if isinstance(data, str) else data  # type: ignore[return-value]
 
 
-def test_the_best_candidate_that_passes_is_registered_as_the_next_version_and_gated_like_any(sim: SimServer, tmp_path: Path) -> None:
+def test_the_best_candidate_that_passes_is_registered_as_the_next_version_and_gated_like_any(
+    sim: SimServer, tmp_path: Path
+) -> None:
     write_prompt(tmp_path, keep_sections=["How to help"])
 
     outcome = compress_prompt(CompressionRequest(prompt_name="policy", rates=[0.3, 0.6], method="llmlingua", actor="tests"))
@@ -106,10 +108,14 @@ def test_the_best_candidate_that_passes_is_registered_as_the_next_version_and_ga
     rows = artifact_rows("compression-policy")
     assert [row["rate"] for row in rows] == [0.3, 0.6] and [row["status"] for row in rows] == ["registered", "passed"]
     with get_engine().connect() as connection:
-        [alert] = connection.execute(select(AlertRecord.title, AlertRecord.details).where(AlertRecord.kind == "compression")).all()
+        [alert] = connection.execute(
+            select(AlertRecord.title, AlertRecord.details).where(AlertRecord.kind == "compression")
+        ).all()
     assert alert.title == "policy 1.0.1 is ready to promote" and "llmops promote policy 1.0.1" in alert.details
 
-    again = compress_prompt(CompressionRequest(prompt_name="policy", version="1.0.0", rates=[0.3], method="llmlingua", actor="tests"))
+    again = compress_prompt(
+        CompressionRequest(prompt_name="policy", version="1.0.0", rates=[0.3], method="llmlingua", actor="tests")
+    )
     assert again["chosen"] == "1.0.1", "the same compression again is the same version, not 1.0.2"
 
 
@@ -139,7 +145,9 @@ def test_without_the_compression_extra_the_flow_fails_at_once_with_the_install_c
     sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_prompt(tmp_path)
-    monkeypatch.setattr(flow_module, "missing_extra", lambda: "prompt compression needs torch: pip install 'prefect-llmops[compression]'")
+    monkeypatch.setattr(
+        flow_module, "missing_extra", lambda: "prompt compression needs torch: pip install 'prefect-llmops[compression]'"
+    )
     with pytest.raises(CompressionUnavailable, match=r"pip install 'prefect-llmops\[compression\]'"):
         compress_prompt(CompressionRequest(prompt_name="policy"))
     assert get_prompt("policy").version == "1.0.0"
@@ -170,5 +178,5 @@ def test_the_command_line_prints_the_outcome_and_refuses_bad_input_in_one_line(s
 
     done = cli.invoke(app, ["compress", "policy", "--rates", "0.3", "--method", "llmlingua", "--json"])
     assert done.exit_code == 0, done.output
-    outcome = json.loads(done.stdout[done.stdout.index("{"):])
+    outcome = json.loads(done.stdout[done.stdout.index("{") :])
     assert outcome["chosen"] == "1.0.1" and outcome["candidates"][0]["status"] == "registered"

@@ -14,7 +14,7 @@ from blocks.slack import SlackDigest
 from flows.daily_digest import ARTIFACT_KEY, DigestNotDelivered, daily_digest
 from llmops import settings
 from llmops.demo import generate_traces
-from llmops.slack import OUTBOX
+from llmops.report.slack import OUTBOX
 from llmops.store.engine import get_engine
 from llmops.store.writer import write_traces
 from tasks.digest import send_alert

@@ -19,19 +19,19 @@ from prefect.server.events.schemas.events import ReceivedEvent
 from sqlalchemy import Engine, func, select
 
 import tasks.drift as drift_tasks
-from llmops.evals.embeddings import EmbeddingModelUnavailable
 from flows.drift_detection import ARTIFACT_KEY, drift_detection
-from llmops import settings
 from flows.promote_prompt import promote_prompt
-from llmops.evals.datasets import load_dataset
-from llmops.pinned_drift import PinnedDriftConfig, load_reference
-from llmops.rollouts import PromotionRequest
-from llmops.sim import SimConfig, SimServer
+from llmops import settings
 from llmops.demo import generate_traces
-from llmops.drift_report import REPORTS
+from llmops.drift.pinned import PinnedDriftConfig, load_reference
+from llmops.drift.report import REPORTS
+from llmops.evals.datasets import load_dataset
+from llmops.evals.embeddings import EmbeddingModelUnavailable
 from llmops.prompts import load_prompts
-from llmops.registry import Registry
-from llmops.slack import OUTBOX
+from llmops.release.registry import Registry
+from llmops.release.rollouts import PromotionRequest
+from llmops.report.slack import OUTBOX
+from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
 from llmops.store.outbox_models import AlertRecord
 from llmops.store.writer import write_traces
@@ -62,10 +62,18 @@ PREFECT_YAML_DEPLOYMENT = """
     concurrency_limit: 1
     work_pool: *llmops_pool
 """
+
+
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (settings.SLACK_BOT_TOKEN, settings.SLACK_CHANNEL, settings.SLACK_WEBHOOK_URL, settings.PREFECT_UI_URL,
-                 settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL):  # no model: pinned drift is not checked
+    for name in (
+        settings.SLACK_BOT_TOKEN,
+        settings.SLACK_CHANNEL,
+        settings.SLACK_WEBHOOK_URL,
+        settings.PREFECT_UI_URL,
+        settings.ANTHROPIC_API_KEY,
+        settings.ANTHROPIC_BASE_URL,
+    ):  # no model: pinned drift is not checked
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(settings.LLMOPS_PROMPTS_DIR, str(PROMPTS))
 
@@ -102,7 +110,9 @@ def count(engine: Engine, table: Any, *where: Any) -> int:
         return connection.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
 
 
-def test_a_drifted_night_is_stored_published_alerted_and_announced_for_the_canary(engine: Engine, emitted: list[dict[str, Any]]) -> None:
+def test_a_drifted_night_is_stored_published_alerted_and_announced_for_the_canary(
+    engine: Engine, emitted: list[dict[str, Any]]
+) -> None:
     quiet = drift_detection(day=END - timedelta(days=1))
     assert [f["kind"] for f in quiet["findings"]] == ["pinning"] * 3 and quiet["events"] == [] and emitted == []
     assert quiet["alert"] is not None  # the pinning problems are new: the day before was never checked
@@ -125,7 +135,9 @@ def test_a_drifted_night_is_stored_published_alerted_and_announced_for_the_canar
     with engine.connect() as connection:
         alerts = connection.execute(select(ALERTS).where(ALERTS.c.kind == "drift").order_by(ALERTS.c.id)).all()
     assert len(alerts) == 2 and alerts[1].severity == "warning"
-    assert alerts[1].title == f"{END}: {len(drifted)} drifted metrics (support-chat@2.3.1)"  # standing pinning problems are not new
+    assert (
+        alerts[1].title == f"{END}: {len(drifted)} drifted metrics (support-chat@2.3.1)"
+    )  # standing pinning problems are not new
     assert "p95 latency" in alerts[1].details
     assert count(engine, OUTBOX, OUTBOX.c.kind == "alert") == 2
 

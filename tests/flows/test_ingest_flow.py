@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 import flows.ingest_traces as ingest_module
 import tasks.ingest as task_module
 from blocks import TraceSource, TraceStore
+from cli.pull import register
 from flows.ingest_traces import ingest_traces, source_artifact_key
-from llmops.cli.pull import register
 from llmops.ingest.pull import SourceConfig, SourceConfigError, SourceUnavailable
 from llmops.store.engine import get_engine
 from llmops.store.models import Trace
@@ -125,9 +125,7 @@ def test_a_failing_source_shows_no_password_in_state_logs_or_artifacts(monkeypat
         state.result()
     APILogWorker.drain_all(timeout=10, at_exit=False)
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
-        )
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[source_artifact_key(block)]))
         )

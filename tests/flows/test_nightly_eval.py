@@ -23,7 +23,7 @@ from flows.nightly_eval import nightly_eval
 from llmops import settings as env
 from llmops.evals.store import find_runs
 from llmops.prompts import get_prompt
-from llmops.registry import get_registry
+from llmops.release.registry import get_registry
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
 from tests.e2e.test_eval_runner import QUIET, SONNET, write_prompt_and_dataset
@@ -161,13 +161,17 @@ def test_a_dask_address_without_prefect_dask_fails_the_run_not_the_import(monkey
 
     monkeypatch.setenv(env.LLMOPS_DASK_ADDRESS, "tcp://127.0.0.1:8786")
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "prefect_dask" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "prefect_dask" else real_find_spec(name, *a)
+    )
     assert isinstance(flow_module.eval_task_runner(), ThreadPoolTaskRunner)  # what importing the flow calls
     with pytest.raises(RuntimeError, match=r"LLMOPS_DASK_ADDRESS is set but prefect-dask is not installed: pip install"):
         nightly_eval(prompts=["support-chat"])
 
 
-def test_the_evaluations_fan_out_over_a_dask_cluster(sim: SimServer, emitted: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_evaluations_fan_out_over_a_dask_cluster(
+    sim: SimServer, emitted: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from prefect_dask import DaskTaskRunner
 
     import flows.nightly_eval as flow_module

@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 import typer
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from prefect.cli.deploy._models import PrefectYamlModel, RawScheduleConfig
 from prefect.cli.deploy._triggers import _initialize_deployment_triggers
 from prefect.client.orchestration import get_client
@@ -28,22 +26,24 @@ from prefect.server.events.actions import RunDeployment
 from prefect.server.events.schemas.events import ReceivedEvent
 from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 import tasks.rollouts as task_module
+from cli.rollouts import register
 from flows.advance_rollouts import advance_rollouts
 from flows.promote_prompt import promote_prompt
 from flows.rollback_prompt import rollback_prompt
 from llmops import settings
-from llmops.cli.rollouts import register
-from llmops.registry import get_registry
-from llmops.rollouts import PromotionRequest, get_rollout, latest_rollout
+from llmops.release.experiments import Tolerances
+from llmops.release.registry import get_registry
+from llmops.release.rollouts import PromotionRequest, get_rollout, latest_rollout
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
-from llmops.experiments import Tolerances
 from llmops.store.writer import write_traces
-from tests.factories import trace
 from tests.e2e.test_eval_runner import BRIEF_SYSTEM, POLICY_SYSTEM
+from tests.factories import trace
 from tests.store.test_rollouts import evaluated, write_prompt
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,7 +114,11 @@ def prompts_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     repo = tmp_path / "app"
     for version in ("1.0.0", "1.1.0", "1.2.0"):
         write_prompt(repo / "prompts", version)
-    for args in (("init", "-q"), ("add", "."), ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "prompts")):
+    for args in (
+        ("init", "-q"),
+        ("add", "."),
+        ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "prompts"),
+    ):
         subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
     monkeypatch.setenv(settings.LLMOPS_PROMPTS_DIR, str(repo / "prompts"))
     return repo
@@ -222,7 +226,9 @@ def test_promote_immediate_moves_production_tags_the_release_and_publishes_the_p
     assert "force_without_eval" in event.reason
     assert tags(prompts_repo) == ["prompt/support/1.0.0"]
     [plan] = artifacts("rollout-plan-support-production")
-    assert json.loads(plan.data) == [{"step": 1, "traffic_percent": 100.0, "min_minutes": 0.0, "min_requests": 0, "state": "done"}]
+    assert json.loads(plan.data) == [
+        {"step": 1, "traffic_percent": 100.0, "min_minutes": 0.0, "min_requests": 0, "state": "done"}
+    ]
     [gates] = artifacts("rollout-gates-support-production")
     assert json.loads(gates.data)[0]["verdict"] == "forced"
     promote_prompt(promotion("1.1.0", strategy="immediate", git_tag=False))

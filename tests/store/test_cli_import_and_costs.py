@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from llmops.cli import app
+from cli import app
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 runner = CliRunner()
@@ -69,8 +69,17 @@ def test_costs_json_has_one_object_per_group_with_the_documented_fields(store: E
     lines = json.loads(result.stdout)
     assert lines
     expected = {
-        "model", "requests", "cost_usd", "avg_cost_per_request", "input_tokens", "output_tokens",
-        "error_rate", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "unpriced_requests",
+        "model",
+        "requests",
+        "cost_usd",
+        "avg_cost_per_request",
+        "input_tokens",
+        "output_tokens",
+        "error_rate",
+        "p50_latency_ms",
+        "p95_latency_ms",
+        "p99_latency_ms",
+        "unpriced_requests",
     }
     for line in lines:
         assert set(line) == expected
@@ -79,15 +88,21 @@ def test_costs_json_has_one_object_per_group_with_the_documented_fields(store: E
     assert "total" in table.stdout
 
 
-def test_worker_processes_import_the_same_rows_and_report_rejections_in_file_order(
-    store: Engine, tmp_path: Path
-) -> None:
+def test_worker_processes_import_the_same_rows_and_report_rejections_in_file_order(store: Engine, tmp_path: Path) -> None:
     from llmops.ingest.pipeline import import_file
     from llmops.store.rollups import cost_report
 
     lines = [
-        json.dumps({"trace_id": f"w{n}", "timestamp": "2025-11-15T10:00:00Z", "model": "claude-3-haiku-20240307",
-                    "input_tokens": 100 + n, "output_tokens": 10, "latency_ms": 500 + n})
+        json.dumps(
+            {
+                "trace_id": f"w{n}",
+                "timestamp": "2025-11-15T10:00:00Z",
+                "model": "claude-3-haiku-20240307",
+                "input_tokens": 100 + n,
+                "output_tokens": 10,
+                "latency_ms": 500 + n,
+            }
+        )
         for n in range(1_000)
     ]
     bad_lines = {17: '{"trace_id": "x", "timestamp": "yesterday", "model": "m"}', 650: "not json"}

@@ -43,11 +43,15 @@ def test_each_call_saves_at_the_price_it_paid_for_its_prompt(store: Engine) -> N
     batch = 5 * SONNET_PER_TOKEN["input"] / 2
     assert projection.calls == 432
     assert projection.usd_per_month == ((paid + batch) * 1_000).quantize(Decimal("0.01"))
-    assert projection.usd_per_month_if_uncached == ((425 - 5) * SONNET_PER_TOKEN["input"] * 1_000 + batch * 1_000).quantize(Decimal("0.01"))
+    assert projection.usd_per_month_if_uncached == ((425 - 5) * SONNET_PER_TOKEN["input"] * 1_000 + batch * 1_000).quantize(
+        Decimal("0.01")
+    )
     assert projection.unpriced_calls == 7
     assert projection.cache_read_share == pytest.approx(300 / 432)
     summary = projection.summary()
-    assert "69% of the calls read the prompt from the cache" in summary and "7 calls on models genai-prices cannot price" in summary
+    assert (
+        "69% of the calls read the prompt from the cache" in summary and "7 calls on models genai-prices cannot price" in summary
+    )
 
 
 def test_time_to_first_token_is_estimated_from_uncached_calls_with_an_interval(store: Engine) -> None:

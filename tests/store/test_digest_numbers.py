@@ -11,15 +11,14 @@ from typing import Any
 import pytest
 import typer
 from sqlalchemy import Column, DateTime, Engine, Float, Integer, MetaData, String, Table, delete, inspect, select
-
 from typer.testing import CliRunner
 
-from llmops.cli import digest as digest_cli
+from cli import digest as digest_cli
 from llmops.demo import DEMO_INCIDENTS, generate_traces
-from llmops.digest import compute_digest
-from llmops.drift import TraceGroup
-from llmops.drift_report import Finding, save_findings
-from llmops.slack import (
+from llmops.drift.report import Finding, save_findings
+from llmops.drift.trace import TraceGroup
+from llmops.report.digest import compute_digest
+from llmops.report.slack import (
     OUTBOX,
     SlackConfig,
     _claim,
@@ -30,9 +29,9 @@ from llmops.slack import (
     render_alert,
     render_digest,
 )
+from llmops.store.drift_models import DriftReportRow
 from llmops.store.engine import create_store_engine
 from llmops.store.models import Base, StoreSetting, Trace, TraceRollup
-from llmops.store.drift_models import DriftReportRow
 from llmops.store.outbox_models import AlertRecord
 from llmops.store.writer import write_traces
 from tests.factories import trace
@@ -179,43 +178,94 @@ def test_sections_of_other_features_are_read_when_their_tables_exist(engine: Eng
     write_traces(engine, [trace(timestamp=at(DAY), cost_usd=Decimal(1), prompt_name=prompt, prompt_version="2.3.1")])
     noon = datetime(2026, 11, 26, 12, 0)
     events, new_events = _existing_or_new(
-        engine, "label_events",
-        Column("id", Integer, primary_key=True), Column("time", DateTime), Column("actor", String(64)),
-        Column("action", String(32)), Column("name", String(64)), Column("environment", String(64)),
-        Column("label", String(16)), Column("from_version", String(32)), Column("to_version", String(32)),
+        engine,
+        "label_events",
+        Column("id", Integer, primary_key=True),
+        Column("time", DateTime),
+        Column("actor", String(64)),
+        Column("action", String(32)),
+        Column("name", String(64)),
+        Column("environment", String(64)),
+        Column("label", String(16)),
+        Column("from_version", String(32)),
+        Column("to_version", String(32)),
         Column("reason", String(200)),
     )
     labels, new_labels = _existing_or_new(
-        engine, "prompt_labels",
-        Column("id", Integer, primary_key=True), Column("name", String(64)), Column("environment", String(64)),
-        Column("label", String(16)), Column("version", String(32)), Column("traffic_percent", Float),
-        Column("revision", Integer), Column("updated_at", DateTime),
+        engine,
+        "prompt_labels",
+        Column("id", Integer, primary_key=True),
+        Column("name", String(64)),
+        Column("environment", String(64)),
+        Column("label", String(16)),
+        Column("version", String(32)),
+        Column("traffic_percent", Float),
+        Column("revision", Integer),
+        Column("updated_at", DateTime),
     )
     runs, new_runs = _existing_or_new(
-        engine, "eval_runs",
-        Column("id", Integer, primary_key=True), Column("finished_at", DateTime), Column("prompt_name", String(64)),
-        Column("prompt_version", String(32)), Column("verdict", String(32)), Column("mean_score", Float),
+        engine,
+        "eval_runs",
+        Column("id", Integer, primary_key=True),
+        Column("finished_at", DateTime),
+        Column("prompt_name", String(64)),
+        Column("prompt_version", String(32)),
+        Column("verdict", String(32)),
+        Column("mean_score", Float),
     )
     event = {"actor": "ops", "name": prompt, "environment": "production", "label": "production", "reason": "gates passed"}
     try:
         with engine.begin() as connection:
-            connection.execute(events.insert(), [
-                {**event, "time": noon, "action": "promote", "from_version": "2.3.0", "to_version": "2.3.1"},
-                {**event, "time": noon - timedelta(days=2), "action": "rollback", "from_version": "2.3.1",
-                 "to_version": "2.3.0"},
-            ])
-            connection.execute(labels.insert(), [
-                {"name": prompt, "environment": "production", "label": "production", "version": "2.3.1",
-                 "traffic_percent": None, "revision": 1, "updated_at": noon},
-                {"name": prompt, "environment": "production", "label": "canary", "version": "2.3.1",
-                 "traffic_percent": 10.0, "revision": 1, "updated_at": noon},
-            ])
+            connection.execute(
+                events.insert(),
+                [
+                    {**event, "time": noon, "action": "promote", "from_version": "2.3.0", "to_version": "2.3.1"},
+                    {
+                        **event,
+                        "time": noon - timedelta(days=2),
+                        "action": "rollback",
+                        "from_version": "2.3.1",
+                        "to_version": "2.3.0",
+                    },
+                ],
+            )
+            connection.execute(
+                labels.insert(),
+                [
+                    {
+                        "name": prompt,
+                        "environment": "production",
+                        "label": "production",
+                        "version": "2.3.1",
+                        "traffic_percent": None,
+                        "revision": 1,
+                        "updated_at": noon,
+                    },
+                    {
+                        "name": prompt,
+                        "environment": "production",
+                        "label": "canary",
+                        "version": "2.3.1",
+                        "traffic_percent": 10.0,
+                        "revision": 1,
+                        "updated_at": noon,
+                    },
+                ],
+            )
             if new_runs:
-                connection.execute(runs.insert(), [
-                    {"finished_at": noon - timedelta(hours=n), "prompt_name": prompt, "prompt_version": "2.3.1",
-                     "verdict": verdict, "mean_score": 0.9}
-                    for n, verdict in ((1, "no_difference"), (5, "regression"))
-                ])
+                connection.execute(
+                    runs.insert(),
+                    [
+                        {
+                            "finished_at": noon - timedelta(hours=n),
+                            "prompt_name": prompt,
+                            "prompt_version": "2.3.1",
+                            "verdict": verdict,
+                            "mean_score": 0.9,
+                        }
+                        for n, verdict in ((1, "no_difference"), (5, "regression"))
+                    ],
+                )
         digest = compute_digest(engine, DAY)
     finally:
         with engine.begin() as connection:
@@ -237,15 +287,22 @@ def test_the_latest_evaluations_leave_out_pinned_drift_reruns(engine: Engine) ->
     from llmops.evals import store as eval_store
 
     noon = datetime(2026, 11, 26, 12, 0)
-    for dataset, creator, hours_before_noon in (("golden", "nightly-eval", 3), ("golden@pinned", eval_store.PINNED_DRIFT_CREATOR, 1)):
+    for dataset, creator, hours_before_noon in (
+        ("golden", "nightly-eval", 3),
+        ("golden@pinned", eval_store.PINNED_DRIFT_CREATOR, 1),
+    ):
         run_id = eval_store.create_run(
             engine, prompt_name="digest-eval", prompt_version="1.0.0", content_hash="c" * 64, model="claude-3-5-sonnet-20241022",
             dataset_name=dataset, dataset_hash="d" * 64, mode="live", repeats=1, cases_total=1, details={}, created_by=creator,
         )  # fmt: skip
-        eval_store.finish_run(engine, run_id, status="complete", reason=None, scores={}, calls=1, retries=0, unpriced_calls=0, details={})
+        eval_store.finish_run(
+            engine, run_id, status="complete", reason=None, scores={}, calls=1, retries=0, unpriced_calls=0, details={}
+        )
         with engine.begin() as connection:
             connection.execute(
-                eval_store.RUNS.update().where(eval_store.RUNS.c.id == run_id).values(finished_at=noon - timedelta(hours=hours_before_noon))
+                eval_store.RUNS.update()
+                .where(eval_store.RUNS.c.id == run_id)
+                .values(finished_at=noon - timedelta(hours=hours_before_noon))
             )
 
     digest = compute_digest(engine, DAY)
@@ -326,8 +383,12 @@ def test_one_sender_at_a_time_holds_a_message(engine: Engine) -> None:
 
 def test_an_alert_is_recorded_and_queued_once(engine: Engine) -> None:
     config = SlackConfig(channel="#alerts")
-    args = ("eval_regression", "support-chat@2.4.0 regressed", "faithfulness -0.08 [-0.12, -0.04]",
-            "http://ui/flow-runs/flow-run/1")
+    args = (
+        "eval_regression",
+        "support-chat@2.4.0 regressed",
+        "faithfulness -0.08 [-0.12, -0.04]",
+        "http://ui/flow-runs/flow-run/1",
+    )
     first = enqueue_alert(*args, severity="critical", engine=engine, config=config)
     second = enqueue_alert(*args, severity="critical", engine=engine, config=config)
     assert first.created and not second.created
@@ -340,7 +401,7 @@ def test_an_alert_is_recorded_and_queued_once(engine: Engine) -> None:
 
 
 def _cli() -> typer.Typer:
-    """A Typer app with only the digest command (llmops/cli/__init__.py registers it for users)."""
+    """A Typer app with only the digest command (cli/__init__.py registers it for users)."""
     app = typer.Typer()
     digest_cli.register(app)
     app.command("noop", hidden=True)(lambda: None)  # a second command keeps "digest" a subcommand

@@ -15,11 +15,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, delete
 from typer.testing import CliRunner
 
+from cli.drift import register
 from llmops import settings
-from llmops.cli.drift import register
 from llmops.demo import DEMO_INCIDENTS, generate_traces
-from llmops.drift import TraceGroup
-from llmops.drift_report import (
+from llmops.drift.report import (
     REPORTS,
     Finding,
     alert_for,
@@ -31,9 +30,10 @@ from llmops.drift_report import (
     save_findings,
     stored_findings,
 )
+from llmops.drift.trace import TraceGroup
 from llmops.prompts import load_prompts
 from llmops.records import TraceRecord
-from llmops.registry import Registry
+from llmops.release.registry import Registry
 from llmops.store.models import Base
 from llmops.store.writer import write_traces
 from tests.factories import trace
@@ -60,7 +60,9 @@ def demo_history() -> list[TraceRecord]:
     return list(generate_traces(days=30, end_day=END, calls_per_weekday=DEMO_CALLS_PER_WEEKDAY))
 
 
-def finding(metric: str = "latency_p95", kind: str = "trace", group: TraceGroup = CHAT, day: date = END, **fields: object) -> Finding:
+def finding(
+    metric: str = "latency_p95", kind: str = "trace", group: TraceGroup = CHAT, day: date = END, **fields: object
+) -> Finding:
     values: dict = {"summary": f"{metric} moved", "calls": 500, "value": 2.0, "reference": 1.0, "adjusted_p_value": 0.001}
     values.update(fields)
     return Finding(kind=kind, day=day, group=group, metric=metric, **values)  # type: ignore[arg-type]
@@ -72,7 +74,9 @@ def test_the_migration_creates_exactly_the_model(engine: Engine) -> None:
     assert [difference for difference in differences if "drift_reports" in str(difference)] == []
 
 
-def test_days_come_from_the_rollups_with_finish_reasons_cut_at_local_midnight(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_days_come_from_the_rollups_with_finish_reasons_cut_at_local_midnight(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(settings.LLMOPS_TIMEZONE, "America/New_York")
     noon = datetime(2026, 11, 26, 17, tzinfo=UTC)  # 12:00 in New York
     write_traces(engine, [
@@ -134,7 +138,10 @@ def test_the_demo_pinning_problems_are_chat_calls_off_its_pinned_sonnet(engine: 
 def test_saving_a_night_again_replaces_its_findings(engine: Engine) -> None:
     other_day = finding(day=END - timedelta(days=1))
     save_findings(engine, other_day.day, [other_day])
-    first = [finding(statistic=float("inf"), threshold=3.1, statistic_name="t"), finding("pinning_problem", "pinning", details={"examples": ["a"]})]
+    first = [
+        finding(statistic=float("inf"), threshold=3.1, statistic_name="t"),
+        finding("pinning_problem", "pinning", details={"examples": ["a"]}),
+    ]
     save_findings(engine, END, first, flow_run_id="run-1")
     rerun = [finding("latency_p50")]
     save_findings(engine, END, rerun, flow_run_id="run-2")
@@ -167,7 +174,11 @@ def test_a_pinned_drift_standing_on_one_dataset_does_not_hide_the_same_trait_dri
 
 def test_the_alert_names_the_prompts_and_lists_the_findings() -> None:
     assert alert_for(END, []) is None
-    alert = alert_for(END, [finding(summary="p95 latency 9,770 ms, +65 % vs the usual 5,928 ± 452 ms")] + [finding("unpinned_model", "pinning")] * 20)
+    alert = alert_for(
+        END,
+        [finding(summary="p95 latency 9,770 ms, +65 % vs the usual 5,928 ± 452 ms")]
+        + [finding("unpinned_model", "pinning")] * 20,
+    )
     assert alert is not None and alert.severity == "warning"
     assert alert.title == f"{END}: 1 drifted metric (support-chat@2.3.1) and 20 new pinning problems"
     lines = alert.details.splitlines()

@@ -17,9 +17,9 @@ from sqlalchemy import Engine, text
 
 from llmops.evals import store
 from llmops.evals.cache import cache_key, entry, lookup, store_outputs
-from llmops.evals.verdicts import VerdictPolicy, baseline_run, compare_runs, compare_scores, eval_gate
-from llmops.registry import Registry
-from llmops.rollouts import EvalGateContext
+from llmops.evals.verdicts import VerdictPolicy, compare_runs, compare_scores
+from llmops.release.gates import EvalGateContext, baseline_run, eval_gate
+from llmops.release.registry import Registry
 from llmops.store.eval_models import EvalRun  # noqa: F401  (registers the tables on Base.metadata)
 from llmops.store.models import Base
 from tests.e2e.test_eval_runner import make_prompt
@@ -42,8 +42,7 @@ def base_scores(seed: int = 1) -> dict[str, dict[str, float]]:
     """Per example a quality and an assertions score, as a noisy judge would give them."""
     rng = np.random.default_rng(seed)
     return {
-        example: {"quality": float(rng.uniform(0.4, 0.9)), "assertions": float(rng.choice([0.5, 1.0]))}
-        for example in EXAMPLES
+        example: {"quality": float(rng.uniform(0.4, 0.9)), "assertions": float(rng.choice([0.5, 1.0]))} for example in EXAMPLES
     }
 
 
@@ -74,16 +73,28 @@ def record_run(
     )  # fmt: skip
     rows: list[dict[str, Any]] = [
         {
-            "example_id": example, "repeat": repeat, "output": f"answer to {example}", "scores": values,
-            "reasons": None, "cost_usd": Decimal("0.001"), "latency_ms": 250.0, "input_tokens": 100,
-            "output_tokens": 50, "attempts": 1, "error": None, "cached": False,
+            "example_id": example,
+            "repeat": repeat,
+            "output": f"answer to {example}",
+            "scores": values,
+            "reasons": None,
+            "cost_usd": Decimal("0.001"),
+            "latency_ms": 250.0,
+            "input_tokens": 100,
+            "output_tokens": 50,
+            "attempts": 1,
+            "error": None,
+            "cached": False,
         }  # fmt: skip
         for example, values in scores.items()
         for repeat in range(repeats)
     ]
     store.write_batch(engine, run_id, rows[: len(rows) // 2])
     store.write_batch(engine, run_id, rows[len(rows) // 2 :])
-    means = {metric: {"mean": float(np.mean([v[metric] for v in scores.values()])), "n": len(rows)} for metric in ("quality", "assertions")}
+    means = {
+        metric: {"mean": float(np.mean([v[metric] for v in scores.values()])), "n": len(rows)}
+        for metric in ("quality", "assertions")
+    }
     store.finish_run(engine, run_id, status=status, reason=None if status == "complete" else "stopped", scores=means,
                      calls=len(rows), retries=0, unpriced_calls=0, details={})  # fmt: skip
     return run_id
@@ -197,7 +208,9 @@ def test_the_evaluation_gate_for_rollouts(engine: Engine) -> None:
 
     record_run(engine, "1.2.0", shifted(base_scores(), -0.2, 0.05, seed=9))
     failed = gate("1.2.0")
-    assert failed.verdict == "fail" and re.search(r"regressed against 1\.0\.0 on refunds \(run \d+ vs run \d+\): quality Δ -0\.2\d+ \[-0\.2\d+, -0\.1\d+\]", failed.summary)
+    assert failed.verdict == "fail" and re.search(
+        r"regressed against 1\.0\.0 on refunds \(run \d+ vs run \d+\): quality Δ -0\.2\d+ \[-0\.2\d+, -0\.1\d+\]", failed.summary
+    )
     assert next(row for row in failed.rows if row["metric"] == "quality")["verdict"] == "regression"
     assert gate("1.2.0", baseline=None).verdict == "pass"
 

@@ -12,10 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
+from cli.drift import register
 from llmops import settings
-from llmops.cli.drift import register
-from llmops.evals.datasets import Dataset, EvalExample
-from llmops.pinned_drift import (
+from llmops.drift.pinned import (
     OUTPUTS,
     REFERENCE_SAMPLE,
     RERUN_SAMPLE,
@@ -26,6 +25,7 @@ from llmops.pinned_drift import (
     references_of,
     save_reference,
 )
+from llmops.evals.datasets import Dataset, EvalExample
 from llmops.prompts import PromptVersion
 from llmops.store.models import Base
 
@@ -49,7 +49,9 @@ def stored_answers(seed: int, judged: bool = True) -> list[StoredAnswer]:
             embedding = rng.normal(size=384).astype(np.float32)
             traits = Traits(embedding / np.linalg.norm(embedding), int(rng.integers(50, 500)), sample == 1 and example.id.endswith("3"),
                             True if example.id.endswith("7") else None, 0.75 if judged else None)  # fmt: skip
-            found.append(StoredAnswer(example.id, sample, f"answer {example.id}/{sample} ✓ <&>", traits, int(rng.integers(10, 90))))
+            found.append(
+                StoredAnswer(example.id, sample, f"answer {example.id}/{sample} ✓ <&>", traits, int(rng.integers(10, 90)))
+            )
     return found
 
 
@@ -139,5 +141,14 @@ def test_cli_reference_says_what_is_missing(store: Engine, monkeypatch: pytest.M
     shown = runner.invoke(app, ["drift", "reference", "support-chat", "--version", "2.3.0", "--show"])
     assert shown.exit_code == 0 and "support-chat: no pinned reference stored for 2.3.0" in shown.stdout
     save_reference(store, PROMPT, DATASET, pinned_subset(DATASET, 20), stored_answers(1), eval_run_id=5, captured_by="ops")
-    [row] = orjson.loads(runner.invoke(app, ["drift", "reference", "support-chat", "--version", "2.3.0", "--show", "--json"]).stdout)
-    assert (row["version"], row["examples"], row["refusals"], row["judged"], row["eval_run"], row["by"]) == ("2.3.0", 20, 0, 20, 5, "ops")
+    [row] = orjson.loads(
+        runner.invoke(app, ["drift", "reference", "support-chat", "--version", "2.3.0", "--show", "--json"]).stdout
+    )
+    assert (row["version"], row["examples"], row["refusals"], row["judged"], row["eval_run"], row["by"]) == (
+        "2.3.0",
+        20,
+        0,
+        20,
+        5,
+        "ops",
+    )

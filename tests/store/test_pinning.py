@@ -12,10 +12,10 @@ import yaml
 from sqlalchemy import Engine
 
 from llmops import settings
-from llmops.drift import TraceGroup
-from llmops.pinning import audit_pinning, pinned_models
+from llmops.drift.pinning import audit_pinning, pinned_models
+from llmops.drift.trace import TraceGroup
 from llmops.prompts import PromptVersion
-from llmops.registry import Registry
+from llmops.release.registry import Registry
 from llmops.store.writer import write_traces
 from tests.factories import trace
 

@@ -35,10 +35,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from llmops.cli.pull import register
-from llmops.settings import LLMOPS_SOURCE_URL
+from cli.pull import register
 from llmops.ingest import pull
 from llmops.ingest.pull import SourceConfig, SourceConfigError, SourceUnavailable, pull_traces
+from llmops.settings import LLMOPS_SOURCE_URL
 from llmops.store.models import Trace
 from llmops.store.writer import load_watermark
 
@@ -373,9 +373,7 @@ def test_cli_pull_never_prints_the_source_password(postgres_url: str, store: Eng
     password = "cli-pw-7f31"
     url_with_password = postgres_url.replace("postgres@", f"postgres:{password}@")  # trust auth ignores it
 
-    result = CliRunner().invoke(
-        _cli(), ["traces", "pull", "--url", url_with_password, "--table", "no_such_table"]
-    )
+    result = CliRunner().invoke(_cli(), ["traces", "pull", "--url", url_with_password, "--table", "no_such_table"])
 
     assert result.exit_code == 2
     assert "not found in postgresql+psycopg://postgres:***@" in " ".join(result.stderr.split())

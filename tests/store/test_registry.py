@@ -19,10 +19,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
-from llmops import registry as registry_module
-from llmops.cli.registry import register, register_prompts
+from cli.registry import register, register_prompts
 from llmops.prompts import PromptVersion
-from llmops.registry import (
+from llmops.release import registry as registry_module
+from llmops.release.registry import (
     ConcurrentUpdateError,
     ImmutableVersionError,
     PromptNotServed,
@@ -55,7 +55,7 @@ def prompt(version: str = "1.0.0", system: str | None = None, name: str = "suppo
 
 
 class FakeClock:
-    """Stands in for the ``time`` module inside llmops.registry, so TTLs pass without sleeping."""
+    """Stands in for the ``time`` module inside llmops.release.registry, so TTLs pass without sleeping."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -374,7 +374,7 @@ def test_a_store_outage_serves_the_last_known_version_and_warns_once(
         else create_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'llmops.db'}")
     )
     registry.engine = unreachable  # the store goes away under a running application
-    with caplog.at_level(logging.WARNING, logger="llmops.registry"):
+    with caplog.at_level(logging.WARNING, logger="llmops.release.registry"):
         for _ in range(3):
             clock.now += registry.cache_ttl + 1
             served = registry.resolve("support", "u2")

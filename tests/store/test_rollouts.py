@@ -20,8 +20,9 @@ from sqlalchemy import Engine, text
 from llmops import settings
 from llmops.evals.store import RunRecord
 from llmops.prompts import get_prompt
-from llmops.registry import Registry
-from llmops.rollouts import (
+from llmops.release.experiments import Tolerances
+from llmops.release.registry import Registry
+from llmops.release.rollouts import (
     EvalGateContext,
     GateResult,
     PromotionRequest,
@@ -35,9 +36,8 @@ from llmops.rollouts import (
     start_rollout,
     tag_release,
 )
-from llmops.store.models import Base
-from llmops.experiments import Tolerances
 from llmops.sim import SimConfig, SimServer
+from llmops.store.models import Base
 from llmops.store.writer import write_traces
 from tests.e2e.test_eval_runner import BRIEF_SYSTEM, POLICY_SYSTEM, refund_dataset, run
 from tests.e2e.test_eval_runner import settings as eval_settings
@@ -177,7 +177,9 @@ def evaluated(sim: SimServer, engine: Engine, version: str, **run_settings: Any)
     return run(sim, engine, get_prompt(NAME, version), refund_dataset(20), settings=eval_settings(**run_settings))
 
 
-def test_the_evaluation_gate_refuses_a_version_whose_eval_run_regressed(engine: Engine, prompts_dir: Path, sim: SimServer) -> None:
+def test_the_evaluation_gate_refuses_a_version_whose_eval_run_regressed(
+    engine: Engine, prompts_dir: Path, sim: SimServer
+) -> None:
     write_prompt(prompts_dir, "2.0.0", POLICY_SYSTEM)
     write_prompt(prompts_dir, "2.1.0", BRIEF_SYSTEM)  # drops the refund policy the dataset asks for
     write_prompt(prompts_dir, "2.2.0", POLICY_SYSTEM + " Be warm.")
@@ -204,7 +206,9 @@ def test_an_incomplete_eval_run_is_neither_a_regression_nor_a_pass(engine: Engin
     outage = evaluated(sim, engine, "2.1.0", breaker_consecutive=3)
     assert outage.status == "incomplete"
 
-    with pytest.raises(RolloutError, match=rf"run {outage.id} on refunds is incomplete .*neither a regression nor a pass.*force_without_eval"):
+    with pytest.raises(
+        RolloutError, match=rf"run {outage.id} on refunds is incomplete .*neither a regression nor a pass.*force_without_eval"
+    ):
         start_rollout(engine, request("2.1.0", force_without_eval=False))
     forced = start_rollout(engine, request("2.1.0"))
     assert forced.gates[0].verdict == "forced" and "incomplete" in forced.gates[0].summary
@@ -253,7 +257,9 @@ def test_one_live_rollout_per_prompt_and_environment(engine: Engine) -> None:
     released(engine)
     first = start_rollout(engine, request(), now=T0)
 
-    with pytest.raises(RolloutConflictError, match=rf"already has a live rollout {first.rollout.id} .*\(llmops rollback support\)"):
+    with pytest.raises(
+        RolloutConflictError, match=rf"already has a live rollout {first.rollout.id} .*\(llmops rollback support\)"
+    ):
         start_rollout(engine, request("1.2.0"), now=T0)
     start_rollout(engine, request("1.0.0", strategy="immediate", environment="staging"), now=T0)
 
@@ -412,7 +418,7 @@ def test_labels_moved_by_hand_pause_the_rollout_and_approve_resumes_it(engine: E
 
 def test_a_decision_on_a_stale_read_is_refused(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scheduled advance and a person acting at the same moment: the second changes nothing."""
-    import llmops.rollouts as rollouts_module
+    import llmops.release.rollouts as rollouts_module
 
     released(engine)
     rollout_id = start_rollout(engine, request(require_approval=True), now=T0).rollout.id

@@ -214,9 +214,7 @@ def test_rollup_days_follow_the_configured_timezone(store: Engine, monkeypatch: 
     assert line["day"] == "2025-11-01"
 
 
-def test_changing_timezone_is_refused_until_rollups_are_rebuilt(
-    store: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_changing_timezone_is_refused_until_rollups_are_rebuilt(store: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     from llmops.store.rebuild import rebuild_rollups
 
     write_traces(store, [trace(timestamp=datetime(2025, 11, 2, 3, 0, tzinfo=UTC))])

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from llmops.registry import BUCKETS, bucket, canary_threshold
+from llmops.release.registry import BUCKETS, bucket, canary_threshold
 
 USERS = [f"user-{n}" for n in range(10_000)]
 
@@ -30,7 +30,7 @@ def test_the_bucket_is_the_documented_formula() -> None:
 
 def test_another_process_computes_the_same_buckets() -> None:
     # str hashes are salted per process (PYTHONHASHSEED); the bucket must not depend on that.
-    code = "from llmops.registry import bucket; print([bucket('support', f'user-{n}') for n in range(50)])"
+    code = "from llmops.release.registry import bucket; print([bucket('support', f'user-{n}') for n in range(50)])"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": "12345"})  # fmt: skip
     assert other.stdout.strip() == str([bucket("support", f"user-{n}") for n in range(50)])

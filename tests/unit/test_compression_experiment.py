@@ -48,7 +48,9 @@ def run(run_id: int, version: str) -> RunRecord:
 
 
 def candidate(rate: float, tokens_after: int, verdict: str, delta: float = -0.001) -> Candidate:
-    made = Candidate(rate, candidate_prompt(SOURCE, compressed(f"text at {rate}", rate), "1.0.1"), compressed("x", rate), 2_311, tokens_after)
+    made = Candidate(
+        rate, candidate_prompt(SOURCE, compressed(f"text at {rate}", rate), "1.0.1"), compressed("x", rate), 2_311, tokens_after
+    )
     interval = Interval(delta - 0.02, delta + 0.02) if verdict != "regression" else Interval(delta - 0.02, -0.03)
     metric = MetricComparison("assertions", verdict, 113, 0.97, 0.97 + delta, delta, interval)  # type: ignore[arg-type]
     made.comparisons.append(Comparison(run(1, "1.0.0"), run(2 + int(rate * 10), "1.0.1"), verdict, "why", [metric]))  # type: ignore[arg-type]
@@ -69,7 +71,11 @@ def test_a_candidate_that_saves_too_little_is_not_evaluated_and_says_why() -> No
 
 
 def test_the_most_compressed_candidate_that_passed_wins() -> None:
-    candidates = [candidate(0.2, 994, "regression", -0.069), candidate(0.3, 1_140, "no_difference"), candidate(0.5, 1_452, "improvement")]
+    candidates = [
+        candidate(0.2, 994, "regression", -0.069),
+        candidate(0.3, 1_140, "no_difference"),
+        candidate(0.5, 1_452, "improvement"),
+    ]
     winner = choose(candidates)
     assert winner is not None and winner.rate == 0.3 and winner.ratio == pytest.approx(1_140 / 2_311)
     assert [c.status for c in candidates] == ["regression", "passed", "passed"]
@@ -93,10 +99,10 @@ def test_the_table_has_one_row_per_rate_with_each_metric_as_delta_and_interval()
 @pytest.mark.parametrize(
     "system",
     [
-        "  starts with spaces\n## Heading\n- item: with a colon\n{customer_name} said \"hi\" # not a comment\n",
+        '  starts with spaces\n## Heading\n- item: with a colon\n{customer_name} said "hi" # not a comment\n',
         "one line, no newline at the end",
         "trailing spaces stay   \nand tabs\tstay\n\n\nblank lines too\n",
-        "Ünïcödé, emoji 🎉, a backslash \\ and a quote ' and \"double\"\n",
+        'Ünïcödé, emoji 🎉, a backslash \\ and a quote \' and "double"\n',
     ],
 )
 def test_a_written_version_file_reads_back_as_exactly_what_was_evaluated(tmp_path: Path, system: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("llmops", "blocks", "tasks", "flows", "deployments")
+PACKAGES = ("llmops", "cli", "blocks", "tasks", "flows", "deployments")
 
 
 def _modules(package: str) -> list[str]:

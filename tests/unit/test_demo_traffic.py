@@ -16,8 +16,8 @@ import pytest
 
 from deployments import demo
 from llmops.demo import DEMO_INCIDENTS, FEATURES_BY_NAME, UNKNOWN_MODEL, generate_traces, plan_days
-from llmops.pricing import TokenUsage, price_call
 from llmops.ingest.pull import SourceConfig, pull_traces
+from llmops.pricing import TokenUsage, price_call
 from llmops.store.engine import get_engine
 from llmops.store.rollups import cost_report
 

@@ -11,8 +11,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from llmops.digest import Budget, CachingEstimate, Digest, FeatureLine, Finding, Metric, VersionQuality
-from llmops.slack import (
+from llmops.report.digest import Budget, CachingEstimate, Digest, FeatureLine, Finding, Metric, VersionQuality
+from llmops.report.slack import (
     MAX_BLOCKS,
     NO_CHANNEL,
     WEBHOOK_CHANNEL,
@@ -126,11 +126,19 @@ def test_optional_sections_appear_only_with_data() -> None:
     assert "Promotions and rollbacks" not in without and "Latest evaluations" not in without
     with_them = render_digest(
         make_digest(
-            label_changes=[{"action": "promote", "prompt_name": "<!channel>", "label": "production",
-                            "environment": "production", "from_version": "2.3.1", "to_version": "2.4.0",
-                            "actor": "ops", "reason": "canary passed"}],
-            eval_verdicts=[{"prompt_name": "support-chat", "prompt_version": "2.4.0", "verdict": "regression",
-                            "score": 0.81}],
+            label_changes=[
+                {
+                    "action": "promote",
+                    "prompt_name": "<!channel>",
+                    "label": "production",
+                    "environment": "production",
+                    "from_version": "2.3.1",
+                    "to_version": "2.4.0",
+                    "actor": "ops",
+                    "reason": "canary passed",
+                }
+            ],
+            eval_verdicts=[{"prompt_name": "support-chat", "prompt_version": "2.4.0", "verdict": "regression", "score": 0.81}],
         ),
         with_chart=False,
     )
@@ -160,8 +168,14 @@ def test_drift_section_lists_the_nights_findings_or_nothing() -> None:
 
 
 def test_day_without_traffic_has_a_message_but_no_chart() -> None:
-    empty = make_digest(features=[], findings=[], growing=[], quality=[], unpriced_requests=0,
-                        totals={**make_digest().totals, "requests": Metric(0, None, None)})
+    empty = make_digest(
+        features=[],
+        findings=[],
+        growing=[],
+        quality=[],
+        unpriced_requests=0,
+        totals={**make_digest().totals, "requests": Metric(0, None, None)},
+    )
     message = render_digest(empty)
     assert message.chart_png is None and message.payload()["chart"] is None
     assert "no LLM calls recorded" in message.text

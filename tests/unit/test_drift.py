@@ -16,7 +16,7 @@ from fastdigest import TDigest
 from sqlalchemy import select
 
 from llmops.demo.traffic import DEMO_INCIDENTS, generate_traces
-from llmops.drift import (
+from llmops.drift.trace import (
     DayStats,
     TraceDriftConfig,
     TraceGroup,

@@ -137,8 +137,10 @@ class FakeJudgeClient:
         self.requests.append(request)
         reply = response(self.replies.pop(0))
         if self.is_async:
+
             async def later() -> SimpleNamespace:
                 return reply
+
             return later()
         return reply
 

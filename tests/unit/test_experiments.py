@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from llmops.experiments import (
+from llmops.records import TraceRecord
+from llmops.release.experiments import (
     ABReport,
     ArmSample,
     OutcomeTolerance,
@@ -19,7 +20,6 @@ from llmops.experiments import (
     compare_arms,
     gate_verdict,
 )
-from llmops.records import TraceRecord
 
 FAST = Tolerances(bootstrap_resamples=500)
 

@@ -98,8 +98,9 @@ def test_jsonl_good_lines_all_come_through_with_their_values() -> None:
 
 def test_several_bad_fields_name_the_first_and_mention_all(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    path.write_bytes(b'{"trace_id": "x", "timestamp": "2025-01-01T00:00:00Z", "model": "m", '
-                     b'"output_tokens": -1, "automated_eval_score": 3}\n')
+    path.write_bytes(
+        b'{"trace_id": "x", "timestamp": "2025-01-01T00:00:00Z", "model": "m", "output_tokens": -1, "automated_eval_score": 3}\n'
+    )
     (rejection,) = list(read_traces(path))
     assert isinstance(rejection, Rejection)
     assert rejection.field == "output_tokens"
@@ -206,10 +207,21 @@ def test_batches_keep_every_item_and_respect_the_size() -> None:
 
 
 def _generate(path: Path, lines: int) -> None:
-    template = orjson.dumps({
-        "trace_id": "t-{}", "timestamp": "2025-11-15T10:00:00Z", "model": "claude-3-haiku-20240307",
-        "input_tokens": 1200, "output_tokens": 300, "feature": "support", "tags": ["a"], "metadata": {"k": 1},
-    }).decode() + "\n"
+    template = (
+        orjson.dumps(
+            {
+                "trace_id": "t-{}",
+                "timestamp": "2025-11-15T10:00:00Z",
+                "model": "claude-3-haiku-20240307",
+                "input_tokens": 1200,
+                "output_tokens": 300,
+                "feature": "support",
+                "tags": ["a"],
+                "metadata": {"k": 1},
+            }
+        ).decode()
+        + "\n"
+    )
     with path.open("w") as file:
         file.writelines(template.replace("t-{}", f"t-{number}") for number in range(lines))
 

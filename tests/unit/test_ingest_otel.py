@@ -55,8 +55,11 @@ def span(attributes: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 def request(*spans: dict[str, Any], resource: dict[str, Any] | None = None) -> bytes:
     resource_attributes = [attribute(k, v) for k, v in (resource or {}).items()]
-    document = {"resourceSpans": [{"resource": {"attributes": resource_attributes},
-                                   "scopeSpans": [{"scope": {"name": "test"}, "spans": list(spans)}]}]}
+    document = {
+        "resourceSpans": [
+            {"resource": {"attributes": resource_attributes}, "scopeSpans": [{"scope": {"name": "test"}, "spans": list(spans)}]}
+        ]
+    }
     return orjson.dumps(document)
 
 
@@ -124,9 +127,7 @@ def test_bad_spans_and_broken_lines_are_rejected_with_line_and_attribute() -> No
     _, rejections = split(read_traces(OTLP))
     assert [(r.line, r.field) for r in rejections] == [(3, "gen_ai.usage.input_tokens"), (4, None)]
     bad_span, broken = rejections
-    assert bad_span.reason == (
-        "span #1 'anthropic.messages.create' (spanId f1e1afb5ad647775): expected an integer ≥ 0, got -40"
-    )
+    assert bad_span.reason == ("span #1 'anthropic.messages.create' (spanId f1e1afb5ad647775): expected an integer ≥ 0, got -40")
     assert orjson.loads(bad_span.raw)["spanId"] == "f1e1afb5ad647775"
     assert broken.reason.startswith("invalid JSON:")
 
@@ -147,9 +148,7 @@ def test_a_single_pretty_printed_request_is_read_whole() -> None:
         "gen_ai.usage.cache_creation_input_tokens",
     ],
 )
-@pytest.mark.parametrize(
-    "cache_read", ["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"]
-)
+@pytest.mark.parametrize("cache_read", ["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"])
 def test_every_cache_spelling_maps(tmp_path: Path, cache_write: str, cache_read: str) -> None:
     attributes = {"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 100, cache_write: 30, cache_read: 20}
     call = only_record(read_lines(tmp_path, request(span(attributes))))
@@ -165,8 +164,7 @@ def test_int_values_may_be_json_numbers_or_strings(tmp_path: Path) -> None:
 
 
 def test_input_smaller_than_cache_tokens_is_taken_as_already_uncached(tmp_path: Path) -> None:
-    attributes = {"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5,
-                  "gen_ai.usage.cache_read.input_tokens": 900}
+    attributes = {"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5, "gen_ai.usage.cache_read.input_tokens": 900}
     assert only_record(read_lines(tmp_path, request(span(attributes)))).input_tokens == 5
 
 

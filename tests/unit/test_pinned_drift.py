@@ -10,8 +10,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from llmops.evals.datasets import Dataset, EvalExample
-from llmops.pinned_drift import (
+from llmops.drift.pinned import (
     PairedAnswers,
     PinnedCheck,
     PinnedDriftConfig,
@@ -23,6 +22,7 @@ from llmops.pinned_drift import (
     structural_checks,
     structure_holds,
 )
+from llmops.evals.datasets import Dataset, EvalExample
 from llmops.sim.knowledge import REFUSAL
 
 DIMENSION = 384
@@ -83,8 +83,14 @@ def test_a_provider_update_is_found_and_said_in_words() -> None:
         found["pinned:similarity"],
     ), found["pinned:similarity"]
     assert found["pinned:refusal_rate"] == "refusals 9/40 vs 0/40 in the reference, dataset golden"
-    assert re.fullmatch(r"output length \+1\d\d % vs the reference \(median [\d,]+ vs [\d,]+ characters\), dataset golden", found["pinned:output_length"])
-    assert re.fullmatch(r"judge score 0\.\d\d vs 0\.\d\d in the reference \(\d\.\d vs \d\.\d of 5\), over 40 examples, dataset golden", found["pinned:judge_score"])
+    assert re.fullmatch(
+        r"output length \+1\d\d % vs the reference \(median [\d,]+ vs [\d,]+ characters\), dataset golden",
+        found["pinned:output_length"],
+    )
+    assert re.fullmatch(
+        r"judge score 0\.\d\d vs 0\.\d\d in the reference \(\d\.\d vs \d\.\d of 5\), over 40 examples, dataset golden",
+        found["pinned:judge_score"],
+    )
 
 
 def test_small_moves_need_a_practical_effect() -> None:
@@ -107,7 +113,9 @@ def test_too_few_answered_examples_are_not_compared() -> None:
 
 def test_findings_carry_the_test_behind_them() -> None:
     tests, _ = compare(answers(5, drift=1.0))
-    check = PinnedCheck("support-chat", "2.3.1", "claude-3-5-sonnet-20241022", "golden", "canary", "compared", tests, eval_run_id=7)
+    check = PinnedCheck(
+        "support-chat", "2.3.1", "claude-3-5-sonnet-20241022", "golden", "canary", "compared", tests, eval_run_id=7
+    )
     [similarity] = [f for f in pinned_findings(date(2026, 11, 26), "production", [check]) if f.metric == "pinned:similarity"]
     assert similarity.kind == "pinned" and similarity.calls == 40
     assert (similarity.group.environment, similarity.group.prompt_name, similarity.group.prompt_version) == (

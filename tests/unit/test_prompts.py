@@ -11,8 +11,8 @@ import typer
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from cli.prompts import register
 from llmops import settings
-from llmops.cli.prompts import register
 from llmops.demo.traffic import FEATURES
 from llmops.prompts import (
     Problem,
@@ -377,4 +377,6 @@ def test_the_demo_traffic_uses_each_shipped_prompts_latest_version_and_older_ver
         assert latest.version == feature.prompt_version
         assert latest.model in {profile.model for profile in feature.models}
         assert len({version.system for version in versions.values()}) == len(versions)
-    assert sum(len(prompts[feature.prompt_name]) == 2 for feature in FEATURES) == 3, "the demo's compression adds help-center's second"
+    assert sum(len(prompts[feature.prompt_name]) == 2 for feature in FEATURES) == 3, (
+        "the demo's compression adds help-center's second"
+    )

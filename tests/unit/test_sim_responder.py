@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from llmops.evals.datasets import EvalExample, load_datasets
 from llmops.evals.scorers import JudgeScorer, ScorerInput, parse_judge_output
 from llmops.prompts import get_prompt
-
 from llmops.sim import SimConfig, UnknownModelError, resolve_model
 from llmops.sim.faults import Fault, FaultInjector
 from llmops.sim.grounding import SPECIFIC, PromptText, states
@@ -30,7 +29,9 @@ REFUND_FACTS = next(topic.facts for topic in SUPPORT_TOPICS if topic.name == "re
 ALL_FACTS = [fact for topic in SUPPORT_TOPICS for fact in topic.facts]
 POLICY_PROMPT = (
     "You are a customer support assistant for Acme Corp. Ask for the order number before you look anything up. "
-    "Apply the company policies exactly:\n" + "\n".join(ALL_FACTS) + "\nEscalate angry customers to a human agent. "
+    "Apply the company policies exactly:\n"
+    + "\n".join(ALL_FACTS)
+    + "\nEscalate angry customers to a human agent. "
     + ESCALATION_FOLLOW_UP
 )
 """A prompt that states every policy the simulator knows: it may only say what its prompt states."""
@@ -214,9 +215,7 @@ def test_config_validates_rates_and_resolves_aliases() -> None:
         SimConfig(error_rate_429=0.7, error_rate_529=0.5)
     with pytest.raises(ValidationError, match="not a model the simulator knows"):
         SimConfig(provider_updated_models=["gpt-4"])
-    assert SimConfig(provider_updated_models=["claude-sonnet-4-5"]).provider_updated_models == {
-        "claude-sonnet-4-5-20250929"
-    }
+    assert SimConfig(provider_updated_models=["claude-sonnet-4-5"]).provider_updated_models == {"claude-sonnet-4-5-20250929"}
     assert resolve_model("claude-3-5-sonnet-latest") == SONNET
     with pytest.raises(UnknownModelError, match="Known models"):
         resolve_model("claude-9")
@@ -335,9 +334,13 @@ def test_the_model_states_only_the_facts_its_system_prompt_states() -> None:
 
 def test_a_policy_number_the_prompt_lost_never_appears_in_the_answer() -> None:
     lost_number = POLICY_PROMPT.replace("within 30 days of purchase", "within of purchase")
-    lost_words = POLICY_PROMPT.replace("Refunds are available within 30 days of purchase with a receipt or order number.", "30 days.")
+    lost_words = POLICY_PROMPT.replace(
+        "Refunds are available within 30 days of purchase with a receipt or order number.", "30 days."
+    )
     for prompt in (lost_number, lost_words):
-        answers = [answer_text(request("I want a refund for my blender.", prompt, model=OPUS, temperature=t)) for t in (0.0, 0.5, 1.0)]
+        answers = [
+            answer_text(request("I want a refund for my blender.", prompt, model=OPUS, temperature=t)) for t in (0.0, 0.5, 1.0)
+        ]
         assert not any("30 days" in answer for answer in answers)
         assert all(sum(fact in answer for fact in REFUND_FACTS[1:]) >= 2 for answer in answers), "the other refund facts remain"
 

@@ -9,17 +9,15 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
+from llmops.store import drift_models, eval_models, outbox_models, pinned_models, registry_models, rollout_models  # noqa: F401  (tables autogenerate must see)
 from llmops.store.engine import create_store_engine
 from llmops.store.models import Base
-from llmops.store import drift_models, eval_models, outbox_models, pinned_models, registry_models, rollout_models  # noqa: F401  (tables autogenerate must see)
 
 MIGRATION_LOCK_ID = 74_115_001
 
 
 def run_migrations() -> None:
-    engine = context.config.attributes.get("engine") or create_store_engine(
-        context.config.get_main_option("sqlalchemy.url")
-    )
+    engine = context.config.attributes.get("engine") or create_store_engine(context.config.get_main_option("sqlalchemy.url"))
     with engine.connect() as connection:
         context.configure(
             connection=connection,

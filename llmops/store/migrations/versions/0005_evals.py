@@ -46,9 +46,7 @@ def upgrade() -> None:
         sa.Column("details", sa.JSON()),
         sa.Column("created_by", sa.String(128)),
     )
-    op.create_index(
-        "ix_eval_runs_lookup", "eval_runs", ["prompt_name", "prompt_version", "dataset_hash", "status", "id"]
-    )
+    op.create_index("ix_eval_runs_lookup", "eval_runs", ["prompt_name", "prompt_version", "dataset_hash", "status", "id"])
     op.create_table(
         "eval_results",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),

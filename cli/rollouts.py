@@ -12,9 +12,9 @@ from typing import Annotated, Any, get_args
 import typer
 from pydantic import ValidationError
 
-from llmops.cli.output import EXIT_CHECK_FAILED, errors, fail, print_json, print_table
-from llmops.registry import PRODUCTION
-from llmops.rollouts import (
+from cli.output import EXIT_CHECK_FAILED, errors, fail, print_json, print_table
+from llmops.release.registry import PRODUCTION
+from llmops.release.rollouts import (
     PromotionRequest,
     RolloutError,
     Strategy,
@@ -69,11 +69,15 @@ def promote(
     min_requests: Annotated[int, typer.Option(help="Candidate requests a step needs before a verdict.")] = 200,
     ab_split: Annotated[float, typer.Option(help="ab: the candidate's share, in %.")] = 50,
     ab_duration_hours: Annotated[float, typer.Option(help="ab: hours before the report decides.")] = 24,
-    require_approval: Annotated[bool, typer.Option("--require-approval", help="Wait for `llmops rollout approve` between steps.")] = False,
+    require_approval: Annotated[
+        bool, typer.Option("--require-approval", help="Wait for `llmops rollout approve` between steps.")
+    ] = False,
     force_without_eval: Annotated[
         bool, typer.Option("--force-without-eval", help="Promote without a complete eval run (audited); never past a regression.")
     ] = False,
-    git_tag: Annotated[bool, typer.Option("--tag/--no-tag", help="Tag prompt/NAME/VERSION in git when it becomes production.")] = True,
+    git_tag: Annotated[
+        bool, typer.Option("--tag/--no-tag", help="Tag prompt/NAME/VERSION in git when it becomes production.")
+    ] = True,
     reason: Annotated[str, typer.Option(help="Why; stored with every label move.")] = "promoted from the command line",
     actor: Annotated[str | None, typer.Option(help="Who; default: your login name.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rollout as JSON.")] = False,
@@ -168,7 +172,9 @@ def approve_command(
     except RolloutError as exc:
         raise fail(str(exc), EXIT_CHECK_FAILED) from None
     rollout = outcome.rollout
-    typer.echo(f"rollout {rollout.id} of {rollout.prompt_name}: {outcome.message} ({rollout.status}, {rollout.step.traffic_percent:g} %)")
+    typer.echo(
+        f"rollout {rollout.id} of {rollout.prompt_name}: {outcome.message} ({rollout.status}, {rollout.step.traffic_percent:g} %)"
+    )
 
 
 @ab_app.command("report")
@@ -176,7 +182,8 @@ def ab_report_command(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     environment: Annotated[str, typer.Option(help="Registry environment.")] = PRODUCTION,
     outcome: Annotated[
-        list[str] | None, typer.Option("--outcome", help="A numeric outcome in trace metadata to compare too, e.g. escalated (repeatable).")
+        list[str] | None,
+        typer.Option("--outcome", help="A numeric outcome in trace metadata to compare too, e.g. escalated (repeatable)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -201,4 +208,3 @@ def register(app: typer.Typer) -> None:
     app.command("rollback")(rollback_command)
     app.add_typer(rollout_app, name="rollout")
     app.add_typer(ab_app, name="ab")
-

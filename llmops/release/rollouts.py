@@ -4,7 +4,7 @@ A rollout can last days, so nothing here waits: ``start_rollout`` records the pl
 the labels of the first step, and ``advance_rollout`` (run every 15 minutes by the
 ``advance-rollouts`` flow) looks at the current step once and decides — wait, move on, ask
 for approval, pause, complete, or roll back. Every decision commits the rollout row and the
-label moves (``llmops.registry``, audited) in one transaction, and the row's ``revision``
+label moves (``llmops.release.registry``, audited) in one transaction, and the row's ``revision``
 makes the scheduled advance and a person approving or rolling back exclude each other.
 
 Strategies (the steps are the candidate's share of traffic):
@@ -19,9 +19,9 @@ Strategies (the steps are the candidate's share of traffic):
   decides (``llmops rollout approve`` or ``llmops rollback``).
 
 Gates: the evaluation gate (a pluggable ``EvalGate``; by default the paired comparison of the
-candidate's latest complete eval run with the baseline's, ``llmops.evals.verdicts.eval_gate``)
+candidate's latest complete eval run with the baseline's, ``llmops.release.gates.eval_gate``)
 and the trace gate (candidate vs
-control over the step's window, ``llmops.experiments.compare_arms`` within the plan's
+control over the step's window, ``llmops.release.experiments.compare_arms`` within the plan's
 tolerances). A failed gate rolls back at once, passing needs the step's minimum time and
 traffic: fail fast, pass slowly.
 """
@@ -31,7 +31,7 @@ from __future__ import annotations
 import getpass
 import math
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -43,8 +43,8 @@ from sqlalchemy import Connection, Engine, Row, Table, select, update
 from sqlalchemy.exc import IntegrityError
 
 from llmops import settings
-from llmops.evals import verdicts
-from llmops.experiments import (
+from llmops.prompts import PromptFileError, PromptNotFoundError, get_prompt
+from llmops.release.experiments import (
     ABReport,
     ArmSample,
     MetricComparison,
@@ -54,8 +54,9 @@ from llmops.experiments import (
     compare_arms,
     gate_verdict,
 )
-from llmops.prompts import PromptFileError, PromptNotFoundError, get_prompt
-from llmops.registry import (
+from llmops.release.gates import EvalGate, EvalGateContext, GateResult
+from llmops.release.gates import eval_gate as evaluation_gate
+from llmops.release.registry import (
     CANARY,
     PRODUCTION,
     STAGING,
@@ -71,7 +72,6 @@ from llmops.store.rollout_models import LIVE_STATUSES, RolloutRow
 ROLLOUTS: Table = RolloutRow.__table__  # type: ignore[assignment]
 Strategy = Literal["immediate", "canary", "blue_green", "ab"]
 Status = Literal["active", "paused", "awaiting_approval", "completed", "rolled_back"]
-GateVerdict = Literal["pass", "fail", "wait", "missing", "forced"]
 Action = Literal["started", "advanced", "completed", "waiting", "awaiting_approval", "paused", "rolled_back", "unchanged"]
 DEFAULT_STEPS: dict[str, list[float]] = {"canary": [5, 25, 100], "blue_green": [10, 50, 100]}
 RESOURCE_PREFIX = "llmops.prompt."
@@ -144,7 +144,7 @@ class PromotionRequest(BaseModel):
             return None
         if any(not 0 < step <= 100 for step in steps):
             raise ValueError(f"each step is a traffic share above 0 and at most 100 %, got {steps}")
-        if any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+        if any(later <= earlier for earlier, later in zip(steps, steps[1:], strict=False)):
             raise ValueError(f"steps must increase, got {steps}")
         if steps[-1] != 100:
             raise ValueError(f"the last step must be 100 (the candidate serves everyone), got {steps}")
@@ -202,38 +202,6 @@ def resource_id(prompt_name: str) -> str:
 
 
 # -- gates ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class GateResult:
-    """One gate's verdict, a one-line summary and its table (one row per metric) for artifacts."""
-
-    gate: str
-    verdict: GateVerdict
-    summary: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"gate": self.gate, "verdict": self.verdict, "summary": self.summary, "rows": self.rows}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GateResult:
-        return cls(data["gate"], data["verdict"], data["summary"], list(data.get("rows", [])))
-
-
-@dataclass(frozen=True, slots=True)
-class EvalGateContext:
-    """What an evaluation gate is asked: is ``candidate`` not worse than ``baseline``?"""
-
-    engine: Engine
-    prompt_name: str
-    candidate: str
-    baseline: str | None
-    environment: str
-
-
-EvalGate = Callable[[EvalGateContext], GateResult]
-"""Verdict ``pass``, ``fail`` (evaluated and worse) or ``missing`` (no complete evaluation to judge by)."""
 
 
 def _checked_eval(gate: EvalGate, context: EvalGateContext, force: bool) -> GateResult:
@@ -305,14 +273,22 @@ def trace_gate(engine: Engine, rollout: Rollout, now: datetime) -> GateResult:
         worse = ", ".join(_failure(comparison) for comparison in comparisons if comparison.verdict == "fail")
         return GateResult("traces", "fail", f"candidate worse than control beyond tolerance: {worse} ({counts})", rows)
     if _calls(candidate) < step.min_requests:
-        return GateResult("traces", "wait", f"waiting for traffic: {counts}, the step needs {step.min_requests} candidate requests", rows)
+        return GateResult(
+            "traces", "wait", f"waiting for traffic: {counts}, the step needs {step.min_requests} candidate requests", rows
+        )
     if verdict == "not_enough_data":
-        return GateResult("traces", "wait", f"not enough data to compare yet ({counts}; the gate needs {tolerances.min_samples_per_arm} per arm)", rows)
+        return GateResult(
+            "traces",
+            "wait",
+            f"not enough data to compare yet ({counts}; the gate needs {tolerances.min_samples_per_arm} per arm)",
+            rows,
+        )
     return GateResult("traces", "pass", f"within tolerances ({counts})", rows)
 
 
 def _failure(comparison: MetricComparison) -> str:
-    return f"{comparison.metric} {_value(comparison.control_value)} → {_value(comparison.candidate_value)} (tolerance {comparison.tolerance})"
+    control, candidate = _value(comparison.control_value), _value(comparison.candidate_value)
+    return f"{comparison.metric} {control} → {candidate} (tolerance {comparison.tolerance})"
 
 
 def _value(value: float | None) -> str:
@@ -526,7 +502,9 @@ def _label_drift(rollout: Rollout, labels: LabelState) -> list[str]:
     for label, (version, share) in _expected_labels(rollout).items():
         slot = labels.slot(label)
         same_share = (share is None and slot.traffic_percent is None) or (
-            share is not None and slot.traffic_percent is not None and math.isclose(share, slot.traffic_percent, abs_tol=TRAFFIC_EPSILON)
+            share is not None
+            and slot.traffic_percent is not None
+            and math.isclose(share, slot.traffic_percent, abs_tol=TRAFFIC_EPSILON)
         )
         if slot.version != version or (version is not None and not same_share):
             found = f"{slot.version or 'unset'}" + (f" at {slot.traffic_percent:g} %" if slot.traffic_percent is not None else "")
@@ -648,7 +626,7 @@ def start_rollout(
     request: PromotionRequest,
     *,
     flow_run_id: str | None = None,
-    eval_gate: EvalGate = verdicts.eval_gate,
+    eval_gate: EvalGate = evaluation_gate,
     now: datetime | None = None,
 ) -> RolloutOutcome:
     """Check the evaluation gate, record the plan and move the labels of the first step.
@@ -679,7 +657,11 @@ def start_rollout(
     context = EvalGateContext(engine, name, version, baseline, environment)
     evaluation = _checked_eval(eval_gate, context, request.force_without_eval)
     if evaluation.verdict in ("fail", "missing"):
-        hint = " (pass force_without_eval to promote anyway; it is recorded in the audit log)" if evaluation.verdict == "missing" else ""
+        hint = (
+            " (pass force_without_eval to promote anyway; it is recorded in the audit log)"
+            if evaluation.verdict == "missing"
+            else ""
+        )
         raise RolloutError(f"evaluation gate refused {name} {version}: {evaluation.summary}{hint}")
 
     plan = request.plan()
@@ -688,11 +670,23 @@ def start_rollout(
             row = connection.execute(
                 ROLLOUTS.insert()
                 .values(
-                    prompt_name=name, environment=environment, candidate=version, baseline=baseline,
-                    strategy=request.strategy, plan=plan.model_dump(mode="json"), current_step=0,
-                    step_started_at=now, status="active", status_reason=None,
-                    last_gate_results=[evaluation.to_dict()], created_by=request.actor, created_at=now,
-                    updated_at=now, ended_at=None, flow_run_id=flow_run_id, revision=0,
+                    prompt_name=name,
+                    environment=environment,
+                    candidate=version,
+                    baseline=baseline,
+                    strategy=request.strategy,
+                    plan=plan.model_dump(mode="json"),
+                    current_step=0,
+                    step_started_at=now,
+                    status="active",
+                    status_reason=None,
+                    last_gate_results=[evaluation.to_dict()],
+                    created_by=request.actor,
+                    created_at=now,
+                    updated_at=now,
+                    ended_at=None,
+                    flow_run_id=flow_run_id,
+                    revision=0,
                 )
                 .returning(*ROLLOUTS.c)
             ).one()
@@ -713,7 +707,9 @@ def start_rollout(
         ) from None
     action: Action = "completed" if rollout.status == "completed" else "started"
     message = f"{name} {version}: " + (
-        f"production in {environment}" if action == "completed" else f"{request.strategy} started at {rollout.step.traffic_percent:g} %"
+        f"production in {environment}"
+        if action == "completed"
+        else f"{request.strategy} started at {rollout.step.traffic_percent:g} %"
     )
     return RolloutOutcome(rollout, action, message, [evaluation], version if production_moved else None)
 
@@ -749,7 +745,7 @@ def advance_rollout(
     *,
     actor: str = "advance-rollouts",
     flow_run_id: str | None = None,
-    eval_gate: EvalGate = verdicts.eval_gate,
+    eval_gate: EvalGate = evaluation_gate,
     now: datetime | None = None,
 ) -> RolloutOutcome:
     """Look at an active rollout's current step once and act on it (see the module docstring)."""
@@ -791,7 +787,9 @@ def advance_rollout(
         gates.append(_ab_gate(report, direction))
         if direction == "baseline":
             reason = _audit_reason(rollout, f"A/B report: {rollout.baseline} won, rolled back", gates[-1:])
-            return replace(_roll_back_live(engine, registry, rollout, labels, reason, actor, flow_run_id, now, gates), ab_report=report)
+            return replace(
+                _roll_back_live(engine, registry, rollout, labels, reason, actor, flow_run_id, now, gates), ab_report=report
+            )
         if direction == "undecided" or rollout.plan.require_approval:
             return replace(_await_approval(engine, rollout, now, gates, f"A/B report: {gates[-1].summary}"), ab_report=report)
         return replace(_enter_final(engine, registry, rollout, labels, actor, flow_run_id, now, gates), ab_report=report)
@@ -812,15 +810,27 @@ def _await_approval(engine: Engine, rollout: Rollout, now: datetime, gates: list
 
 
 def _next_step(
-    engine: Engine, registry: Registry, rollout: Rollout, labels: LabelState, actor: str,
-    flow_run_id: str | None, now: datetime, gates: list[GateResult],
+    engine: Engine,
+    registry: Registry,
+    rollout: Rollout,
+    labels: LabelState,
+    actor: str,
+    flow_run_id: str | None,
+    now: datetime,
+    gates: list[GateResult],
 ) -> RolloutOutcome:
     """Enter the next step; a canary's 100 % step is production, which ends it."""
     with _transaction(engine) as connection:
         _lock(connection, rollout)
         moved = _write(
-            connection, rollout, now, current_step=rollout.current_step + 1, step_started_at=now,
-            status="active", status_reason=None, last_gate_results=gates,
+            connection,
+            rollout,
+            now,
+            current_step=rollout.current_step + 1,
+            step_started_at=now,
+            status="active",
+            status_reason=None,
+            last_gate_results=gates,
         )
         share = moved.step.traffic_percent
         what = f"step {moved.current_step + 1}/{len(moved.plan.steps)}: {moved.candidate} at {share:g} %"
@@ -828,30 +838,50 @@ def _next_step(
             connection, registry, moved, labels, actor=actor, reason=_audit_reason(moved, what, gates), flow_run_id=flow_run_id
         )
         if share >= 100 and moved.strategy != "blue_green":
-            moved = _write(connection, moved, now, status="completed", ended_at=now, status_reason=f"{moved.candidate} is production")
+            moved = _write(
+                connection, moved, now, status="completed", ended_at=now, status_reason=f"{moved.candidate} is production"
+            )
     action: Action = "completed" if moved.status == "completed" else "advanced"
     return RolloutOutcome(moved, action, what, gates, moved.candidate if production_moved else None)
 
 
 def _enter_final(
-    engine: Engine, registry: Registry, rollout: Rollout, labels: LabelState, actor: str,
-    flow_run_id: str | None, now: datetime, gates: list[GateResult],
+    engine: Engine,
+    registry: Registry,
+    rollout: Rollout,
+    labels: LabelState,
+    actor: str,
+    flow_run_id: str | None,
+    now: datetime,
+    gates: list[GateResult],
 ) -> RolloutOutcome:
     """An A/B rollout decided for the candidate: production, and done."""
     what = f"A/B decided for {rollout.candidate}: production"
     with _transaction(engine) as connection:
         _lock(connection, rollout)
         production_moved = _apply_step(
-            connection, registry, rollout, labels, actor=actor, reason=_audit_reason(rollout, what, gates),
-            flow_run_id=flow_run_id, share=100,
+            connection,
+            registry,
+            rollout,
+            labels,
+            actor=actor,
+            reason=_audit_reason(rollout, what, gates),
+            flow_run_id=flow_run_id,
+            share=100,
         )
         done = _write(connection, rollout, now, status="completed", ended_at=now, status_reason=what, last_gate_results=gates)
     return RolloutOutcome(done, "completed", what, gates, rollout.candidate if production_moved else None)
 
 
 def _complete(
-    engine: Engine, registry: Registry, rollout: Rollout, labels: LabelState, actor: str,
-    flow_run_id: str | None, now: datetime, gates: list[GateResult],
+    engine: Engine,
+    registry: Registry,
+    rollout: Rollout,
+    labels: LabelState,
+    actor: str,
+    flow_run_id: str | None,
+    now: datetime,
+    gates: list[GateResult],
 ) -> RolloutOutcome:
     """Blue-green's 100 % step passed: release the fallback and end the rollout."""
     what = f"{rollout.candidate} passed its last step; fallback {rollout.baseline} released"
@@ -859,28 +889,54 @@ def _complete(
         _lock(connection, rollout)
         if labels.staging is not None:
             registry.clear_label(
-                rollout.prompt_name, STAGING, environment=rollout.environment, actor=actor,
-                reason=_audit_reason(rollout, what, gates), flow_run_id=flow_run_id,
-                expected_revision=labels.slot(STAGING).revision, connection=connection,
+                rollout.prompt_name,
+                STAGING,
+                environment=rollout.environment,
+                actor=actor,
+                reason=_audit_reason(rollout, what, gates),
+                flow_run_id=flow_run_id,
+                expected_revision=labels.slot(STAGING).revision,
+                connection=connection,
             )
         done = _write(connection, rollout, now, status="completed", ended_at=now, status_reason=what, last_gate_results=gates)
     return RolloutOutcome(done, "completed", what, gates)
 
 
 def _roll_back_live(
-    engine: Engine, registry: Registry, rollout: Rollout, labels: LabelState, reason: str, actor: str,
-    flow_run_id: str | None, now: datetime, gates: list[GateResult], target: str | None = None,
+    engine: Engine,
+    registry: Registry,
+    rollout: Rollout,
+    labels: LabelState,
+    reason: str,
+    actor: str,
+    flow_run_id: str | None,
+    now: datetime,
+    gates: list[GateResult],
+    target: str | None = None,
 ) -> RolloutOutcome:
     target = target or rollout.baseline
     with _transaction(engine) as connection:
         _lock(connection, rollout)
         if target is not None:
             _restore(
-                connection, registry, rollout.prompt_name, rollout.environment, target, labels,
-                actor=actor, reason=reason, flow_run_id=flow_run_id, clear_staging=True,
+                connection,
+                registry,
+                rollout.prompt_name,
+                rollout.environment,
+                target,
+                labels,
+                actor=actor,
+                reason=reason,
+                flow_run_id=flow_run_id,
+                clear_staging=True,
             )
         ended = _write(
-            connection, rollout, now, status="rolled_back", ended_at=now, status_reason=reason,
+            connection,
+            rollout,
+            now,
+            status="rolled_back",
+            ended_at=now,
+            status_reason=reason,
             **({"last_gate_results": gates} if gates else {}),
         )
     return RolloutOutcome(ended, "rolled_back", reason, gates)
@@ -913,7 +969,9 @@ def approve(
         with _transaction(engine) as connection:
             _lock(connection, rollout)
             resumed = _write(connection, rollout, now, status="active", status_reason=what, step_started_at=now)
-            _apply_step(connection, registry, resumed, labels, actor=actor, reason=_audit_reason(resumed, what), flow_run_id=flow_run_id)
+            _apply_step(
+                connection, registry, resumed, labels, actor=actor, reason=_audit_reason(resumed, what), flow_run_id=flow_run_id
+            )
         return RolloutOutcome(resumed, "advanced", what, [approval])
     if rollout.status != "awaiting_approval":
         raise RolloutError(f"{_describe(rollout)} does not wait for approval; {rollout.status_reason or 'its gates decide'}")
@@ -949,7 +1007,12 @@ def rollback(
     labels = registry.labels(name, environment)
     if only_if_serving and only_if_serving not in (labels.production, labels.canary):
         return RollbackResult(
-            name, environment, None, None, None, f"{name} {only_if_serving} no longer serves in {environment}; nothing to roll back"
+            name,
+            environment,
+            None,
+            None,
+            None,
+            f"{name} {only_if_serving} no longer serves in {environment}; nothing to roll back",
         )
     if to_version is not None:
         ensure_registered(registry, name, to_version, actor)
@@ -960,9 +1023,20 @@ def rollback(
             raise RolloutError(f"{name} has no version to roll back to in {environment}")
         replaced = labels.canary if labels.production == target else labels.production
         ended = _roll_back_live(
-            engine, registry, live, labels, _audit_reason(live, f"rolled back by {actor}: {reason}"), actor, flow_run_id, now, [], target
+            engine,
+            registry,
+            live,
+            labels,
+            _audit_reason(live, f"rolled back by {actor}: {reason}"),
+            actor,
+            flow_run_id,
+            now,
+            [],
+            target,
         )
-        return RollbackResult(name, environment, target, replaced, ended.rollout, f"{name}: {target} restored in {environment}; {ended.message}")
+        return RollbackResult(
+            name, environment, target, replaced, ended.rollout, f"{name}: {target} restored in {environment}; {ended.message}"
+        )
     target = to_version or registry.previous_production(name, environment)
     if target is None:
         raise RolloutError(f"{name} has no earlier production version in {environment}; name one with --to VERSION")
@@ -970,11 +1044,21 @@ def rollback(
         return RollbackResult(name, environment, None, None, None, f"{name} {target} already serves all of {environment}")
     with _transaction(engine) as connection:
         _restore(
-            connection, registry, name, environment, target, labels,
-            actor=actor, reason=f"rolled back by {actor}: {reason}", flow_run_id=flow_run_id, clear_staging=False,
+            connection,
+            registry,
+            name,
+            environment,
+            target,
+            labels,
+            actor=actor,
+            reason=f"rolled back by {actor}: {reason}",
+            flow_run_id=flow_run_id,
+            clear_staging=False,
         )
     replaced = labels.production if labels.production != target else labels.canary
-    return RollbackResult(name, environment, target, replaced, None, f"{name}: {target} restored in {environment} (was {replaced})")
+    return RollbackResult(
+        name, environment, target, replaced, None, f"{name}: {target} restored in {environment} (was {replaced})"
+    )
 
 
 # -- A/B report ----------------------------------------------------------------------------------
@@ -1087,7 +1171,16 @@ def gate_table(gates: Sequence[GateResult]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for gate in gates:
         if not gate.rows:
-            rows.append({"gate": gate.gate, "metric": "–", "control": None, "candidate": None, "detail": gate.summary, "verdict": gate.verdict})
+            rows.append(
+                {
+                    "gate": gate.gate,
+                    "metric": "–",
+                    "control": None,
+                    "candidate": None,
+                    "detail": gate.summary,
+                    "verdict": gate.verdict,
+                }
+            )
         for row in gate.rows:
             rows.append({
                 "gate": gate.gate,

@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr, ValidationError
 
+from cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json
 from llmops import settings
-from llmops.cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json
 from llmops.ingest.pull import (
     DEFAULT_BATCH_SIZE,
     SourceConfig,
@@ -22,7 +22,6 @@ from llmops.ingest.pull import (
     pull_traces,
 )
 from llmops.store.engine import get_engine
-
 
 
 def _column_map(pairs: list[str]) -> dict[str, str]:
@@ -37,9 +36,7 @@ def _column_map(pairs: list[str]) -> dict[str, str]:
 
 def _explain(exc: ValidationError) -> str:
     """Pydantic's messages without the offending input, which could be the URL."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors(include_url=False)
-    )
+    return "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors(include_url=False))
 
 
 def _config_from_block(name: str) -> SourceConfig:
@@ -54,13 +51,14 @@ def _config_from_block(name: str) -> SourceConfig:
 
 
 def pull(
-    block: Annotated[
-        str | None, typer.Option("--block", help="Name of a saved TraceSource block (needs Prefect).")
-    ] = None,
+    block: Annotated[str | None, typer.Option("--block", help="Name of a saved TraceSource block (needs Prefect).")] = None,
     url: Annotated[
         str | None,
         typer.Option(
-            "--url", envvar=settings.LLMOPS_SOURCE_URL, show_envvar=True, help="SQLAlchemy URL of the application's database (unused with --block)."
+            "--url",
+            envvar=settings.LLMOPS_SOURCE_URL,
+            show_envvar=True,
+            help="SQLAlchemy URL of the application's database (unused with --block).",
         ),
     ] = None,
     table: Annotated[str | None, typer.Option("--table", help="Table or view to read (schema.table allowed).")] = None,
@@ -74,15 +72,20 @@ def pull(
         str | None, typer.Option("--id-column", help="Unique tie-breaker column; default: the trace_id column.")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Watermark key; default sql:<table>.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per transaction (a block sets its own).")] = DEFAULT_BATCH_SIZE,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows per transaction (a block sets its own).")
+    ] = DEFAULT_BATCH_SIZE,
     max_rows: Annotated[int | None, typer.Option("--max-rows", min=1, help="Stop after this many rows.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Pull rows added since the last pull; prints `pulled N, imported I, duplicates D, rejected R, watermark …`."""
     if block is not None:
         options = (
-            ("--table", table), ("--map", column_map), ("--cursor-column", cursor_column),
-            ("--id-column", id_column), ("--name", name),
+            ("--table", table),
+            ("--map", column_map),
+            ("--cursor-column", cursor_column),
+            ("--id-column", id_column),
+            ("--name", name),
         )
         given = [flag for flag, value in options if value]
         if given:

@@ -36,15 +36,15 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, Row, delete, insert, select
 
-from llmops.drift import TraceGroup
-from llmops.drift_report import Finding
+from llmops.drift.report import Finding
+from llmops.drift.trace import TraceGroup
 from llmops.evals import store as eval_store
 from llmops.evals.datasets import Dataset, EvalExample, JsonSchema, JsonValid, dataset_paths, load_dataset
 from llmops.evals.embeddings import Embedder, cosine_similarity, default_embedder
 from llmops.evals.runner import RunSettings, async_client, default_scorers, evaluate
 from llmops.evals.scorers import ScorerConfig, ScorerInput, check_assertion
 from llmops.prompts import PromptVersion, get_prompt
-from llmops.registry import Registry
+from llmops.release.registry import Registry
 from llmops.stats import Alternative, benjamini_hochberg, benjamini_hochberg_cutoff, mcnemar_p_value, signed_rank_p_value
 from llmops.store.engine import read_only
 from llmops.store.pinned_models import PinnedReference, PinnedReferenceOutput
@@ -72,7 +72,9 @@ class PinnedDriftConfig(BaseModel):
     subset_size: int = Field(40, ge=5, description="Examples of each dataset kept as the pinned subset.")
     min_pairs: int = Field(20, ge=5, description="Examples answered both times that a comparison needs.")
     false_discovery_rate: float = Field(0.05, gt=0, lt=1, description="Benjamini–Hochberg level over the night's tests.")
-    min_similarity_drop: float = Field(0.05, ge=0, description="Smallest drop of mean similarity to the reference worth an alert.")
+    min_similarity_drop: float = Field(
+        0.05, ge=0, description="Smallest drop of mean similarity to the reference worth an alert."
+    )
     min_judge_drop: float = Field(0.1, ge=0, description="Smallest drop of the mean judge score (0-1 scale) worth an alert.")
     min_length_change: float = Field(0.15, ge=0, description="Smallest relative change of typical output length worth an alert.")
     min_share_change: float = Field(
@@ -159,9 +161,7 @@ def _signed_rank_test(differences: np.ndarray, alternative: Alternative, what: s
     return p, f"p of Wilcoxon signed-rank ({sided}) over {differences.size} paired examples, {what}"
 
 
-def _share_test(
-    metric: str, label: str, now: np.ndarray, before: np.ndarray, config: PinnedDriftConfig, noun: str
-) -> PinnedTest:
+def _share_test(metric: str, label: str, now: np.ndarray, before: np.ndarray, config: PinnedDriftConfig, noun: str) -> PinnedTest:
     """A yes/no trait that is bad when yes (refused, invalid): exact McNemar on the examples that changed."""
     gained = int(np.sum(now & ~before))
     lost = int(np.sum(~now & before))
@@ -239,7 +239,9 @@ def compare(
     if len(structured) >= config.min_pairs:
         invalid_now = np.array([not p.new.structured_valid for p in structured])
         invalid_before = np.array([not p.reference.structured_valid for p in structured])
-        test = _share_test("pinned:invalid_structure", "invalid structured outputs", invalid_now, invalid_before, config, "invalid")
+        test = _share_test(
+            "pinned:invalid_structure", "invalid structured outputs", invalid_now, invalid_before, config, "invalid"
+        )
         tests.append(test)
     return tests, notes
 
@@ -411,7 +413,9 @@ async def answer_subset(
         checks = structure(subset.get(row["example_id"])) if structure else []
         judge = (row["scores"] or {}).get(JUDGE_METRIC)
         traits = Traits(np.asarray(vector, np.float32), len(text), is_refusal(text), structure_holds(checks, text), judge)
-        answers[(row["example_id"], row["repeat"])] = StoredAnswer(row["example_id"], row["repeat"], text, traits, row["output_tokens"])
+        answers[(row["example_id"], row["repeat"])] = StoredAnswer(
+            row["example_id"], row["repeat"], text, traits, row["output_tokens"]
+        )
     notes = [f"eval run {run.id} {run.status}: {run.status_reason}"] if run.status != "complete" else []
     judged = isinstance(scorers, ScorerConfig) and JUDGE_METRIC in scorers.specs()
     return Answered(run, answers, judged, notes)
@@ -486,7 +490,9 @@ async def capture(
     examples = len(kept) // 2
     if examples < config.min_pairs:
         check.status = "failed"
-        check.notes.append(f"reference not kept: {examples} of {len(subset)} examples answered twice, fewer than {config.min_pairs}")
+        check.notes.append(
+            f"reference not kept: {examples} of {len(subset)} examples answered twice, fewer than {config.min_pairs}"
+        )
         return check
     judged = sum(answer.traits.judge_score is not None for answer in kept if answer.sample == REFERENCE_SAMPLE)
     if answered.judged and judged < examples:
@@ -577,8 +583,8 @@ async def _check_version(
             if check.status == "captured" and not capture_only:
                 check.notes.append("reference captured tonight, compared from tomorrow")
         elif capture_only:
-            check = PinnedCheck(name, version, prompt.model, dataset.name, label, "captured",
-                                notes=[f"reference already captured {reference.captured_at:%Y-%m-%d} ({reference.examples} examples)"])  # fmt: skip
+            note = f"reference already captured {reference.captured_at:%Y-%m-%d} ({reference.examples} examples)"
+            check = PinnedCheck(name, version, prompt.model, dataset.name, label, "captured", notes=[note])
         else:
             check = await recheck(engine, client, prompt, dataset, reference, **options)
         checks.append(check)
@@ -625,7 +631,9 @@ def run_pinned_checks(
     return asyncio.run(night())
 
 
-def pinned_findings(day: date, environment: str, checks: Sequence[PinnedCheck], config: PinnedDriftConfig | None = None) -> list[Finding]:
+def pinned_findings(
+    day: date, environment: str, checks: Sequence[PinnedCheck], config: PinnedDriftConfig | None = None
+) -> list[Finding]:
     """The night's drifted traits, Benjamini–Hochberg corrected over every version's tests, strongest first."""
     config = config or PinnedDriftConfig()
     tested = [(check, test) for check in checks for test in check.tests]
@@ -635,7 +643,8 @@ def pinned_findings(day: date, environment: str, checks: Sequence[PinnedCheck], 
     findings = [
         Finding(
             kind="pinned", day=day, group=TraceGroup(environment, "", check.prompt_name, check.version, check.model),
-            metric=test.metric, summary=f"{test.summary}, dataset {check.dataset}", calls=test.pairs, value=test.value, reference=test.reference,
+            metric=test.metric, summary=f"{test.summary}, dataset {check.dataset}", calls=test.pairs, value=test.value,
+            reference=test.reference,
             change=test.change, statistic=test.p_value, statistic_name=test.statistic_name, threshold=cutoff,
             p_value=test.p_value, adjusted_p_value=float(adjusted_p),
             details={"dataset": check.dataset, "label": check.label, "eval_run_id": check.eval_run_id, "notes": check.notes},

@@ -16,7 +16,7 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from fastdigest import TDigest
 from sqlalchemy import BigInteger, Connection, Engine, MetaData, Table, func, inspect, or_, select
 
 from llmops import settings
+from llmops.days import day_bounds, default_day
 from llmops.evals.store import NOT_A_VERSIONS_OWN_RUN
 from llmops.store.models import StoreSetting, Trace, TraceRollup, pico_to_usd
 from llmops.store.writer import ROLLUP_TIMEZONE_KEY
@@ -211,8 +212,9 @@ def _per_day(value: float | int | None, days: int) -> float | None:
 
 def _metrics(today: _Totals, previous: _Totals, week: _Totals, week_days: int) -> dict[str, Metric]:
     def additive(name: str) -> Metric:
-        return Metric(getattr(today, name), getattr(previous, name) if previous.requests else None,
-                      _per_day(getattr(week, name), week_days))
+        return Metric(
+            getattr(today, name), getattr(previous, name) if previous.requests else None, _per_day(getattr(week, name), week_days)
+        )
 
     def ratio(name: str, points: bool = False) -> Metric:
         return Metric(getattr(today, name), getattr(previous, name), getattr(week, name), points)
@@ -351,8 +353,11 @@ class Digest:
             "findings": [asdict(finding) for finding in self.findings],
             "unpriced_requests": self.unpriced_requests,
             "unpriced_models": self.unpriced_models,
-            "budget": {**asdict(self.budget), "used_share": self.budget.used_share,
-                       "projected_share": self.budget.projected_share},
+            "budget": {
+                **asdict(self.budget),
+                "used_share": self.budget.used_share,
+                "projected_share": self.budget.projected_share,
+            },
             "caching": asdict(self.caching),
             "quality": [
                 {
@@ -388,23 +393,12 @@ def monthly_budget() -> float | None:
     return value
 
 
-def default_day(timezone: ZoneInfo | None = None) -> date:
-    """Yesterday in ``LLMOPS_TIMEZONE``: the last complete day."""
-    return datetime.now(timezone or settings.timezone()).date() - timedelta(days=1)
-
-
 def _rollup_timezone(connection: Connection) -> str | None:
     return connection.execute(select(StoreSetting.value).where(StoreSetting.key == ROLLUP_TIMEZONE_KEY)).scalar()
 
 
-def _day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
-    return start, end
-
-
 def _caching_estimate(connection: Connection, day: date, zone: ZoneInfo, environment: str | None) -> CachingEstimate:
-    start, end = _day_bounds(day, zone)
+    start, end = day_bounds(day, zone)
     total_input = TRACES.c.input_tokens + TRACES.c.cache_read_input_tokens + TRACES.c.cache_creation_input_tokens
     query = (
         select(func.count().label("n"), func.sum(TRACES.c.cost_usd, type_=BigInteger).label("pico"))
@@ -653,8 +647,11 @@ def compute_digest(
     week_feature: dict[str, _Totals] = defaultdict(_Totals)
     week_total, week_days = _Totals(), set()
     by_model_today: dict[str, _Totals] = defaultdict(_Totals)
-    versions: dict[str, dict[tuple[str, str], _Totals]] = {"today": defaultdict(_Totals), "previous": defaultdict(_Totals),
-                                                            "week": defaultdict(_Totals)}
+    versions: dict[str, dict[tuple[str, str], _Totals]] = {
+        "today": defaultdict(_Totals),
+        "previous": defaultdict(_Totals),
+        "week": defaultdict(_Totals),
+    }
     with engine.connect() as connection:
         stored_zone = _rollup_timezone(connection)
         for row in connection.execute(query):
@@ -677,7 +674,7 @@ def compute_digest(
                         versions["previous"][version_key].add(row, False)
         zone = ZoneInfo(stored_zone) if stored_zone else configured
         caching = _caching_estimate(connection, day, zone, environment)
-        start, end = _day_bounds(day, zone)
+        start, end = day_bounds(day, zone)
         label_changes = _label_changes(connection, start, end)
         eval_verdicts = _eval_verdicts(connection, end)
         drift, drift_total = _drift_findings(connection, day, environment) or (None, 0)

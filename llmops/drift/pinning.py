@@ -19,14 +19,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Engine, func, literal_column, select
 
-from llmops.drift import TraceGroup
+from llmops.days import day_bounds
+from llmops.drift.trace import TraceGroup
 from llmops.prompts import is_pinned_model, load_prompts
 from llmops.store.engine import read_only
 from llmops.store.models import Trace
@@ -96,13 +97,6 @@ def pinned_models(engine: Engine, prompts_dir: Path | str | None = None) -> dict
     return pinned
 
 
-def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The local day as naive UTC, as timestamps are stored."""
-    start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
-    return start, end
-
-
 def trace_group_columns() -> list[ColumnElement[str]]:
     """A trace's ``TraceGroup`` as SQL expressions, '' for none as in the rollups."""
     return [
@@ -159,8 +153,13 @@ def audit_pinning(
                 ordered = dict(sorted(served.items(), key=lambda item: -item[1]))
                 findings.append(
                     PinningFinding(
-                        group, "response_model_differs", sum(served.values()), calls, pinned_model,
-                        example_ids(group, differs), ordered,
+                        group,
+                        "response_model_differs",
+                        sum(served.values()),
+                        calls,
+                        pinned_model,
+                        example_ids(group, differs),
+                        ordered,
                     )
                 )
     return findings

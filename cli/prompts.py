@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
+from cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
 from llmops.prompts import (
     PromptFileError,
     PromptNotFoundError,
@@ -24,9 +24,7 @@ from llmops.prompts import (
 
 prompts_app = typer.Typer(help="Prompt version files: prompts/<name>/<version>.yaml.", no_args_is_help=True)
 
-DirOption = Annotated[
-    Path | None, typer.Option("--dir", help="Prompts directory; default $LLMOPS_PROMPTS_DIR or ./prompts.")
-]
+DirOption = Annotated[Path | None, typer.Option("--dir", help="Prompts directory; default $LLMOPS_PROMPTS_DIR or ./prompts.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
@@ -48,9 +46,7 @@ def _count(number: int, noun: str) -> str:
 
 @prompts_app.command("validate")
 def validate(
-    directory: Annotated[
-        Path | None, typer.Argument(help="Prompts directory; default $LLMOPS_PROMPTS_DIR or ./prompts.")
-    ] = None,
+    directory: Annotated[Path | None, typer.Argument(help="Prompts directory; default $LLMOPS_PROMPTS_DIR or ./prompts.")] = None,
     allow_unknown_model: Annotated[
         bool, typer.Option("--allow-unknown-model", help="No warning for models genai-prices cannot price.")
     ] = False,

@@ -14,14 +14,16 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from llmops.cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json, print_table
+from cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json, print_table
 from llmops.evals.datasets import Dataset, DatasetError, load_dataset, load_datasets
 from llmops.evals.runner import ModelUnavailable, RunProgress, RunSettings, run_eval
 from llmops.evals.store import RunNotFound, RunRecord
-from llmops.evals.verdicts import Comparison, VerdictPolicy, baseline_run, compare_runs
+from llmops.evals.verdicts import Comparison, VerdictPolicy, compare_runs
 from llmops.prompts import PromptFileError, PromptNotFoundError, PromptVersion, get_prompt
-from llmops.registry import get_registry
+from llmops.release.gates import baseline_run
+from llmops.release.registry import get_registry
 from llmops.store.engine import get_engine
+
 
 def _prompt(name: str, version: str | None) -> PromptVersion:
     """``version``, else the production version in the registry, else the latest file."""

@@ -47,10 +47,9 @@ from slack_sdk.models.blocks import (
 from sqlalchemy import Engine, Table, select, update
 
 from llmops import settings
-from llmops.digest import Digest, Metric
-from llmops.store.engine import get_engine
+from llmops.report.digest import Digest, Metric
+from llmops.store.engine import dialect_insert, get_engine
 from llmops.store.outbox_models import ALERT_SEVERITIES, OUTBOX_KINDS, AlertRecord, OutboxMessage
-from llmops.store.writer import dialect_insert
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 ALERTS: Table = AlertRecord.__table__  # type: ignore[assignment]
@@ -285,11 +284,17 @@ def _spend_section(digest: Digest) -> Section:
     if budget.budget_usd is not None:
         warn = " ⚠️ over budget" if (budget.projected_share or 0) > 1 else ""
         fields.append(
-            ("Budget", f"{money(budget.budget_usd)}: {percent(budget.used_share, 0)} used, "
-                       f"{percent(budget.projected_share, 0)} projected{warn}")
+            (
+                "Budget",
+                f"{money(budget.budget_usd)}: {percent(budget.used_share, 0)} used, "
+                f"{percent(budget.projected_share, 0)} projected{warn}",
+            )
         )
     fields.append(
-        ("Response caching could save", f"{money(digest.caching.savings_usd)} ({digest.caching.repeated_requests:,} repeated calls)")
+        (
+            "Response caching could save",
+            f"{money(digest.caching.savings_usd)} ({digest.caching.repeated_requests:,} repeated calls)",
+        )
     )
     return Section("Spend", fields=fields, lines=[f"Caching estimate: {digest.caching.method}"])
 
@@ -353,7 +358,9 @@ def to_markdown(header: str, sections: Sequence[Section], context: str) -> str:
         out.append(f"\n## {html.escape(section.title)}\n")
         if section.fields:
             out += ["| | |", "|---|---|"]
-            out += [f"| **{html.escape(label)}** | {html.escape(value).replace(chr(10), '<br>')} |" for label, value in section.fields]
+            out += [
+                f"| **{html.escape(label)}** | {html.escape(value).replace(chr(10), '<br>')} |" for label, value in section.fields
+            ]
             out.append("")
         out += [f"- {html.escape(line)}" for line in section.lines]
     out.append(f"\n_{html.escape(_unslack(context))}_")
@@ -412,7 +419,11 @@ def render_chart(digest: Digest) -> bytes:
             value = digest.chart_series[feature][index]
             axes.annotate(
                 f"{_chart_label(feature)}: \\${value:,.2f} on {days[index]:%d %b}",
-                (days[index], value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8,
+                (days[index], value),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=8,
                 arrowprops={"arrowstyle": "-", "alpha": 0.5},
             )
         axes.set_title(f"Cost per feature, {days[0]:%d %b} – {days[-1]:%d %b %Y} (USD per day, {digest.timezone})")
@@ -631,12 +642,15 @@ def enqueue(
         "created_at": _now(),
     }
     with engine.begin() as connection:
-        inserted = connection.execute(
-            dialect_insert(connection, OUTBOX)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .values(row)
-            .returning(OUTBOX.c.id)
-        ).scalar() is not None
+        inserted = (
+            connection.execute(
+                dialect_insert(connection, OUTBOX)
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .values(row)
+                .returning(OUTBOX.c.id)
+            ).scalar()
+            is not None
+        )
         if not inserted and refresh:
             connection.execute(
                 update(OUTBOX)
@@ -644,9 +658,7 @@ def enqueue(
                 .where(OUTBOX.c.claimed_until.is_(None) | (OUTBOX.c.claimed_until < _now()))
                 .values(payload=row["payload"], chart_png=row["chart_png"])
             )
-        stored = connection.execute(
-            select(OUTBOX.c.id, OUTBOX.c.status).where(OUTBOX.c.dedupe_key == dedupe_key)
-        ).one()
+        stored = connection.execute(select(OUTBOX.c.id, OUTBOX.c.status).where(OUTBOX.c.dedupe_key == dedupe_key)).one()
     return OutboxEntry(stored.id, dedupe_key, inserted, stored.status)
 
 
@@ -688,8 +700,15 @@ def enqueue_alert(
         connection.execute(
             dialect_insert(connection, ALERTS)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .values(kind=kind, severity=severity, title=clip(title, 300), details=details, link=link,
-                    dedupe_key=dedupe_key, fired_at=_now())
+            .values(
+                kind=kind,
+                severity=severity,
+                title=clip(title, 300),
+                details=details,
+                link=link,
+                dedupe_key=dedupe_key,
+                fired_at=_now(),
+            )
         )
     entry = enqueue(engine, "alert", dedupe_key, config.destination, render_alert(kind, title, details, link, severity))
     if deliver and config.configured:
@@ -723,8 +742,9 @@ def _describe(step: str, exc: Exception, secrets: Sequence[str]) -> DeliveryErro
         return exc
     if isinstance(exc, SlackApiError):
         error = str(exc.response.get("error", "unknown_error")) if isinstance(exc.response.data, dict) else "unknown_error"
-        return DeliveryError(scrub(f"{step}: Slack answered {exc.response.status_code} {error}", secrets),
-                             permanent=error in PERMANENT_ERRORS)
+        return DeliveryError(
+            scrub(f"{step}: Slack answered {exc.response.status_code} {error}", secrets), permanent=error in PERMANENT_ERRORS
+        )
     return DeliveryError(scrub(f"{step}: {type(exc).__name__}: {exc}", secrets))
 
 
@@ -781,8 +801,12 @@ def _send_with_bot(engine: Engine, client: WebClient, row: Any, secrets: Sequenc
     if chart and row.chart_png and row.chart_file_id is None:
         try:
             upload = client.files_upload_v2(
-                channel=channel_id, thread_ts=ts, content=row.chart_png, filename=chart["filename"],
-                title=chart["title"], alt_txt=chart["title"],
+                channel=channel_id,
+                thread_ts=ts,
+                content=row.chart_png,
+                filename=chart["filename"],
+                title=chart["title"],
+                alt_txt=chart["title"],
             )
         except Exception as exc:
             raise _describe("files_upload_v2", exc, secrets) from None
@@ -796,8 +820,9 @@ def _send_with_webhook(client: WebhookClient, row: Any, secrets: Sequence[str]) 
         raise _describe("webhook", exc, secrets) from None
     body = (response.body or "").strip()
     if response.status_code != 200 or body != "ok":  # Slack answers "ok"; some errors come with a 200
-        raise DeliveryError(scrub(f"webhook: HTTP {response.status_code} {body[:100]}", secrets),
-                            permanent=body in PERMANENT_ERRORS)
+        raise DeliveryError(
+            scrub(f"webhook: HTTP {response.status_code} {body[:100]}", secrets), permanent=body in PERMANENT_ERRORS
+        )
 
 
 def deliver_pending(

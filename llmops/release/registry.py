@@ -275,27 +275,28 @@ class Registry:
         source_path = None if prompt.path is None else str(prompt.path)
         now = _now()
         with self._transaction(connection) as conn:
-            inserted = conn.execute(
-                _insert_ignoring_conflict(
-                    conn,
-                    VERSIONS,
-                    {
-                        "name": prompt.name,
-                        "version": prompt.version,
-                        "model": prompt.model,
-                        "content_hash": prompt.content_hash,
-                        "system": prompt.system,
-                        "parameters": prompt.parameters.model_dump(exclude_none=True),
-                        "source_path": source_path,
-                        "registered_at": now,
-                        "registered_by": actor,
-                    },
-                    ["name", "version"],
-                ).returning(VERSIONS.c.id)
-            ).first() is not None
-            row = conn.execute(
-                select(VERSIONS).where(VERSIONS.c.name == prompt.name, VERSIONS.c.version == prompt.version)
-            ).one()
+            inserted = (
+                conn.execute(
+                    _insert_ignoring_conflict(
+                        conn,
+                        VERSIONS,
+                        {
+                            "name": prompt.name,
+                            "version": prompt.version,
+                            "model": prompt.model,
+                            "content_hash": prompt.content_hash,
+                            "system": prompt.system,
+                            "parameters": prompt.parameters.model_dump(exclude_none=True),
+                            "source_path": source_path,
+                            "registered_at": now,
+                            "registered_by": actor,
+                        },
+                        ["name", "version"],
+                    ).returning(VERSIONS.c.id)
+                ).first()
+                is not None
+            )
+            row = conn.execute(select(VERSIONS).where(VERSIONS.c.name == prompt.name, VERSIONS.c.version == prompt.version)).one()
             if row.content_hash != prompt.content_hash:
                 raise ImmutableVersionError(
                     f"{source_path or 'prompt'}: {prompt.name} {prompt.version} was released with content sha256 "
@@ -305,13 +306,30 @@ class Registry:
                 )
             if inserted:
                 self._record(
-                    conn, time=now, actor=actor, action=REGISTER, name=prompt.name, environment=None, label=None,
-                    from_version=None, to_version=prompt.version, from_traffic=None, to_traffic=None,
-                    label_revision=None, reason=prompt.changelog or None, flow_run_id=None,
+                    conn,
+                    time=now,
+                    actor=actor,
+                    action=REGISTER,
+                    name=prompt.name,
+                    environment=None,
+                    label=None,
+                    from_version=None,
+                    to_version=prompt.version,
+                    from_traffic=None,
+                    to_traffic=None,
+                    label_revision=None,
+                    reason=prompt.changelog or None,
+                    flow_run_id=None,
                 )
         return RegisteredVersion(
-            id=row.id, name=row.name, version=row.version, model=row.model, content_hash=row.content_hash,
-            registered_at=row.registered_at, registered_by=row.registered_by, source_path=row.source_path,
+            id=row.id,
+            name=row.name,
+            version=row.version,
+            model=row.model,
+            content_hash=row.content_hash,
+            registered_at=row.registered_at,
+            registered_by=row.registered_by,
+            source_path=row.source_path,
             newly_registered=inserted,
         )
 
@@ -321,8 +339,14 @@ class Registry:
             rows = connection.execute(select(VERSIONS).where(VERSIONS.c.name == name).order_by(VERSIONS.c.id)).all()
         return [
             RegisteredVersion(
-                id=row.id, name=row.name, version=row.version, model=row.model, content_hash=row.content_hash,
-                registered_at=row.registered_at, registered_by=row.registered_by, source_path=row.source_path,
+                id=row.id,
+                name=row.name,
+                version=row.version,
+                model=row.model,
+                content_hash=row.content_hash,
+                registered_at=row.registered_at,
+                registered_by=row.registered_by,
+                source_path=row.source_path,
                 newly_registered=False,
             )
             for row in rows
@@ -354,16 +378,23 @@ class Registry:
         _check_label(label)
         traffic = _check_traffic(label, traffic_percent)
         with self._transaction(connection) as conn:
-            exists = conn.execute(
-                select(VERSIONS.c.id).where(VERSIONS.c.name == name, VERSIONS.c.version == version)
-            ).first()
+            exists = conn.execute(select(VERSIONS.c.id).where(VERSIONS.c.name == name, VERSIONS.c.version == version)).first()
             if exists is None:
                 raise UnknownVersionError(
                     f"{name} {version} is not registered; register its file first (llmops prompts register)"
                 )
             event = self._move(
-                conn, name, environment, label, version, traffic, actor=actor, reason=reason,
-                flow_run_id=flow_run_id, expected_revision=expected_revision, action=action,
+                conn,
+                name,
+                environment,
+                label,
+                version,
+                traffic,
+                actor=actor,
+                reason=reason,
+                flow_run_id=flow_run_id,
+                expected_revision=expected_revision,
+                action=action,
             )
         self._routing.pop((name, environment), None)  # after commit, or at once in the caller's transaction
         return event
@@ -385,8 +416,17 @@ class Registry:
         _check_label(label)
         with self._transaction(connection) as conn:
             event = self._move(
-                conn, name, environment, label, None, None, actor=actor, reason=reason,
-                flow_run_id=flow_run_id, expected_revision=expected_revision, action=action,
+                conn,
+                name,
+                environment,
+                label,
+                None,
+                None,
+                actor=actor,
+                reason=reason,
+                flow_run_id=flow_run_id,
+                expected_revision=expected_revision,
+                action=action,
             )
         self._routing.pop((name, environment), None)
         return event
@@ -429,9 +469,20 @@ class Registry:
         if action is None:
             action = "promote" if version != current.version else "set_traffic"
         return self._record(
-            conn, time=now, actor=actor, action=action, name=name, environment=environment, label=label,
-            from_version=current.version, to_version=version, from_traffic=current.traffic_percent,
-            to_traffic=traffic, label_revision=current.revision + 1, reason=reason, flow_run_id=flow_run_id,
+            conn,
+            time=now,
+            actor=actor,
+            action=action,
+            name=name,
+            environment=environment,
+            label=label,
+            from_version=current.version,
+            to_version=version,
+            from_traffic=current.traffic_percent,
+            to_traffic=traffic,
+            label_revision=current.revision + 1,
+            reason=reason,
+            flow_run_id=flow_run_id,
         )
 
     def _lock_label(self, conn: Connection, name: str, environment: str, label: str) -> Row[Any]:
@@ -447,8 +498,15 @@ class Registry:
                 _insert_ignoring_conflict(
                     conn,
                     LABEL_ROWS,
-                    {"name": name, "environment": environment, "label": label, "version": None,
-                     "traffic_percent": None, "revision": 0, "updated_at": _now()},
+                    {
+                        "name": name,
+                        "environment": environment,
+                        "label": label,
+                        "version": None,
+                        "traffic_percent": None,
+                        "revision": 0,
+                        "updated_at": _now(),
+                    },
                     ["name", "environment", "label"],
                 )
             )
@@ -488,7 +546,9 @@ class Registry:
         return LabelState(
             name=name,
             environment=environment,
-            slots={row.label: LabelSlot(row.label, row.version, row.traffic_percent, row.revision, row.updated_at) for row in rows},
+            slots={
+                row.label: LabelSlot(row.label, row.version, row.traffic_percent, row.revision, row.updated_at) for row in rows
+            },
         )
 
     def history(self, name: str, environment: str | None = None) -> list[LabelEvent]:
@@ -502,11 +562,7 @@ class Registry:
     def previous_production(self, name: str, environment: str = PRODUCTION) -> str | None:
         """The version to roll back to: the latest former production version that was not itself
         rolled back from later on (so rolling back twice does not bring the bad version back)."""
-        events = [
-            event
-            for event in self.history(name, environment)
-            if event.label == PRODUCTION and event.action != REGISTER
-        ]
+        events = [event for event in self.history(name, environment) if event.label == PRODUCTION and event.action != REGISTER]
         current = self.labels(name, environment).production
         rolled_back_from: set[str] = set()
         for event in reversed(events):
@@ -534,8 +590,17 @@ class Registry:
                 f"(llmops promote {prompt_name} VERSION)"
             )
         return ResolvedPrompt(
-            prompt_name, environment, content.version, content.id, content.content_hash, label, content.model,
-            content.system, content.parameters, user_bucket, routing.stale,
+            prompt_name,
+            environment,
+            content.version,
+            content.id,
+            content.content_hash,
+            label,
+            content.model,
+            content.system,
+            content.parameters,
+            user_bucket,
+            routing.stale,
         )
 
     def _refresh(self, name: str, environment: str, previous: _Routing | None) -> _Routing:
@@ -572,7 +637,11 @@ class Registry:
             logger.warning(
                 "prompt registry store %s is unreachable (%s): serving the last known versions from this "
                 "process's cache (e.g. %s production %s) and retrying every %g s",
-                store, reason, name, previous.production.version if previous.production else "unset", self.cache_ttl,
+                store,
+                reason,
+                name,
+                previous.production.version if previous.production else "unset",
+                self.cache_ttl,
             )
         return replace(previous, checked_at=time.monotonic(), stale=True)
 

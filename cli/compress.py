@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from llmops.cli.output import EXIT_CHECK_FAILED, console, fail, print_json, print_table
+from cli.output import EXIT_CHECK_FAILED, console, fail, print_json, print_table
 from llmops.compression.experiment import CompressionRequest
 from llmops.compression.lingua import CompressionUnavailable, missing_extra
 from llmops.evals.runner import ModelUnavailable
@@ -30,9 +30,13 @@ def compress(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     version: Annotated[str | None, typer.Option(help="Version to compress; default: production, else the latest.")] = None,
     rates: Annotated[str, typer.Option(help="Shares of LLMLingua's tokens to keep, one candidate each.")] = "0.3,0.5,0.7",
-    method: Annotated[str | None, typer.Option(help="llmlingua | llmlingua2; default: llmlingua2 when LLMOPS_LLMLINGUA2_MODEL is set.")] = None,
+    method: Annotated[
+        str | None, typer.Option(help="llmlingua | llmlingua2; default: llmlingua2 when LLMOPS_LLMLINGUA2_MODEL is set.")
+    ] = None,
     tolerance: Annotated[float, typer.Option(help="Score drop (0-1) a metric may show before it counts as a regression.")] = 0.02,
-    register: Annotated[bool, typer.Option("--register/--no-register", help="Write the chosen candidate as the next version file.")] = True,
+    register: Annotated[
+        bool, typer.Option("--register/--no-register", help="Write the chosen candidate as the next version file.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the candidates and the outcome as JSON.")] = False,
 ) -> None:
     """Compress NAME's system prompt at each rate, evaluate every candidate against the uncompressed
@@ -55,12 +59,16 @@ def compress(
     if as_json:
         print_json(outcome)
     else:
-        print_table(outcome["candidates"], f"{name} {outcome['source_version']} compressed with {outcome['method']} ({outcome['model']})")
+        print_table(
+            outcome["candidates"], f"{name} {outcome['source_version']} compressed with {outcome['method']} ({outcome['model']})"
+        )
         if outcome["chosen"]:
             where = f"registered {outcome['registered']}" if outcome["registered"] else "not registered (--no-register)"
             console.print(f"{name} {outcome['chosen']} (rate {outcome['chosen_rate']:g}): {where}", highlight=False, markup=False)
             console.print(f"projected saving: {outcome['projection']}", highlight=False, markup=False)
-            console.print(f"promote it: llmops promote {name} {outcome['chosen']} --strategy canary", highlight=False, markup=False)
+            console.print(
+                f"promote it: llmops promote {name} {outcome['chosen']} --strategy canary", highlight=False, markup=False
+            )
         else:
             console.print(f"nothing registered: {outcome['why_none']}", highlight=False, markup=False)
     if not outcome["chosen"]:

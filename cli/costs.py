@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cli.output import fail, print_json, print_table
 from llmops import settings
-from llmops.cli.output import fail, print_json, print_table
 from llmops.store.engine import get_engine
 from llmops.store.rollups import GROUPINGS, cost_report, report_total
 

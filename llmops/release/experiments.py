@@ -146,8 +146,15 @@ def _metrics(tolerances: Tolerances, outcome_names: Iterable[str]) -> list[_Metr
     for name in sorted(outcome_names):
         outcome = tolerances.outcome(name)
         metrics.append(
-            _Metric(f"outcome:{name}", name, f"outcome:{name}", "mean_difference", not outcome.higher_is_better,
-                    outcome.max_worsening, True)  # fmt: skip
+            _Metric(
+                f"outcome:{name}",
+                name,
+                f"outcome:{name}",
+                "mean_difference",
+                not outcome.higher_is_better,
+                outcome.max_worsening,
+                True,
+            )  # fmt: skip
         )
     return metrics
 
@@ -281,9 +288,7 @@ def _compare(
     )
 
 
-def compare_arms(
-    control: ArmSample, candidate: ArmSample, tolerances: Tolerances | None = None
-) -> list[MetricComparison]:
+def compare_arms(control: ArmSample, candidate: ArmSample, tolerances: Tolerances | None = None) -> list[MetricComparison]:
     """The canary gate: every metric of ``candidate`` against ``control`` within ``tolerances``.
 
     The gate as a whole fails if any comparison fails (see ``gate_verdict``).
@@ -355,8 +360,7 @@ class ABMetric:
             "winner": self.winner,
             "versions": {version: vars(summary) for version, summary in self.summaries.items()},
             "comparisons": [
-                {"control": first, "candidate": second, **comparison.as_dict()}
-                for first, second, comparison in self.comparisons
+                {"control": first, "candidate": second, **comparison.as_dict()} for first, second, comparison in self.comparisons
             ],
         }
 

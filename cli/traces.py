@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from llmops.cli import pull
-from llmops.cli.output import EXIT_PARTIAL, errors, fail
+from cli import pull
+from cli.output import EXIT_PARTIAL, errors, fail
 from llmops.ingest.pipeline import ImportReport, import_file
 from llmops.store.engine import get_engine
 
@@ -20,9 +20,7 @@ FORMATS = ("jsonl", "csv", "otel")
 @traces_app.command("import")
 def import_traces(
     files: Annotated[list[Path], typer.Argument(help="Trace files (JSONL, CSV or OTLP/JSON).")],
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="jsonl | csv | otel; default: by file extension.")
-    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl | csv | otel; default: by file extension.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5_000,
     workers: Annotated[
         int | None, typer.Option(min=0, help="Worker processes for JSONL (0: none); default by file size and cores.")
@@ -38,8 +36,12 @@ def import_traces(
     total_rejected = 0
     for path in files:
         with Progress(
-            TextColumn(f"[bold]{path.name}"), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-            console=errors, transient=True,
+            TextColumn(f"[bold]{path.name}"),
+            BarColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=errors,
+            transient=True,
         ) as progress:
             task = progress.add_task("", total=None)
 

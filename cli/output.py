@@ -67,7 +67,9 @@ def print_table(rows: Sequence[dict[str, Any]], title: str, footer: dict[str, An
     for column in rows[0]:
         numeric = isinstance(rows[0][column], int | float) or rows[0][column] is None
         table.add_column(
-            LABELS.get(column, column), justify="right" if numeric else "left", footer=_cell(footer.get(column), column) if footer else ""
+            LABELS.get(column, column),
+            justify="right" if numeric else "left",
+            footer=_cell(footer.get(column), column) if footer else "",
         )
     for row in rows:
         table.add_row(*(_cell(value, column) for column, value in row.items()))

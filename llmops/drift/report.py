@@ -4,7 +4,7 @@ The rollups already hold every group's day (calls, errors, token and cost sums, 
 time-to-first-token sketches, feedback and eval sums), so a night reads about fifteen rows
 per group instead of its traces. The one thing they do not keep is the finish-reason mix:
 that is a single grouped query over the window's traces. The statistics themselves live in
-``llmops.drift``; this module feeds them, adds the pinning audit (``llmops.pinning``) and
+``llmops.drift.trace``; this module feeds them, adds the pinning audit (``llmops.drift.pinning``) and
 keeps what was found in ``drift_reports``, one night replacing its own earlier findings.
 
 What leaves the store: the alert's text, and one event per affected prompt version
@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
 from llmops import settings
-from llmops.digest import default_day
-from llmops.drift import DayStats, DriftFinding, TraceDriftConfig, TraceDriftReport, TraceGroup, assess_trace_drift
-from llmops.pinning import TRACES, PinningFinding, audit_pinning, day_bounds, pinned_models, trace_group_columns
-from llmops.registry import Registry
+from llmops.days import day_bounds, default_day
+from llmops.drift.pinning import TRACES, PinningFinding, audit_pinning, pinned_models, trace_group_columns
+from llmops.drift.trace import DayStats, DriftFinding, TraceDriftConfig, TraceDriftReport, TraceGroup, assess_trace_drift
+from llmops.release.registry import Registry
 from llmops.store.drift_models import DriftReportRow
 from llmops.store.engine import read_only
 from llmops.store.models import StoreSetting, TraceRollup
@@ -278,10 +278,23 @@ def stored_findings(engine: Engine, day: date, kind: Kind | None = None) -> list
         rows = connection.execute(query).all()
     return [
         Finding(
-            kind=row.kind, day=row.day, group=_group(row), metric=row.metric, summary=row.summary, calls=row.calls,
-            value=row.value, reference=row.reference, reference_spread=row.reference_spread, change=row.change,
-            statistic=row.statistic, statistic_name=row.statistic_name, threshold=row.threshold, p_value=row.p_value,
-            adjusted_p_value=row.adjusted_p_value, reference_days=row.reference_days, details=row.details,
+            kind=row.kind,
+            day=row.day,
+            group=_group(row),
+            metric=row.metric,
+            summary=row.summary,
+            calls=row.calls,
+            value=row.value,
+            reference=row.reference,
+            reference_spread=row.reference_spread,
+            change=row.change,
+            statistic=row.statistic,
+            statistic_name=row.statistic_name,
+            threshold=row.threshold,
+            p_value=row.p_value,
+            adjusted_p_value=row.adjusted_p_value,
+            reference_days=row.reference_days,
+            details=row.details,
         )
         for row in rows
     ]
@@ -347,8 +360,13 @@ class DriftEvent:
 
     @property
     def payload(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {"metric": self.metric, "summary": self.summary, "version": self.version,
-                                   "environment": self.environment, "findings": self.findings}
+        payload: dict[str, Any] = {
+            "metric": self.metric,
+            "summary": self.summary,
+            "version": self.version,
+            "environment": self.environment,
+            "findings": self.findings,
+        }
         if self.label is not None:
             payload["label"] = self.label
         return payload
@@ -370,7 +388,7 @@ def drift_events(engine: Engine, findings: Sequence[Finding]) -> list[DriftEvent
     registry = Registry(engine)
     events = []
     for (name, version, environment), found in sorted(by_version.items()):
-        strongest = min(found, key=lambda f: (f.adjusted_p_value if f.adjusted_p_value is not None else 1.0))
+        strongest = min(found, key=lambda f: f.adjusted_p_value if f.adjusted_p_value is not None else 1.0)
         events.append(
             DriftEvent(
                 prompt_name=name,

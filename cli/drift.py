@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from llmops.cli.output import console, fail, print_json, print_table
-from llmops.drift_report import check_day, finding_rows, findings_of, stored_findings
+from cli.output import console, fail, print_json, print_table
+from llmops.drift.pinned import references_of, run_pinned_checks, serving_versions
+from llmops.drift.report import check_day, finding_rows, findings_of, stored_findings
 from llmops.evals.runner import ModelUnavailable
-from llmops.pinned_drift import references_of, run_pinned_checks, serving_versions
-from llmops.registry import PRODUCTION, Registry
+from llmops.release.registry import PRODUCTION, Registry
 from llmops.store.engine import get_engine
 
 drift_app = typer.Typer()
@@ -21,7 +21,9 @@ drift_app = typer.Typer()
 @drift_app.callback(invoke_without_command=True)
 def drift(
     context: typer.Context,
-    day: Annotated[str | None, typer.Option("--date", help="Day to check (YYYY-MM-DD, in LLMOPS_TIMEZONE); default yesterday.")] = None,
+    day: Annotated[
+        str | None, typer.Option("--date", help="Day to check (YYYY-MM-DD, in LLMOPS_TIMEZONE); default yesterday.")
+    ] = None,
     feature: Annotated[str | None, typer.Option("--feature", help="Only show this feature's findings.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as a JSON list ([] when nothing drifted).")] = False,
 ) -> None:
@@ -63,7 +65,9 @@ def reference(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     version: Annotated[str | None, typer.Option("--version", help="Version; default every serving version.")] = None,
     environment: Annotated[str, typer.Option("--environment", help="Whose serving versions.")] = PRODUCTION,
-    capture: Annotated[bool, typer.Option("--capture/--show", help="Capture a missing reference (asks the model), or only show.")] = True,
+    capture: Annotated[
+        bool, typer.Option("--capture/--show", help="Capture a missing reference (asks the model), or only show.")
+    ] = True,
     force: Annotated[bool, typer.Option("--force", help="Capture again, replacing the stored reference.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the references as JSON.")] = False,
 ) -> None:

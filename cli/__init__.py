@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from llmops.cli import compress, costs, db, digest, drift, evals, prompts, registry, rollouts, sim, traces
+from cli import compress, costs, db, digest, drift, evals, prompts, registry, rollouts, sim, traces
 
 app = typer.Typer(
     name="llmops",

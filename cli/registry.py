@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from llmops.cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
-from llmops.registry import (
+from cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
+from llmops.release.registry import (
     PRODUCTION,
     LabelEvent,
     PromptNotServed,
@@ -16,7 +16,7 @@ from llmops.registry import (
     canary_threshold,
     get_registry,
 )
-from llmops.registry import resolve as resolve_for_user
+from llmops.release.registry import resolve as resolve_for_user
 
 
 def resolve(

@@ -17,10 +17,11 @@ error count) is compared with that same statistic on the reference days (default
   reference days' extra-binomial variation (overdispersion) to the binomial noise of the count.
 
 A finding needs all of: enough calls that day and enough usable reference days; a
-Benjamini–Hochberg adjusted p-value within the false discovery rate over every test of the
-night (all groups × metrics: one correction, so more groups do not mean more false alarms per
+Benjamini–Hochberg adjusted p-value within the false discovery rate over every test of the night
+(all groups × metrics: one correction, so more groups do not mean more false alarms per
 finding); and a practical effect (default ≥ 10 % relative, 0.5 points for a rate, 0.05 for a
-score; a rate also needs 5 events that day, or usually, so 0 → 2 errors on a quiet day is no alert). Reference days that were far off themselves (an earlier incident) are left out, so an
+score; a rate also needs 5 events that day, or usually, so 0 → 2 errors on a quiet day is no
+alert). Reference days that were far off themselves (an earlier incident) are left out, so an
 old incident neither hides nor mimics a new one.
 
 ``baseline_drift`` is the per-call test of popular drift tools (KS and normalised Wasserstein),
@@ -41,7 +42,6 @@ from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 from scipy import stats
 
-from llmops.store.rollups import SQUARE_SUM_COLUMNS
 from llmops.stats import (
     Alternative,
     Prediction,
@@ -55,6 +55,7 @@ from llmops.stats import (
     t_critical,
 )
 from llmops.store.models import pico_to_usd
+from llmops.store.rollups import SQUARE_SUM_COLUMNS
 
 WEEKEND_DAYS = frozenset({5, 6})
 
@@ -208,13 +209,9 @@ class TraceDriftConfig(BaseModel):
         5, ge=1, description="Events (errors, a finish reason) a rate needs that day, or usually, before it can alert."
     )
     min_score_change: float = Field(0.05, ge=0, description="Smallest change of mean feedback or eval score.")
-    false_discovery_rate: float = Field(
-        0.05, gt=0, lt=1, description="Benjamini–Hochberg level over all the night's tests."
-    )
+    false_discovery_rate: float = Field(0.05, gt=0, lt=1, description="Benjamini–Hochberg level over all the night's tests.")
     reference_outlier_z: float = Field(5.0, gt=0, description="Robust z beyond which a reference day is left out.")
-    reference_outlier_p: float = Field(
-        1e-6, gt=0, description="Binomial p below which a reference day's rate is left out."
-    )
+    reference_outlier_p: float = Field(1e-6, gt=0, description="Binomial p below which a reference day's rate is left out.")
 
 
 Direction = Literal["up", "down", "both"]
@@ -357,9 +354,7 @@ class _Test:
     trials: int | None = None
 
 
-def _reference(
-    series: Iterable[DayStats], day: date, config: TraceDriftConfig
-) -> tuple[DayStats | None, list[DayStats]]:
+def _reference(series: Iterable[DayStats], day: date, config: TraceDriftConfig) -> tuple[DayStats | None, list[DayStats]]:
     first = day - timedelta(days=config.reference_days)
     target, reference = None, []
     for stats_of_day in series:
@@ -404,9 +399,7 @@ def _conservative_prediction(
     residuals = _kind_residuals(values, kinds, np.mean)
     leverage = 1 - 1 / np.array([np.sum(kinds == kind) for kind in kinds])
     per_call = float(np.sum(residuals**2) / np.sum(leverage / counts))
-    sampling = day_prediction_test(
-        today.value, per_call / today.count, values, per_call / counts, kinds, same, alternative
-    )
+    sampling = day_prediction_test(today.value, per_call / today.count, values, per_call / counts, kinds, same, alternative)
     return max(between_days, sampling, key=lambda prediction: prediction.p_value)
 
 
@@ -421,9 +414,7 @@ def _test_continuous(
     today = metric.estimate(target)
     if today is None or today.count < minimum:
         return SkippedCheck(group, metric.name, f"{today.count if today else 0} values that day, fewer than {minimum}")
-    usable = [
-        (d, estimate) for d in reference if (estimate := metric.estimate(d)) is not None and estimate.count >= minimum
-    ]
+    usable = [(d, estimate) for d in reference if (estimate := metric.estimate(d)) is not None and estimate.count >= minimum]
     if len(usable) >= 2:
         values = np.array([estimate.value for _, estimate in usable])
         weekend = np.array([d.is_weekend for d, _ in usable])

@@ -7,18 +7,22 @@ from typing import Annotated
 
 import typer
 
-from llmops.cli.output import EXIT_PARTIAL, fail, print_json
-from llmops.digest import DEFAULT_TOP_FEATURES, compute_digest
-from llmops.slack import SlackConfig, deliver_pending, enqueue_digest, render_digest
+from cli.output import EXIT_PARTIAL, fail, print_json
+from llmops.report.digest import DEFAULT_TOP_FEATURES, compute_digest
+from llmops.report.slack import SlackConfig, deliver_pending, enqueue_digest, render_digest
 from llmops.store.engine import get_engine
 
 
 def digest(
-    day: Annotated[str | None, typer.Option("--date", help="Day to report (YYYY-MM-DD, in LLMOPS_TIMEZONE); default yesterday.")] = None,
+    day: Annotated[
+        str | None, typer.Option("--date", help="Day to report (YYYY-MM-DD, in LLMOPS_TIMEZONE); default yesterday.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the message as text; store and send nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON; store and send nothing.")] = False,
     environment: Annotated[str | None, typer.Option(help="Only this environment (default: all).")] = None,
-    top: Annotated[int, typer.Option(min=1, max=20, help="Features listed before the rest is summed as 'other'.")] = DEFAULT_TOP_FEATURES,
+    top: Annotated[
+        int, typer.Option(min=1, max=20, help="Features listed before the rest is summed as 'other'.")
+    ] = DEFAULT_TOP_FEATURES,
 ) -> None:
     """Compute the day's digest; store it in the outbox and send it to Slack when configured.
 
@@ -47,8 +51,10 @@ def digest(
     entry = enqueue_digest(engine, numbers, config, message)
     stored = "stored in the outbox" if entry.created else "already in the outbox"
     if not config.configured:
-        typer.echo(f"\n{stored} ({entry.dedupe_key}); Slack is not configured, so it waits there "
-                   "(set SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL).")
+        typer.echo(
+            f"\n{stored} ({entry.dedupe_key}); Slack is not configured, so it waits there "
+            "(set SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL)."
+        )
         return
     report = deliver_pending(engine, config)
     typer.echo(f"\n{stored} ({entry.dedupe_key}); Slack: {report.summary()}")
