@@ -38,7 +38,12 @@ demo: install
 serve: install
 	$(BIN)/python -m deployments.serve $(SERVE_ARGS)
 
+# Lint, format, types and the import contracts (pyproject.toml), then the suite.
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install

@@ -43,9 +43,10 @@ from llmops.evals.store import COMPRESSION_CANDIDATE_CREATOR
 from llmops.evals.verdicts import VerdictPolicy
 from llmops.prompts import PromptVersion, get_prompt, load_prompts
 from llmops.release.registry import Registry, get_registry
+from tasks.common import store_engine
 from tasks.compression import compress_candidates, count_prompt_tokens, recent_traffic_task, register_candidate
 from tasks.digest import send_alert
-from tasks.evals import compare_task, evaluate_prompt, store_engine
+from tasks.evals import compare_task, evaluate_prompt
 
 
 def source_version(request: CompressionRequest, registry: Registry) -> PromptVersion:

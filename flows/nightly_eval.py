@@ -32,7 +32,8 @@ from llmops.evals.verdicts import Comparison, VerdictPolicy
 from llmops.prompts import prompt_names
 from llmops.release.gates import baseline_run
 from llmops.release.registry import PRODUCTION, Registry, get_registry
-from tasks.evals import CANARY_CHECK, PRODUCTION_CHECK, compare_task, emit_regression, evaluate_version, store_engine
+from tasks.common import store_engine
+from tasks.evals import CANARY_CHECK, PRODUCTION_CHECK, compare_task, emit_regression, evaluate_version
 
 SUMMARY_KEY = "nightly-eval"
 

@@ -7,9 +7,34 @@ their day and its bounds from here, so that a day is the same day everywhere.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from llmops import settings
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_day(timestamp: datetime, timezone: str) -> date:
+    """The calendar day of a naive-UTC or aware timestamp in ``timezone``.
+
+    Args:
+        timestamp: A time; naive means UTC (as the store keeps it).
+        timezone: An IANA timezone name.
+
+    Returns:
+        The local date; called for every ingested trace, so the zone is looked up once.
+
+    Example:
+        >>> local_day(datetime(2025, 11, 15, 23, 30), "Europe/Berlin")
+        datetime.date(2025, 11, 16)
+    """
+    if timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=UTC)
+    return timestamp.astimezone(_zone(timezone)).date()
 
 
 def default_day(timezone: ZoneInfo | None = None) -> date:

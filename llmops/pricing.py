@@ -24,6 +24,7 @@ from genai_prices.types import TieredPrices
 COST_PROVIDED = "provided"
 COST_COMPUTED = "computed"
 COST_UNKNOWN_MODEL = "unknown_model"
+"""The ``cost_source`` of a stored trace: kept as given, computed here, or unpriced."""
 
 # Anthropic's Message Batches API bills every model at half price; genai-prices carries that
 # as a price variant for some models only, so the discount is applied here when it is not.
@@ -34,7 +35,12 @@ PICO_PER_USD = Decimal(10) ** 12
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Usage in Anthropic's convention: ``input_tokens`` without the cached ones."""
+    """Usage in Anthropic's convention: ``input_tokens`` without the cached ones.
+
+    Example:
+        >>> TokenUsage(input_tokens=100, output_tokens=10, cache_read_input_tokens=1000).total_input()
+        1100
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -42,9 +48,11 @@ class TokenUsage:
     cache_creation_input_tokens: int = 0
 
     def total_input(self) -> int:
+        """Every input token: uncached, cache reads and cache writes."""
         return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
 
     def for_genai_prices(self) -> Usage:
+        """The same usage in genai-prices' convention, whose ``input_tokens`` include the cached ones."""
         return Usage(
             input_tokens=self.total_input(),
             output_tokens=self.output_tokens,
@@ -75,6 +83,7 @@ class Rates:
         return exact[0], exact[1], exact[2], exact[3]
 
     def cost(self, usage: TokenUsage) -> Decimal:
+        """Cost in USD of ``usage`` at these rates (valid below ``tier_threshold`` input tokens)."""
         return (
             usage.input_tokens * self.input
             + usage.output_tokens * self.output
@@ -111,7 +120,22 @@ def _batch_multiplier(model: str, day: date, is_batch: bool) -> Decimal:
 
 @lru_cache(maxsize=4096)
 def rates_for(model: str, day: date, is_batch: bool) -> Rates | None:
-    """Per-token rates for ``model`` on ``day``, or None when genai-prices does not know it."""
+    """Per-token rates for ``model`` on ``day``, or None when genai-prices does not know it.
+
+    Cached: genai-prices is asked once per model, day and batch flag.
+
+    Args:
+        model: A model id.
+        day: The UTC day whose prices apply (prices change over time).
+        is_batch: Message Batches pricing (half price on Anthropic).
+
+    Returns:
+        USD per token of each kind, the first tier threshold, and the batch multiplier.
+
+    Example:
+        >>> rates_for("claude-3-5-sonnet-20241022", date(2025, 11, 15), False).output
+        Decimal('0.000015')
+    """
     try:
         calc = calc_price(
             TokenUsage(input_tokens=1).for_genai_prices(),
@@ -142,11 +166,27 @@ def _base_rate(prices: object, key: str, fallback: object = None) -> Decimal:
         return Decimal(0)
     if isinstance(value, TieredPrices):
         value = value.base
-    return Decimal(value) / MTOK
+    return Decimal(str(value)) / MTOK
 
 
 def price_call(model: str, usage: TokenUsage, when: datetime, is_batch: bool = False) -> Decimal | None:
-    """Cost in USD of one call, or None for a model genai-prices does not know."""
+    """Cost in USD of one call, or None for a model genai-prices does not know.
+
+    Args:
+        model: The model id as requested.
+        usage: Tokens in Anthropic's convention (uncached input apart from cache reads and writes).
+        when: When the call was made; a naive time is taken as UTC.
+        is_batch: Made through the Message Batches API.
+
+    Returns:
+        The cost (never 0 for an unknown model: None).
+
+    Example:
+        >>> price_call("claude-3-5-sonnet-20241022", TokenUsage(1200, 300), datetime(2025, 11, 15, tzinfo=UTC))
+        Decimal('0.00810000')
+        >>> price_call("acme-ft-support-v1", TokenUsage(1200, 300), datetime(2025, 11, 15)) is None
+        True
+    """
     day = when.astimezone(UTC).date() if when.tzinfo else when.date()
     rates = rates_for(model, day, is_batch)
     if rates is None:
@@ -171,7 +211,24 @@ def price_picodollars(
     day: date,
     is_batch: bool,
 ) -> int | None:
-    """``price_call`` in integer picodollars, for the ingest hot path (no Decimal per row)."""
+    """``price_call`` in integer picodollars, for the ingest hot path (no Decimal per row).
+
+    Args:
+        model: The model id as requested.
+        input_tokens: Uncached input tokens.
+        output_tokens: Output tokens.
+        cache_read_input_tokens: Input tokens read from the prompt cache.
+        cache_creation_input_tokens: Input tokens written to the prompt cache.
+        day: The call's UTC day.
+        is_batch: Made through the Message Batches API.
+
+    Returns:
+        The cost in picodollars (1e-12 USD), or None for an unknown model.
+
+    Example:
+        >>> price_picodollars("claude-3-5-sonnet-20241022", 1200, 300, 0, 0, date(2025, 11, 15), is_batch=True)
+        4050000000
+    """
     found = _pico_rates(model, day, is_batch)
     if found is None:
         return None
@@ -193,4 +250,10 @@ def price_picodollars(
 
 
 def is_known_model(model: str) -> bool:
+    """Whether genai-prices can price ``model`` today (prompt validation warns when it cannot).
+
+    Example:
+        >>> is_known_model("claude-3-5-sonnet-20241022"), is_known_model("acme-ft-support-v1")
+        (True, False)
+    """
     return rates_for(model, datetime.now(UTC).date(), False) is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
 from zoneinfo import ZoneInfo
 
 LLMOPS_HOME = "LLMOPS_HOME"
@@ -43,19 +44,41 @@ TIKTOKEN_CACHE_DIR = "TIKTOKEN_CACHE_DIR"
 PWD = "PWD"  # the checkout prefect.yaml's pull step runs the flows from
 
 
+@overload
+def env(name: str) -> str | None: ...
+@overload
+def env(name: str, default: str) -> str: ...
+@overload
+def env(name: str, default: None) -> str | None: ...
 def env(name: str, default: str | None = None) -> str | None:
-    """The variable's value, treating an empty string as unset."""
+    """The variable's value, treating an empty string as unset.
+
+    Args:
+        name: The variable's name (one of this module's constants).
+        default: What an unset or empty variable means.
+
+    Returns:
+        The value, or ``default``.
+
+    Example:
+        >>> env("LLMOPS_SURELY_UNSET_VARIABLE", "fallback")
+        'fallback'
+    """
     value = os.environ.get(name)
     return value if value else default
 
 
 def home() -> Path:
-    """Local state: the SQLite store, caches, outbox files."""
+    """Local state: the SQLite store, caches, outbox files (``LLMOPS_HOME``, default ``./.llmops``)."""
     return Path(env(LLMOPS_HOME, "./.llmops")).expanduser()
 
 
 def database_url() -> str:
-    """The store: any SQLAlchemy URL, SQLite in ``LLMOPS_HOME`` by default."""
+    """The store: any SQLAlchemy URL, SQLite in ``LLMOPS_HOME`` by default.
+
+    Returns:
+        ``LLMOPS_DATABASE_URL``, else ``sqlite:///<LLMOPS_HOME>/llmops.db`` with an absolute path.
+    """
     url = env(LLMOPS_DATABASE_URL)
     if url:
         return url
@@ -63,15 +86,21 @@ def database_url() -> str:
 
 
 def prompts_dir() -> Path:
+    """The prompt version files (``LLMOPS_PROMPTS_DIR``, default ``./prompts``)."""
     return Path(env(LLMOPS_PROMPTS_DIR, "./prompts"))
 
 
 def evals_dir() -> Path:
+    """The evaluation datasets and scorers (``LLMOPS_EVALS_DIR``, default ``./evals``)."""
     return Path(env(LLMOPS_EVALS_DIR, "./evals"))
 
 
 def timezone() -> ZoneInfo:
-    """The day boundary of rollups, digests and nightly windows."""
+    """The day boundary of rollups, digests and nightly windows (``LLMOPS_TIMEZONE``, default UTC).
+
+    Raises:
+        ValueError: The variable is not an IANA timezone name.
+    """
     name = env(LLMOPS_TIMEZONE, "UTC")
     try:
         return ZoneInfo(name)

@@ -24,7 +24,8 @@ from llmops.compression.tokens import system_prompt_tokens
 from llmops.evals.store import adopt_run
 from llmops.prompts import PromptVersion
 from llmops.release.registry import Registry
-from tasks.evals import model_client, store_engine
+from tasks.common import MODEL_API, QUICK, STORE, store_engine
+from tasks.evals import model_client
 
 COMPRESSION_TIMEOUT_SECONDS = 30 * 60
 """A whole set of candidates; one 2,000-token prompt takes ~10 s on two cores."""
@@ -49,7 +50,7 @@ def compress_candidates(
     return results
 
 
-@task(name="count-prompt-tokens", retries=3, retry_delay_seconds=[5, 30, 60], timeout_seconds=300, cache_policy=NO_CACHE)
+@task(name="count-prompt-tokens", **MODEL_API.options(), timeout_seconds=300, cache_policy=NO_CACHE)
 def count_prompt_tokens(model_id: str, systems: list[str], model: AnthropicModel | None = None) -> list[int]:
     """Each system prompt's tokens in ``model_id``'s own count (its provider's count_tokens)."""
 
@@ -60,13 +61,13 @@ def count_prompt_tokens(model_id: str, systems: list[str], model: AnthropicModel
     return asyncio.run(count())
 
 
-@task(name="recent-traffic", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+@task(name="recent-traffic", **STORE.options(), cache_policy=NO_CACHE)
 def recent_traffic_task(prompt: PromptVersion, store: TraceStore | None = None) -> Traffic:
     """The version's calls over the last 30 days, which the projected saving is priced on."""
     return recent_traffic(store_engine(store), prompt.name, prompt.version, prompt.model)
 
 
-@task(name="register-candidate", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+@task(name="register-candidate", **QUICK.options(), cache_policy=NO_CACHE)
 def register_candidate(
     source: PromptVersion, candidate: Candidate, actor: str, prompts_dir: Path, store: TraceStore | None = None
 ) -> Path:

@@ -13,7 +13,6 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_UI_URL
-from sqlalchemy import Engine
 
 from blocks.slack import SlackDigest
 from blocks.store import TraceStore
@@ -27,11 +26,7 @@ from llmops.report.slack import (
     enqueue_digest,
     render_digest,
 )
-from llmops.store.engine import get_engine
-
-
-def _engine(store: TraceStore | None) -> Engine:
-    return store.get_engine() if store is not None else get_engine()
+from tasks.common import STORE, store_engine
 
 
 def slack_config(slack: SlackDigest | None) -> SlackConfig:
@@ -44,12 +39,12 @@ def current_flow_run_link() -> str | None:
     return flow_run.ui_url if PREFECT_UI_URL.value() and flow_run.id else None
 
 
-@task(name="compute-digest", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+@task(name="compute-digest", **STORE.options(), cache_policy=NO_CACHE)
 def compute_digest_task(
     day: date | None, environment: str | None, store: TraceStore | None = None, top_features: int = DEFAULT_TOP_FEATURES
 ) -> Digest:
     """The day's numbers from the rollups."""
-    return compute_digest(_engine(store), day, environment=environment, top_features=top_features)
+    return compute_digest(store_engine(store), day, environment=environment, top_features=top_features)
 
 
 @task(name="queue-digest", cache_policy=NO_CACHE)
@@ -59,7 +54,7 @@ def queue_digest(digest: Digest, slack: SlackDigest | None = None, store: TraceS
     Returns the outbox entry and the message as markdown, for the run's artifact.
     """
     message = render_digest(digest)
-    entry = enqueue_digest(_engine(store), digest, slack_config(slack), message)
+    entry = enqueue_digest(store_engine(store), digest, slack_config(slack), message)
     get_run_logger().info("digest %s: %s", entry.dedupe_key, "queued" if entry.created else f"already queued ({entry.status})")
     return entry, message.markdown
 
@@ -68,7 +63,7 @@ def queue_digest(digest: Digest, slack: SlackDigest | None = None, store: TraceS
 def deliver_outbox(slack: SlackDigest | None = None, store: TraceStore | None = None) -> DeliveryReport:
     """Send every pending message for the configured destination; errors stay in the outbox."""
     config = slack_config(slack)
-    report = deliver_pending(_engine(store), config)
+    report = deliver_pending(store_engine(store), config)
     logger = get_run_logger()
     if not config.configured:
         logger.info("Slack is not configured: %d message(s) wait in the outbox", len(report.pending))
@@ -91,5 +86,5 @@ def send_alert(
     Queued in the outbox first; if Slack is down it stays pending and the next delivery sends it.
     """
     return enqueue_alert(
-        kind, title, details, current_flow_run_link(), severity=severity, engine=_engine(store), config=slack_config(slack)
+        kind, title, details, current_flow_run_link(), severity=severity, engine=store_engine(store), config=slack_config(slack)
     )

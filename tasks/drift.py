@@ -14,8 +14,6 @@ from datetime import date
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
-from prefect.runtime import flow_run
-from sqlalchemy import Engine
 
 from blocks.model import AnthropicModel
 from blocks.store import TraceStore
@@ -36,23 +34,15 @@ from llmops.evals.runner import ModelUnavailable
 from llmops.prompts import prompt_names
 from llmops.release.registry import Registry
 from llmops.release.rollouts import RolloutOutcome, resource_id
-from llmops.store.engine import get_engine
+from tasks.common import STORE, current_flow_run_id, store_engine
 
 DRIFT_EVENT = "llmops.drift.detected"
 
 
-def _engine(store: TraceStore | None) -> Engine:
-    return store.get_engine() if store is not None else get_engine()
-
-
-def _flow_run_id() -> str | None:
-    return str(flow_run.id) if flow_run.id else None
-
-
-@task(name="assess-trace-drift", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+@task(name="assess-trace-drift", **STORE.options(), cache_policy=NO_CACHE)
 def assess_trace_drift_task(day: date | None, config: TraceDriftConfig, store: TraceStore | None = None) -> TraceDriftReport:
     """Every group's day (default: yesterday in the store's zone) against its reference window."""
-    engine = _engine(store)
+    engine = store_engine(store)
     night, _ = night_to_check(engine, day)
     report = assess_day(engine, night, config)
     get_run_logger().info(
@@ -61,22 +51,22 @@ def assess_trace_drift_task(day: date | None, config: TraceDriftConfig, store: T
     return report
 
 
-@task(name="audit-pinning", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+@task(name="audit-pinning", **STORE.options(), cache_policy=NO_CACHE)
 def audit_pinning_task(day: date, store: TraceStore | None = None) -> list[PinningFinding]:
     """Calls of ``day`` on an alias, off their version's pinned model, or answered by another model."""
-    return audit_day(_engine(store), day)
+    return audit_day(store_engine(store), day)
 
 
-@task(name="unreported-drift-findings", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+@task(name="unreported-drift-findings", **STORE.options(), cache_policy=NO_CACHE)
 def unreported_findings_task(findings: list[Finding], store: TraceStore | None = None) -> list[Finding]:
     """The findings no earlier run of this night stored, nor the night before as a standing problem."""
-    return not_yet_reported(_engine(store), findings)
+    return not_yet_reported(store_engine(store), findings)
 
 
-@task(name="save-drift-findings", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+@task(name="save-drift-findings", **STORE.options(), cache_policy=NO_CACHE)
 def save_findings_task(day: date, findings: list[Finding], store: TraceStore | None = None) -> int:
     """Replace the night's stored findings (a retry writes the same rows)."""
-    return save_findings(_engine(store), day, findings, flow_run_id=_flow_run_id())
+    return save_findings(store_engine(store), day, findings, flow_run_id=current_flow_run_id())
 
 
 @task(name="emit-drift-events", cache_policy=NO_CACHE)
@@ -86,8 +76,8 @@ def emit_drift_events(findings: list[Finding], store: TraceStore | None = None) 
     The resource carries the version and, when the version holds one, its label: the rollback
     automation matches ``llmops.prompt.label: canary``.
     """
-    events = drift_events(_engine(store), findings)
-    run_id = _flow_run_id()
+    events = drift_events(store_engine(store), findings)
+    run_id = current_flow_run_id()
     related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}] if run_id else []
     for event in events:
         resource = {
@@ -123,7 +113,7 @@ def pinned_drift_task(
     references; a version without one gets it captured tonight. Not retried: a rerun pays for
     every call again. No model configured: nothing checked (logged), the rest of the night runs."""
     logger = get_run_logger()
-    engine = _engine(store)
+    engine = store_engine(store)
     targets = serving_versions(Registry(engine), prompt_names(), environment)
     if not targets:
         return []
@@ -146,7 +136,7 @@ def capture_pinned_reference(
     logger = get_run_logger()
     try:
         checks = run_pinned_checks(
-            _engine(store), [(prompt_name, version, None)], capture_only=True, captured_by=_flow_run_id() or "promotion",
+            store_engine(store), [(prompt_name, version, None)], capture_only=True, captured_by=current_flow_run_id() or "promotion",
             **_model_access(model),
         )  # fmt: skip
     except ModelUnavailable as exc:

@@ -14,8 +14,6 @@ import anthropic
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
-from prefect.runtime import flow_run
-from sqlalchemy import Engine
 
 from blocks.model import AnthropicModel
 from blocks.store import TraceStore
@@ -25,15 +23,11 @@ from llmops.evals.store import RunRecord
 from llmops.evals.verdicts import Comparison, VerdictPolicy, compare_runs
 from llmops.prompts import PromptVersion, get_prompt
 from llmops.release.rollouts import resource_id
-from llmops.store.engine import get_engine
+from tasks.common import QUICK, current_flow_run_id, store_engine
 
 REGRESSION_EVENT = "llmops.eval.regression"
 PRODUCTION_CHECK = "production_vs_reference"
 CANARY_CHECK = "canary_vs_production"
-
-
-def store_engine(store: TraceStore | None) -> Engine:
-    return store.get_engine() if store is not None else get_engine()
 
 
 def model_client(model: AnthropicModel | None) -> anthropic.AsyncAnthropic:
@@ -54,7 +48,7 @@ def _evaluate(
     """Run one version on one dataset (every case, inside the calling task run) and record it."""
     logger = get_run_logger()
     dataset = load_dataset(dataset_path, prompt.name)
-    details = {"flow_run_id": str(flow_run.id) if flow_run.id else None}
+    details = {"flow_run_id": current_flow_run_id()}
 
     async def run() -> RunRecord:
         async with model_client(model) as client:
@@ -101,8 +95,7 @@ def evaluate_prompt(
 @task(
     name="compare-runs",
     task_run_name="compare-{baseline_id}-{candidate_id}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
+    **QUICK.options(),
     cache_policy=NO_CACHE,
 )
 def compare_task(baseline_id: int, candidate_id: int, policy: VerdictPolicy, store: TraceStore | None = None) -> Comparison:
@@ -121,7 +114,7 @@ def emit_regression(comparison: Comparison, kind: str, environment: str) -> None
     """
     worst = min(comparison.regressions, key=lambda metric: metric.delta or 0.0)
     candidate, baseline = comparison.candidate, comparison.baseline
-    run_id = str(flow_run.id) if flow_run.id else None
+    run_id = current_flow_run_id()
     emit_event(
         event=REGRESSION_EVENT,
         resource={

@@ -19,6 +19,7 @@ from blocks.source import TraceSource
 from blocks.store import TraceStore
 from llmops.ingest.pull import PullReport, SourceConfig, pull_traces
 from llmops.store.engine import get_engine
+from tasks.common import SOURCE
 
 PULL_TIMEOUT_SECONDS = 14 * 60
 """Shorter than the 15-minute schedule, so runs never pile up; a cut-off pull keeps its batches."""
@@ -46,8 +47,7 @@ def _worth_retrying(_task: Task, _run: TaskRun, state: State) -> bool:
 @task(
     name="pull-source",
     task_run_name=_run_name,
-    retries=3,
-    retry_delay_seconds=[30, 120, 300],
+    **SOURCE.options(),
     retry_jitter_factor=0.5,
     retry_condition_fn=_worth_retrying,
     timeout_seconds=PULL_TIMEOUT_SECONDS,

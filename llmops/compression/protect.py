@@ -93,20 +93,31 @@ class Segment:
     text: str
     keep: bool
     why: str | None = None
+    """What made a kept segment kept ("number with its unit", "heading"…)."""
     rule: bool = False
 
 
 @dataclass(frozen=True)
 class Protection:
-    """What a prompt file adds to the defaults: section names to keep whole, and regexes."""
+    """What a prompt file adds to the defaults: section names to keep whole, and regexes.
+
+    Example:
+        >>> protection = Protection(keep_sections=("Examples",), keep_patterns=("SKU-[0-9]+",))
+        >>> protection.keeps_section("## Examples"), protection.keeps_section("Answer format"), protection.keeps_section("Tone")
+        (True, True, False)
+    """
 
     keep_sections: tuple[str, ...] = ()
+    """Headings or tag names (case-insensitive substrings) whose whole section is kept."""
     keep_patterns: tuple[str, ...] = ()
+    """Regular expressions whose matches are kept."""
 
     def patterns(self) -> list[re.Pattern[str]]:
+        """``keep_patterns``, compiled."""
         return [re.compile(pattern) for pattern in self.keep_patterns]
 
     def keeps_section(self, name: str) -> bool:
+        """Whether a section of this heading or tag is kept whole: an output-format section, or one listed."""
         lowered = name.strip().lower()
         return bool(KEEP_SECTION_WORDS.search(name)) or any(wanted.lower() in lowered for wanted in self.keep_sections)
 
@@ -191,14 +202,38 @@ def _content_words(text: str, sentences: Iterable[tuple[int, int]]) -> Iterator[
 
 
 def protected_spans(text: str, protection: Protection | None = None) -> list[tuple[int, int, str]]:
-    """Every ``(start, end, why)`` to keep verbatim, merged where they touch, in order."""
+    """Every ``(start, end, why)`` to keep verbatim, merged where they touch, in order.
+
+    Args:
+        text: The system prompt.
+        protection: The prompt file's additions; None for the defaults only.
+
+    Returns:
+        Character spans of ``text`` with the reason each is kept.
+
+    Example:
+        >>> protected_spans("Refunds are possible within 30 days. Be friendly and helpful.")
+        [(0, 7, 'word of a fact'), (11, 20, 'word of a fact'), (27, 35, 'number with its unit')]
+    """
     spans = _spans(text, protection or Protection())
     spans += _content_words(text, _fact_sentences(text, spans))
     return _merge(_with_leading_space(text, spans))
 
 
 def segment(text: str, protection: Protection | None = None) -> list[Segment]:
-    """The prompt as alternating prose (compressible) and kept segments; joined, they are ``text``."""
+    """The prompt as alternating prose (compressible) and kept segments; joined, they are ``text``.
+
+    Args:
+        text: The system prompt.
+        protection: The prompt file's additions; None for the defaults only.
+
+    Returns:
+        The segments in order; prose in a sentence that states a rule is marked ``rule``.
+
+    Example:
+        >>> [(piece.text, piece.keep) for piece in segment("Refunds are possible within 30 days. Be friendly.")]
+        [('Refunds', True), (' are', False), (' possible', True), (' within', False), (' 30 days', True), ('. Be friendly.', False)]
+    """
     rules = _rule_sentences(text)
     cuts = {edge for sentence in rules for edge in sentence}
 
@@ -233,6 +268,15 @@ class KeptSpan:
 
 
 def kept_spans(original: str, protection: Protection | None = None) -> Iterator[KeptSpan]:
+    """The kept spans of ``original``, stripped, with whether each stood apart from its neighbours.
+
+    Args:
+        original: The uncompressed system prompt.
+        protection: The prompt file's additions; None for the defaults only.
+
+    Yields:
+        One ``KeptSpan`` per non-blank kept span, in order.
+    """
     for start, end, _ in protected_spans(original, protection):
         raw = original[start:end]
         text = raw.strip()
@@ -249,7 +293,20 @@ def kept_spans(original: str, protection: Protection | None = None) -> Iterator[
 
 def missing_spans(original: str, compressed: str, protection: Protection | None = None) -> list[str]:
     """The kept spans of ``original`` that ``compressed`` does not hold in order and whole (should be
-    none): a span glued to a neighbouring word ("247" for "24/7") counts as missing. A check, not a repair."""
+    none): a span glued to a neighbouring word ("247" for "24/7") counts as missing. A check, not a repair.
+
+    Args:
+        original: The uncompressed system prompt.
+        compressed: Its compression.
+        protection: The protection it was compressed with.
+
+    Returns:
+        The missing spans' text, in order; empty when compression kept its promise.
+
+    Example:
+        >>> missing_spans("Refunds are possible within 30 days.", "Refunds within 30days.")
+        ['possible', '30 days']
+    """
     missing: list[str] = []
     position = 0
     for span in kept_spans(original, protection):
@@ -264,7 +321,20 @@ def missing_spans(original: str, compressed: str, protection: Protection | None 
 
 def unglue(original: str, compressed: str, protection: Protection | None = None) -> str:
     """Put back the space after a kept span where dropping a token glued the next word to it
-    ("30 daysof" → "30 days of"); nothing else changes."""
+    ("30 daysof" → "30 days of"); nothing else changes.
+
+    Args:
+        original: The uncompressed system prompt.
+        compressed: Its compression.
+        protection: The protection it was compressed with.
+
+    Returns:
+        ``compressed`` with those spaces restored.
+
+    Example:
+        >>> unglue("Refunds within 30 days. Be friendly.", "Refunds within 30 daysfriendly.")
+        'Refunds within 30 days friendly.'
+    """
     pieces: list[str] = []
     position = 0
     for span in kept_spans(original, protection):
@@ -280,6 +350,11 @@ def unglue(original: str, compressed: str, protection: Protection | None = None)
 
 
 def compressible_share(segments: Sequence[Segment]) -> float:
-    """The share of characters compression may touch; a prompt that is mostly kept cannot shrink much."""
+    """The share of characters compression may touch; a prompt that is mostly kept cannot shrink much.
+
+    Example:
+        >>> round(compressible_share(segment("Refunds are possible within 30 days. Be friendly and helpful.")), 2)
+        0.61
+    """
     total = sum(len(piece.text) for piece in segments)
     return sum(len(piece.text) for piece in segments if not piece.keep) / total if total else 0.0

@@ -26,13 +26,13 @@ from sqlalchemy import Engine, and_, case, func, select
 
 from llmops.pricing import rates_for
 from llmops.store.engine import read_only
-from llmops.store.models import Trace
+from llmops.store.tables import TRACES
 
 WINDOW_DAYS = 30
+"""The traffic window; 30 days of calls are what "per month" means."""
 TTFT_SAMPLE = 20_000
 """The most recent uncached calls of the model that the TTFT line is fitted on."""
 MIN_TTFT_CALLS = 30
-TRACES = Trace.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,7 @@ class ModelTraffic:
 
     @property
     def uncached_calls(self) -> int:
+        """Calls that paid the full input price for the prompt."""
         return self.calls - self.cache_read_calls - self.cache_write_calls
 
 
@@ -73,10 +74,12 @@ class Traffic:
 
     @property
     def calls(self) -> int:
+        """Calls of the version in the window, all models."""
         return sum(model.calls for model in self.models)
 
     @property
     def cache_read_share(self) -> float:
+        """The share of calls that read the prompt from the cache."""
         return sum(model.cache_read_calls for model in self.models) / self.calls if self.calls else 0.0
 
 
@@ -88,8 +91,10 @@ class Projection:
     calls: int
     usd_per_month: Decimal
     usd_per_month_if_uncached: Decimal
+    """What the same tokens would save if no call read the prompt from the cache."""
     cache_read_share: float
     unpriced_calls: int
+    """Calls on models genai-prices cannot price, left out of the figures."""
     ttft_ms: tuple[float, float, float] | None
     """Estimated TTFT saved on an uncached call: (estimate, low, high) of the 95 % interval."""
     uncached_share: float
@@ -122,7 +127,24 @@ class Projection:
 
 
 def recent_traffic(engine: Engine, prompt_name: str, version: str, model: str, *, now: datetime | None = None) -> Traffic:
-    """The version's calls of the last ``WINDOW_DAYS`` days by model and cache use, and ``model``'s TTFT line."""
+    """The version's calls of the last ``WINDOW_DAYS`` days by model and cache use, and ``model``'s TTFT line.
+
+    Args:
+        engine: The store.
+        prompt_name: The prompt.
+        version: The version whose traffic a compression would replace.
+        model: The pinned model, whose uncached calls the TTFT line is fitted on.
+        now: The window's end; None is now.
+
+    Returns:
+        Successful calls by model, batch flag and cache use, and the TTFT line (None with too few calls).
+
+    Example:
+        ```python
+        traffic = recent_traffic(get_engine(), "help-center", "1.0.0", "claude-3-5-haiku-20241022")
+        print(traffic.calls, f"{traffic.cache_read_share:.0%} read from the cache")
+        ```
+    """
     until = now or datetime.now(UTC)
     since = until - timedelta(days=WINDOW_DAYS)
     in_window = and_(TRACES.c.timestamp >= since, TRACES.c.timestamp < until, TRACES.c.status == "ok")
@@ -155,7 +177,14 @@ def recent_traffic(engine: Engine, prompt_name: str, version: str, model: str, *
 
 
 def ttft_line(points: Sequence[Sequence[Any]]) -> TtftLine | None:
-    """Least squares of TTFT on input tokens, or None with too few calls or no spread in their size."""
+    """Least squares of TTFT on input tokens, or None with too few calls or no spread in their size.
+
+    Args:
+        points: ``(input_tokens, ttft_ms)`` of uncached calls.
+
+    Returns:
+        The slope in ms per token with its 95 % interval; None below ``MIN_TTFT_CALLS`` calls.
+    """
     xs = [float(point[0]) for point in points]
     ys = [float(point[1]) for point in points]
     if len(xs) < MIN_TTFT_CALLS or max(xs) == min(xs):
@@ -166,7 +195,25 @@ def ttft_line(points: Sequence[Sequence[Any]]) -> TtftLine | None:
 
 
 def project(traffic: Traffic, tokens_saved: int, day: date | None = None) -> Projection:
-    """Price ``tokens_saved`` fewer tokens on each call at what that call paid for its prompt."""
+    """Price ``tokens_saved`` fewer tokens on each call at what that call paid for its prompt.
+
+    Args:
+        traffic: The version's recent calls (``recent_traffic``).
+        tokens_saved: Prompt tokens fewer per call, in the pinned model's count.
+        day: Whose prices apply; None is the window's last day.
+
+    Returns:
+        Dollars per month (to the cent), the same if uncached, and the TTFT estimate.
+
+    Example:
+        >>> from datetime import UTC
+        >>> calls = ModelTraffic("claude-3-5-sonnet-20241022", False, calls=10_000, cache_read_calls=5_000, cache_write_calls=0)
+        >>> traffic = Traffic("help-center", "1.0.0", datetime(2025, 10, 16, tzinfo=UTC), datetime(2025, 11, 15, tzinfo=UTC),
+        ...                   (calls,), ttft=None)
+        >>> projection = project(traffic, tokens_saved=500)
+        >>> projection.usd_per_month, projection.usd_per_month_if_uncached
+        (Decimal('8.25'), Decimal('15.00'))
+    """
     day = day or traffic.until.date()
     saved = Decimal(max(0, tokens_saved))
     usd = uncached_usd = Decimal(0)

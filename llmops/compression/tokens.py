@@ -15,10 +15,26 @@ import anthropic
 from anthropic.types import MessageParam
 
 PROBE_MESSAGES: list[MessageParam] = [{"role": "user", "content": "Hello"}]
+"""The one-line conversation counted with and without each system prompt."""
 
 
 async def system_prompt_tokens(client: anthropic.AsyncAnthropic, model: str, systems: Sequence[str]) -> list[int]:
-    """The tokens each of ``systems`` adds to a request to ``model``."""
+    """The tokens each of ``systems`` adds to a request to ``model``.
+
+    Args:
+        client: An Anthropic client (the API, or the local model server).
+        model: The pinned model, whose tokenizer counts.
+        systems: System prompts to count (the original and its compressions).
+
+    Returns:
+        One count per system prompt, in order (the API's framing tokens cancel out).
+
+    Example:
+        ```python
+        client = anthropic.AsyncAnthropic()
+        before, after = await system_prompt_tokens(client, prompt.model, [prompt.system, compressed.text])
+        ```
+    """
     base = await client.messages.count_tokens(model=model, messages=PROBE_MESSAGES)
     counted = await asyncio.gather(
         *(client.messages.count_tokens(model=model, system=system, messages=PROBE_MESSAGES) for system in systems)

@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from llmops import settings
+from llmops.days import default_day
 from llmops.records import TraceRecord
 
 DEFAULT_CALLS_PER_WEEKDAY = 2_000
@@ -64,28 +65,38 @@ class ModelProfile:
 
     model: str
     share: float
+    """Its share of the feature's calls (a feature's shares sum to 1)."""
     ms_per_output_token: float
     median_ttft_ms: float
 
 
 @dataclass(frozen=True, slots=True)
 class FeatureProfile:
-    """One feature of the demo application and the shape of its calls."""
+    """One feature of the demo application and the shape of its calls.
+
+    Token counts are lognormal: a median and the sigma of its log.
+    """
 
     feature: str
     prompt_name: str
     prompt_version: str
     traffic_share: float
+    """Its share of the mixed stream's calls; with ``own_stream``, its calls per mixed call."""
     models: tuple[ModelProfile, ...]
     median_input_tokens: float
     input_sigma: float
     median_output_tokens: float
     output_sigma: float
     max_tokens: int
+    """The answer's limit: a longer draw stops at ``max_tokens``."""
     cached_prefix_tokens: int
+    """Input tokens of the cacheable prefix (the system prompt); 0 for none."""
     cached_share: float
+    """The share of calls that send the prefix with a cache breakpoint."""
     streamed_share: float
+    """The share of calls that stream (only those report a time to first token)."""
     batch_share: float
+    """The share of calls made through the Message Batches API."""
     median_message_chars: float
     own_stream: bool = False
     """Drawn apart from the other features (its calls on top of theirs, from an RNG of its own), so
@@ -194,12 +205,20 @@ class Incident:
     kind: Literal["cost_spike", "latency_regression"]
     feature: str
     days_before_end: int
+    """0 is the history's last day."""
     description: str
     input_tokens_factor: float = 1.0
+    """Factor on the feature's input tokens that day (a cost spike)."""
     latency_factor: float = 1.0
+    """Factor on the feature's latency that day (a latency regression)."""
 
     def day(self, end_day: date) -> date:
-        """The calendar day the incident happens in a history ending on ``end_day``."""
+        """The calendar day the incident happens in a history ending on ``end_day``.
+
+        Example:
+            >>> DEMO_INCIDENTS[0].day(date(2025, 11, 30))
+            datetime.date(2025, 11, 25)
+        """
         return end_day - timedelta(days=self.days_before_end)
 
 
@@ -223,13 +242,27 @@ DEMO_INCIDENTS: tuple[Incident, ...] = (
 too); the last day: chat's latency regression."""
 
 
-def default_end_day(timezone: ZoneInfo | None = None) -> date:
-    """Yesterday in ``LLMOPS_TIMEZONE``: the last complete day."""
-    return datetime.now(timezone or settings.timezone()).date() - timedelta(days=1)
+default_end_day = default_day
+"""Yesterday in ``LLMOPS_TIMEZONE``, the last complete day: where a history ends by default (``llmops.days.default_day``)."""
 
 
 def window(days: int, end_day: date) -> list[date]:
-    """The ``days`` calendar days ending on ``end_day``, oldest first."""
+    """The ``days`` calendar days ending on ``end_day``, oldest first.
+
+    Args:
+        days: How many days, at least 1.
+        end_day: The last of them.
+
+    Returns:
+        The dates, oldest first.
+
+    Raises:
+        ValueError: ``days`` is below 1.
+
+    Example:
+        >>> window(3, date(2025, 11, 15))
+        [datetime.date(2025, 11, 13), datetime.date(2025, 11, 14), datetime.date(2025, 11, 15)]
+    """
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     return [end_day - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
@@ -250,6 +283,7 @@ class DayPlan:
 
     @property
     def total_calls(self) -> int:
+        """Every call of the day: the mixed features' and those of features with a stream of their own."""
         return self.calls + sum(self.stream_calls(profile) for profile in FEATURES if profile.own_stream)
 
 
@@ -278,7 +312,24 @@ def plan_days(
     seed: int = DEFAULT_SEED,
     incidents: Sequence[Incident] = DEMO_INCIDENTS,
 ) -> list[DayPlan]:
-    """Each day's volume and factors, without drawing its calls (e.g. a progress bar's total)."""
+    """Each day's volume and factors, without drawing its calls (e.g. a progress bar's total).
+
+    Takes the same arguments as ``generate_traces`` and agrees with it day by day.
+
+    Args:
+        days: How many days.
+        end_day: The last day; None is yesterday in ``LLMOPS_TIMEZONE``.
+        calls_per_weekday: The mixed features' calls on a weekday (weekends get 40 %).
+        seed: The history's seed.
+        incidents: The anomalies to inject.
+
+    Returns:
+        One plan per day, oldest first.
+
+    Example:
+        >>> [plan.total_calls for plan in plan_days(3, date(2025, 11, 16), calls_per_weekday=100)]
+        [112, 44, 45]
+    """
     end_day = end_day or default_end_day()
     return [
         _plan(_day_rng(seed, calls_per_weekday, day), day, calls_per_weekday, incidents, end_day) for day in window(days, end_day)
@@ -431,6 +482,26 @@ def generate_traces(
 
     Days are cut at midnight in ``timezone`` (default ``LLMOPS_TIMEZONE``), like the rollups.
     ``cost_usd`` is left unset so that the store prices the calls.
+
+    Args:
+        days: How many days.
+        end_day: The last day; None is yesterday in ``timezone``.
+        calls_per_weekday: The mixed features' calls on a weekday (weekends get 40 %).
+        seed: The history's seed; the same arguments give the same traces (and trace ids).
+        incidents: The anomalies to inject.
+        timezone: Where days are cut.
+
+    Yields:
+        Trace records, in time order.
+
+    Raises:
+        ValueError: ``calls_per_weekday`` is negative, or ``days`` below 1.
+
+    Example:
+        >>> from zoneinfo import ZoneInfo
+        >>> traces = list(generate_traces(days=1, end_day=date(2025, 11, 14), calls_per_weekday=100, timezone=ZoneInfo("UTC")))
+        >>> len(traces), traces[0].trace_id
+        (112, 'demo-d93b1eb2-20251114-0000000')
     """
     if calls_per_weekday < 0:
         raise ValueError(f"calls_per_weekday must not be negative, got {calls_per_weekday}")

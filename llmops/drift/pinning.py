@@ -24,32 +24,40 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, func, literal_column, select
+from sqlalchemy import ColumnElement, Engine, func, select
 
 from llmops.days import day_bounds
-from llmops.drift.trace import TraceGroup
+from llmops.drift.history import TraceGroup, trace_group_columns
 from llmops.prompts import is_pinned_model, load_prompts
 from llmops.store.engine import read_only
-from llmops.store.models import Trace
-from llmops.store.registry_models import PromptVersionRow
+from llmops.store.tables import PROMPT_VERSIONS, TRACES
 
-TRACES = Trace.__table__
-VERSIONS = PromptVersionRow.__table__
 EXAMPLES = 5
 """Trace ids kept per finding: enough to open a few calls, few enough for a Slack line."""
 
-NONE = literal_column("''")
-"""'' inlined, not bound: PostgreSQL must see the same expression in SELECT and GROUP BY."""
-
 Problem = Literal["unpinned_model", "off_pinned_model", "response_model_differs"]
+"""What is wrong with the calls (see the module's docstring)."""
 
 
 @dataclass(frozen=True)
 class PinningFinding:
     """Calls of one group (environment × feature × prompt version × requested model) with one problem.
 
-    ``out_of`` is what ``calls`` is a share of: all the prompt version's calls (in that
-    environment and feature) for a model problem, the group's own for a substituted answer.
+    Attributes:
+        group: The calls' group; its ``model`` is the model they asked for.
+        problem: What is wrong with them.
+        calls: How many calls have the problem.
+        out_of: What ``calls`` is a share of: all the prompt version's calls (in that environment
+            and feature) for a model problem, the group's own for a substituted answer.
+        pinned_model: The model the version pins (None for calls without a known version).
+        examples: A few of the calls' trace ids, oldest first.
+        served_by: For ``response_model_differs``: calls per model that answered, most first.
+
+    Example:
+        >>> group = TraceGroup("production", "chat", "support-chat", "2.3.1", "claude-3-5-sonnet-latest")
+        >>> finding = PinningFinding(group, "unpinned_model", 412, 2006, "claude-3-5-sonnet-20241022", [])
+        >>> f"{finding.share:.1%}"
+        '20.5%'
     """
 
     group: TraceGroup
@@ -62,6 +70,7 @@ class PinningFinding:
 
     @property
     def share(self) -> float:
+        """``calls / out_of`` (0 when there is nothing to share)."""
         return self.calls / self.out_of if self.out_of else 0.0
 
     @property
@@ -80,9 +89,22 @@ class PinningFinding:
 
 
 def pinned_models(engine: Engine, prompts_dir: Path | str | None = None) -> dict[tuple[str, str], str]:
-    """``{(prompt, version): pinned model}``: registered versions, then prompt files not registered yet.
+    """Every prompt version's pinned model: registered versions, then prompt files not registered yet.
 
     A missing prompts directory is not an error here (a deployment may run from the registry alone).
+
+    Args:
+        engine: The store (its registry).
+        prompts_dir: Where the prompt files are; the default prompts directory when None.
+
+    Returns:
+        ``{(prompt, version): pinned model}``; the registry's record wins over a file.
+
+    Example:
+        ```python
+        pinned = pinned_models(engine)
+        pinned[("support-chat", "2.3.1")]  # "claude-3-5-sonnet-20241022"
+        ```
     """
     pinned: dict[tuple[str, str], str] = {}
     try:
@@ -92,20 +114,9 @@ def pinned_models(engine: Engine, prompts_dir: Path | str | None = None) -> dict
     except FileNotFoundError:
         pass
     with read_only(engine).connect() as connection:
-        for row in connection.execute(select(VERSIONS.c.name, VERSIONS.c.version, VERSIONS.c.model)):
+        for row in connection.execute(select(PROMPT_VERSIONS.c.name, PROMPT_VERSIONS.c.version, PROMPT_VERSIONS.c.model)):
             pinned[(row.name, row.version)] = row.model  # the released record wins over a file
     return pinned
-
-
-def trace_group_columns() -> list[ColumnElement[str]]:
-    """A trace's ``TraceGroup`` as SQL expressions, '' for none as in the rollups."""
-    return [
-        TRACES.c.environment,
-        func.coalesce(TRACES.c.feature, NONE),
-        func.coalesce(TRACES.c.prompt_name, NONE),
-        func.coalesce(TRACES.c.prompt_version, NONE),
-        TRACES.c.model,
-    ]
 
 
 def audit_pinning(
@@ -113,8 +124,24 @@ def audit_pinning(
 ) -> list[PinningFinding]:
     """Every pinning problem of the local ``day`` in ``zone``, per group, with example trace ids.
 
-    ``pinned`` defaults to ``pinned_models(engine)``. An alias is reported as unpinned only
-    (it is never the pinned id, and what it resolved to is in its response model).
+    An alias is reported as unpinned only (it is never the pinned id, and what it resolved to is
+    in its response model).
+
+    Args:
+        engine: The store.
+        day: The audited local day.
+        zone: Where the day is cut.
+        pinned: ``{(prompt, version): pinned model}``; ``pinned_models(engine)`` when None.
+        examples: Trace ids kept per finding.
+
+    Returns:
+        The problems, by group.
+
+    Example:
+        ```python
+        for problem in audit_pinning(engine, date(2025, 3, 19), ZoneInfo("Europe/Paris")):
+            print(problem.summary, problem.examples)
+        ```
     """
     pinned = pinned_models(engine) if pinned is None else pinned
     start, end = day_bounds(day, zone)
@@ -132,7 +159,7 @@ def audit_pinning(
             if response_model is not None and response_model != group.model:
                 answered_by[group][response_model] = answered_by[group].get(response_model, 0) + count
 
-        def example_ids(group: TraceGroup, *conditions: object) -> list[str]:
+        def example_ids(group: TraceGroup, *conditions: ColumnElement[bool]) -> list[str]:
             matching = [column == value for column, value in zip(keys, group, strict=True)]
             rows = connection.execute(
                 select(TRACES.c.trace_id).where(*in_day, *matching, *conditions).order_by(TRACES.c.timestamp).limit(examples)

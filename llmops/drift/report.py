@@ -1,15 +1,12 @@
-"""Trace drift on the store: each group's days from the rollups, the detector, the findings table.
+"""The night's drift check on the store: run the detectors, keep the findings, say what is new.
 
-The rollups already hold every group's day (calls, errors, token and cost sums, latency and
-time-to-first-token sketches, feedback and eval sums), so a night reads about fifteen rows
-per group instead of its traces. The one thing they do not keep is the finish-reason mix:
-that is a single grouped query over the window's traces. The statistics themselves live in
-``llmops.drift.trace``; this module feeds them, adds the pinning audit (``llmops.drift.pinning``) and
-keeps what was found in ``drift_reports``, one night replacing its own earlier findings.
-
-What leaves the store: the alert's text, and one event per affected prompt version
-(``DriftEvent``), with the label (canary, production) it holds in the registry so that an
-automation can tell a canary to roll back from production to investigate.
+Trace drift (``llmops.drift.trace`` on the days ``llmops.drift.history`` reads) and the pinning
+audit (``llmops.drift.pinning``) are run here for a day of the store; what they and pinned-model
+drift (``llmops.drift.pinned``) found is kept in ``drift_reports``, one night replacing its own
+earlier findings. What leaves the store: the alert's text for the findings not reported before,
+and one event per affected prompt version (``DriftEvent``), with the label (canary, production)
+it holds in the registry so that an automation can tell a canary to roll back from production to
+investigate.
 """
 
 from __future__ import annotations
@@ -22,120 +19,62 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, case, delete, func, insert, select
+from sqlalchemy import Engine, delete, insert, select
 
-from llmops import settings
-from llmops.days import day_bounds, default_day
-from llmops.drift.pinning import TRACES, PinningFinding, audit_pinning, pinned_models, trace_group_columns
-from llmops.drift.trace import DayStats, DriftFinding, TraceDriftConfig, TraceDriftReport, TraceGroup, assess_trace_drift
+from llmops.days import default_day
+from llmops.drift.findings import Finding, Kind
+from llmops.drift.history import TraceGroup, load_history, store_timezone
+from llmops.drift.pinning import PinningFinding, audit_pinning, pinned_models
+from llmops.drift.trace import TraceDriftConfig, TraceDriftReport, assess_trace_drift
 from llmops.release.registry import Registry
-from llmops.store.drift_models import DriftReportRow
 from llmops.store.engine import read_only
-from llmops.store.models import StoreSetting, TraceRollup
-from llmops.store.writer import ROLLUP_TIMEZONE_KEY
+from llmops.store.tables import DRIFT_REPORTS
 
-ROLLUPS = TraceRollup.__table__
-REPORTS = DriftReportRow.__table__
-GROUP_FIELDS = TraceGroup._fields
+__all__ = [  # Finding lives in llmops.drift.findings; it stays importable from here, where the tasks import it
+    "ALERT_LINES",
+    "DRIFT_KINDS",
+    "STANDING_KINDS",
+    "Alert",
+    "DriftCheck",
+    "DriftEvent",
+    "Finding",
+    "alert_for",
+    "assess_day",
+    "audit_day",
+    "check_day",
+    "drift_events",
+    "finding_rows",
+    "findings_of",
+    "night_to_check",
+    "not_yet_reported",
+    "save_findings",
+    "stored_findings",
+]
+
 ALERT_LINES = 15
 """Findings listed in an alert; the rest are counted (the artifact and ``llmops drift`` list all)."""
 
-Kind = Literal["trace", "pinning", "pinned"]
 DRIFT_KINDS = ("trace", "pinned")
 """Findings that are drift of a prompt version: they alert as warnings and emit events."""
 STANDING_KINDS = ("pinning", "pinned")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One row of ``drift_reports``: a drifted metric or a pinning problem of one group and day."""
-
-    kind: Kind
-    day: date
-    group: TraceGroup
-    metric: str
-    summary: str
-    calls: int
-    value: float | None = None
-    reference: float | None = None
-    reference_spread: float | None = None
-    change: float | None = None
-    statistic: float | None = None
-    statistic_name: str | None = None
-    threshold: float | None = None
-    p_value: float | None = None
-    adjusted_p_value: float | None = None
-    reference_days: int | None = None
-    details: dict[str, Any] | None = None
-
-    @property
-    def identity(self) -> tuple[Kind, TraceGroup, str, str | None]:
-        """What makes two findings the same problem: a pinned version checked on two datasets has
-        two ``pinned:similarity`` findings, and one must not hide the other."""
-        return self.kind, self.group, self.metric, (self.details or {}).get("dataset")
-
-    @classmethod
-    def from_trace(cls, finding: DriftFinding) -> Finding:
-        return cls(
-            kind="trace",
-            day=finding.day,
-            group=finding.group,
-            metric=finding.metric,
-            summary=finding.summary,
-            calls=finding.calls,
-            value=finding.value,
-            reference=finding.reference_value,
-            reference_spread=finding.reference_spread,
-            change=finding.relative_change,
-            statistic=finding.statistic,
-            statistic_name=finding.statistic_name,
-            threshold=finding.threshold,
-            p_value=finding.p_value,
-            adjusted_p_value=finding.adjusted_p_value,
-            reference_days=finding.reference_days,
-        )
-
-    @classmethod
-    def from_pinning(cls, day: date, finding: PinningFinding) -> Finding:
-        """``value`` = calls with the problem, ``reference`` = the calls it is a share of, ``change`` = the share."""
-        return cls(
-            kind="pinning",
-            day=day,
-            group=finding.group,
-            metric=finding.problem,
-            summary=finding.summary,
-            calls=finding.out_of,
-            value=float(finding.calls),
-            reference=float(finding.out_of),
-            change=finding.share,
-            details={"examples": finding.examples, "pinned_model": finding.pinned_model, "served_by": finding.served_by},
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "day": self.day.isoformat(),
-            **self.group._asdict(),
-            "metric": self.metric,
-            "summary": self.summary,
-            "calls": self.calls,
-            "value": self.value,
-            "reference": self.reference,
-            "reference_spread": self.reference_spread,
-            "change": self.change,
-            "statistic": self.statistic,
-            "statistic_name": self.statistic_name,
-            "threshold": self.threshold,
-            "p_value": self.p_value,
-            "adjusted_p_value": self.adjusted_p_value,
-            "reference_days": self.reference_days,
-            "details": self.details,
-        }
+"""Findings judged against a fixed reference: a problem that stands is alerted on the night it appears."""
 
 
 @dataclass
 class DriftCheck:
-    """One night: every trace test (drifted or not), what was skipped, and the pinning problems."""
+    """One night: every trace test (drifted or not), what was skipped, and the pinning problems.
+
+    Attributes:
+        day: The checked day.
+        report: The trace drift tests.
+        pinning: The pinning audit's problems.
+
+    Example:
+        ```python
+        check = check_day(engine)
+        print(f"{check.day}: {len(check.findings)} findings of {len(check.report.tests)} tests")
+        ```
+    """
 
     day: date
     report: TraceDriftReport
@@ -143,13 +82,30 @@ class DriftCheck:
 
     @property
     def findings(self) -> list[Finding]:
+        """The night's findings, ordered as ``findings_of`` orders them."""
         return findings_of(self.day, self.report, self.pinning)
 
 
 def findings_of(
     day: date, report: TraceDriftReport, pinning: Sequence[PinningFinding], pinned: Sequence[Finding] = ()
 ) -> list[Finding]:
-    """Drifted metrics (strongest evidence first), pinned-model drift, then pinning problems (most calls first)."""
+    """The night's findings in the order alerts and tables list them.
+
+    Args:
+        day: The checked day.
+        report: The night's trace drift tests.
+        pinning: The pinning audit's problems.
+        pinned: Pinned-model drift findings (``pinned_findings``), kept in their order.
+
+    Returns:
+        Drifted metrics (strongest evidence first), pinned-model drift, then pinning problems
+        (most calls first).
+
+    Example:
+        ```python
+        findings = findings_of(day, assess_day(engine, day), audit_day(engine, day), pinned_findings(day, env, checks))
+        ```
+    """
     drifted = sorted(report.findings, key=lambda f: (f.adjusted_p_value, f.p_value, f.group, f.metric))
     problems = sorted(pinning, key=lambda p: (-p.calls, p.group, p.problem))
     return [Finding.from_trace(f) for f in drifted] + list(pinned) + [Finding.from_pinning(day, p) for p in problems]
@@ -158,67 +114,62 @@ def findings_of(
 # -- reading the night's data ---------------------------------------------------------------------
 
 
-def store_timezone(connection: Connection) -> ZoneInfo:
-    """The zone the rollup days were cut in (``LLMOPS_TIMEZONE`` for a store not written yet)."""
-    stored = connection.execute(select(StoreSetting.value).where(StoreSetting.key == ROLLUP_TIMEZONE_KEY)).scalar()
-    return ZoneInfo(stored) if stored else settings.timezone()
-
-
 def night_to_check(engine: Engine, day: date | None = None) -> tuple[date, ZoneInfo]:
-    """``day`` (default: yesterday in the store's zone) and that zone."""
+    """The day a night checks, and the zone the store cuts days in.
+
+    Args:
+        engine: The store.
+        day: The day asked for; None for yesterday in the store's zone.
+
+    Returns:
+        ``(day, zone)``.
+
+    Example:
+        ```python
+        day, zone = night_to_check(engine)  # yesterday, in the zone the rollups were cut in
+        ```
+    """
     with read_only(engine).connect() as connection:
         zone = store_timezone(connection)
     return day or default_day(zone), zone
 
 
-def finish_reason_counts(
-    connection: Connection, first: date, last: date, zone: ZoneInfo
-) -> dict[tuple[date, TraceGroup], dict[str, int]]:
-    """Finish reasons per local day and group, ``first``..``last``, in one query over the traces."""
-    days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
-    starts = [day_bounds(day, zone)[0] for day in days] + [day_bounds(last, zone)[1]]
-    day_index = case(*((TRACES.c.timestamp < end, index) for index, end in enumerate(starts[1:])))
-    group_columns = (column.label(name) for column, name in zip(trace_group_columns(), GROUP_FIELDS, strict=True))
-    per_call = (  # grouped outside: PostgreSQL would not match a CASE with bound parameters in GROUP BY
-        select(day_index.label("day_index"), *group_columns, TRACES.c.finish_reason)
-        .where(TRACES.c.timestamp >= starts[0], TRACES.c.timestamp < starts[-1], TRACES.c.finish_reason.is_not(None))
-        .subquery()
-    )
-    keys = [per_call.c.day_index, *(per_call.c[name] for name in GROUP_FIELDS), per_call.c.finish_reason]
-    counts: dict[tuple[date, TraceGroup], dict[str, int]] = defaultdict(dict)
-    for index, *group, reason, count in connection.execute(select(*keys, func.count()).group_by(*keys)):
-        counts[(days[index], TraceGroup(*group))][reason] = count
-    return counts
-
-
-def _group(row: Any) -> TraceGroup:
-    return TraceGroup(*(getattr(row, name) for name in GROUP_FIELDS))
-
-
-def load_history(engine: Engine, day: date, reference_days: int) -> dict[TraceGroup, list[DayStats]]:
-    """``DayStats`` of ``day`` and the ``reference_days`` before it, for every group with traffic on ``day``."""
-    first = day - timedelta(days=reference_days)
-    with read_only(engine).connect() as connection:
-        zone = store_timezone(connection)
-        rows = connection.execute(select(ROLLUPS).where(ROLLUPS.c.day.between(first, day))).all()
-        reasons = finish_reason_counts(connection, first, day, zone)
-    checked = {_group(row) for row in rows if row.day == day and row.requests}
-    history: dict[TraceGroup, list[DayStats]] = defaultdict(list)
-    for row in rows:
-        group = _group(row)
-        if group in checked:
-            history[group].append(DayStats.from_rollup(row, reasons.get((row.day, group))))
-    return dict(history)
-
-
 def assess_day(engine: Engine, day: date, config: TraceDriftConfig | None = None) -> TraceDriftReport:
-    """Every group's trace drift tests for ``day``, corrected together for the night's many tests."""
+    """Every group's trace drift tests for ``day``, corrected together for the night's many tests.
+
+    Args:
+        engine: The store.
+        day: The checked day.
+        config: Thresholds; the defaults when None.
+
+    Returns:
+        The night's trace drift report, read from the rollups.
+
+    Example:
+        ```python
+        report = assess_day(engine, date(2025, 3, 19))
+        ```
+    """
     config = config or TraceDriftConfig()
     return assess_trace_drift(load_history(engine, day, config.reference_days), day, config)
 
 
 def audit_day(engine: Engine, day: date, prompts_dir: Path | str | None = None) -> list[PinningFinding]:
-    """The pinning audit of ``day``, cut in the store's zone."""
+    """The pinning audit of ``day``, cut in the store's zone.
+
+    Args:
+        engine: The store.
+        day: The audited day.
+        prompts_dir: Where the prompt files are, for versions not registered yet.
+
+    Returns:
+        The day's pinning problems.
+
+    Example:
+        ```python
+        problems = audit_day(engine, date(2025, 3, 19))
+        ```
+    """
     with read_only(engine).connect() as connection:
         zone = store_timezone(connection)
     return audit_pinning(engine, day, zone, pinned_models(engine, prompts_dir))
@@ -227,7 +178,23 @@ def audit_day(engine: Engine, day: date, prompts_dir: Path | str | None = None) 
 def check_day(
     engine: Engine, day: date | None = None, config: TraceDriftConfig | None = None, prompts_dir: Path | str | None = None
 ) -> DriftCheck:
-    """Trace drift and the pinning audit of ``day`` (default: yesterday), without storing anything."""
+    """Trace drift and the pinning audit of ``day``, without storing anything (``llmops drift``).
+
+    Args:
+        engine: The store.
+        day: The checked day; None for yesterday in the store's zone.
+        config: Trace drift thresholds; the defaults when None.
+        prompts_dir: Where the prompt files are, for the pinning audit.
+
+    Returns:
+        The night's check.
+
+    Example:
+        ```python
+        for row in finding_rows(check_day(engine).findings):
+            print(row["group"], row["summary"])
+        ```
+    """
     day, _ = night_to_check(engine, day)
     return DriftCheck(day, assess_day(engine, day, config), audit_day(engine, day, prompts_dir))
 
@@ -236,51 +203,57 @@ def check_day(
 
 
 def save_findings(engine: Engine, day: date, findings: Iterable[Finding], flow_run_id: str | None = None) -> int:
-    """Replace ``day``'s stored findings with ``findings`` (one transaction); returns how many."""
+    """Replace ``day``'s stored findings with ``findings``, in one transaction.
+
+    Args:
+        engine: The store.
+        day: The night's day (every finding is stored under it).
+        findings: All of the night's findings (earlier ones of the day are dropped).
+        flow_run_id: The Prefect flow run that found them, if any.
+
+    Returns:
+        How many were stored.
+
+    Example:
+        ```python
+        save_findings(engine, day, findings_of(day, report, pinning), flow_run_id=str(run.id))
+        ```
+    """
     now = datetime.now(UTC)
-    rows = [
-        {
-            "day": day,
-            "kind": finding.kind,
-            **finding.group._asdict(),
-            "metric": finding.metric,
-            "value": finding.value,
-            "reference": finding.reference,
-            "reference_spread": finding.reference_spread,
-            "change": finding.change,
-            "statistic": finding.statistic,
-            "statistic_name": finding.statistic_name,
-            "threshold": finding.threshold,
-            "p_value": finding.p_value,
-            "adjusted_p_value": finding.adjusted_p_value,
-            "calls": finding.calls,
-            "reference_days": finding.reference_days,
-            "summary": finding.summary,
-            "details": finding.details,
-            "created_at": now,
-            "flow_run_id": flow_run_id,
-        }
-        for finding in findings
-    ]
+    rows = [{**finding.as_dict(), "day": day, "created_at": now, "flow_run_id": flow_run_id} for finding in findings]
     with engine.begin() as connection:
-        connection.execute(delete(REPORTS).where(REPORTS.c.day == day))
+        connection.execute(delete(DRIFT_REPORTS).where(DRIFT_REPORTS.c.day == day))
         if rows:
-            connection.execute(insert(REPORTS), rows)
+            connection.execute(insert(DRIFT_REPORTS), rows)
     return len(rows)
 
 
 def stored_findings(engine: Engine, day: date, kind: Kind | None = None) -> list[Finding]:
-    """``day``'s findings as stored, in the order they were saved."""
-    query = select(REPORTS).where(REPORTS.c.day == day).order_by(REPORTS.c.id)
+    """``day``'s findings as stored, in the order they were saved.
+
+    Args:
+        engine: The store.
+        day: The night's day.
+        kind: Only this detector's findings; all when None.
+
+    Returns:
+        The findings.
+
+    Example:
+        ```python
+        pinning_problems = stored_findings(engine, date(2025, 3, 19), kind="pinning")
+        ```
+    """
+    query = select(DRIFT_REPORTS).where(DRIFT_REPORTS.c.day == day).order_by(DRIFT_REPORTS.c.id)
     if kind is not None:
-        query = query.where(REPORTS.c.kind == kind)
+        query = query.where(DRIFT_REPORTS.c.kind == kind)
     with read_only(engine).connect() as connection:
         rows = connection.execute(query).all()
     return [
         Finding(
             kind=row.kind,
             day=row.day,
-            group=_group(row),
+            group=TraceGroup.from_row(row),
             metric=row.metric,
             summary=row.summary,
             calls=row.calls,
@@ -301,11 +274,27 @@ def stored_findings(engine: Engine, day: date, kind: Kind | None = None) -> list
 
 
 def not_yet_reported(engine: Engine, findings: Sequence[Finding]) -> list[Finding]:
-    """The findings worth an alert: not stored for this night by an earlier run (a rerun alerts
-    only on what it adds), and no pinning problem or pinned-model drift stored for the night
-    before (judged against a fixed reference, they are standing problems, alerted on the night
-    they appear; drifted trace metrics are judged against the days before, so they are news
-    every night they hold)."""
+    """The findings worth an alert: those not reported already.
+
+    Not stored for this night by an earlier run (a rerun alerts only on what it adds), and no
+    pinning problem or pinned-model drift stored for the night before (judged against a fixed
+    reference, they are standing problems, alerted on the night they appear; drifted trace
+    metrics are judged against the days before, so they are news every night they hold). Call it
+    before ``save_findings`` replaces the night's rows.
+
+    Args:
+        engine: The store.
+        findings: The night's findings (all of one day).
+
+    Returns:
+        The new ones, in their order.
+
+    Example:
+        ```python
+        alert = alert_for(day, not_yet_reported(engine, findings))  # before saving: a rerun alerts again
+        save_findings(engine, day, findings)
+        ```
+    """
     if not findings:
         return []
     day = findings[0].day
@@ -320,13 +309,37 @@ def not_yet_reported(engine: Engine, findings: Sequence[Finding]) -> list[Findin
 
 @dataclass(frozen=True)
 class Alert:
+    """A Slack alert: a one-line title, a line per finding, and how loud.
+
+    Example:
+        >>> Alert("2025-03-19: 1 new pinning problem", "…", "info").severity
+        'info'
+    """
+
     title: str
     details: str
     severity: Literal["info", "warning"]
 
 
 def alert_for(day: date, findings: Sequence[Finding]) -> Alert | None:
-    """The Slack alert of the night's new findings, or None when there is nothing to say."""
+    """The Slack alert of the night's new findings.
+
+    A warning when a prompt version drifted (trace or pinned-model drift), else information;
+    the first ``ALERT_LINES`` findings are listed, the rest counted.
+
+    Args:
+        day: The night's day.
+        findings: The new findings (``not_yet_reported``), in the order to list them.
+
+    Returns:
+        The alert, or None when there is nothing to say.
+
+    Example:
+        ```python
+        if (alert := alert_for(day, not_yet_reported(engine, findings))) is not None:
+            print(f"[{alert.severity}] {alert.title}\n{alert.details}")
+        ```
+    """
     if not findings:
         return None
     drifted = [f for f in findings if f.kind == "trace"]
@@ -348,7 +361,21 @@ def alert_for(day: date, findings: Sequence[Finding]) -> Alert | None:
 
 @dataclass(frozen=True)
 class DriftEvent:
-    """What ``llmops.drift.detected`` says about one prompt version in one environment."""
+    """What ``llmops.drift.detected`` says about one prompt version in one environment.
+
+    Attributes:
+        prompt_name: The prompt; ``version`` its drifted version.
+        environment: Where it drifted.
+        label: The label the version holds there (``canary``, ``production``), if any.
+        metric: The strongest finding's metric; ``summary`` its words.
+        findings: Every finding of the version: metric, feature, model and summary.
+
+    Example:
+        ```python
+        for event in drift_events(engine, findings):
+            emit_event(event="llmops.drift.detected", resource=resource_of(event), payload=event.payload)
+        ```
+    """
 
     prompt_name: str
     version: str
@@ -360,6 +387,7 @@ class DriftEvent:
 
     @property
     def payload(self) -> dict[str, Any]:
+        """The event's payload (``label`` only when the version holds one)."""
         payload: dict[str, Any] = {
             "metric": self.metric,
             "summary": self.summary,
@@ -373,14 +401,29 @@ class DriftEvent:
 
 
 def _label_of(registry: Registry, name: str, environment: str, version: str) -> str | None:
+    """The label ``version`` holds in ``environment``, if any."""
     labels = registry.labels(name, environment)
     return next((label for label, slot in labels.slots.items() if slot.version == version), None)
 
 
 def drift_events(engine: Engine, findings: Sequence[Finding]) -> list[DriftEvent]:
-    """One event per prompt version and environment with drifted metrics or pinned-model drift
-    (pinning problems are not drift of the prompt and roll nothing back); the strongest finding
-    names the metric."""
+    """One event per prompt version and environment with drifted metrics or pinned-model drift.
+
+    Pinning problems are not drift of the prompt and roll nothing back; the strongest finding
+    (smallest adjusted p-value) names the event's metric.
+
+    Args:
+        engine: The store (its registry says which label each version holds).
+        findings: The night's new findings.
+
+    Returns:
+        The events, by prompt, version and environment.
+
+    Example:
+        ```python
+        canaries = [event for event in drift_events(engine, new) if event.label == "canary"]
+        ```
+    """
     by_version: dict[tuple[str, str, str], list[Finding]] = defaultdict(list)
     for finding in findings:
         if finding.kind in DRIFT_KINDS and finding.group.prompt_name:
@@ -406,7 +449,20 @@ def drift_events(engine: Engine, findings: Sequence[Finding]) -> list[DriftEvent
 
 
 def finding_rows(findings: Sequence[Finding]) -> list[dict[str, Any]]:
-    """The findings as table rows (Prefect artifact, ``llmops drift``)."""
+    """The findings as table rows (Prefect artifact, ``llmops drift``).
+
+    Args:
+        findings: Findings in the order to list them.
+
+    Returns:
+        One dict per finding: kind, group, metric, summary, statistic vs threshold, adjusted p
+        and example trace ids, all as text.
+
+    Example:
+        ```python
+        create_table_artifact(key="drift-detection", table=finding_rows(findings))
+        ```
+    """
 
     def number(value: float | None) -> str:
         return "" if value is None else f"{value:.3g}"

@@ -1,47 +1,46 @@
-"""Drift statistics on production traces.
+"""Trace drift: is a group's day unusual compared with how much whole days normally vary?
 
-Trace drift asks of each group (environment × feature × prompt × model) whether one day is
-unusual *compared with how much whole days normally vary* — not whether its thousands of calls
-differ from the reference's thousands of calls, a question that ordinary day-to-day variation
-answers "yes" to most nights. A day-level statistic (the day's p95, its mean output tokens, its
-error count) is compared with that same statistic on the reference days (default the 14 before):
-
-- continuous metrics (latency p50/p95, latency per output token, time to first token, tokens,
-  cost per request on the log scale; feedback and eval score as they are): a Student-t
-  prediction of the day from the reference days. Level from the same kind of day (weekday with
-  weekdays, weekend with weekends when there are enough, else all days); spread = the
-  between-day variation estimated over all reference days + the day's own sampling noise,
-  known from its calls (t-digest quantile density, or sums of squares when the rollups have
-  them; without them the spread is read conservatively, see ``_conservative_prediction``);
-- rates (errors, each finish reason's share): a beta-binomial predictive, which adds the
-  reference days' extra-binomial variation (overdispersion) to the binomial noise of the count.
-
-A finding needs all of: enough calls that day and enough usable reference days; a
-Benjamini–Hochberg adjusted p-value within the false discovery rate over every test of the night
-(all groups × metrics: one correction, so more groups do not mean more false alarms per
-finding); and a practical effect (default ≥ 10 % relative, 0.5 points for a rate, 0.05 for a
-score; a rate also needs 5 events that day, or usually, so 0 → 2 errors on a quiet day is no
-alert). Reference days that were far off themselves (an earlier incident) are left out, so an
-old incident neither hides nor mimics a new one.
-
-``baseline_drift`` is the per-call test of popular drift tools (KS and normalised Wasserstein),
-kept for the side-by-side comparison in the benchmark.
+Not whether its thousands of calls differ from the reference's thousands of calls, a question
+that ordinary day-to-day variation answers "yes" to most nights. A day-level statistic (the
+day's p95, its mean output tokens, its error count; ``llmops.drift.trace_metrics``) is compared
+with that same statistic on the reference days (default the 14 before). Continuous metrics get a
+Student-t prediction of the day from the reference days: level from the same kind of day
+(weekday with weekdays, weekend with weekends when there are enough, else all days), spread =
+the between-day variation estimated over all reference days + the day's own sampling noise
+(without it the spread is read conservatively, see ``_conservative_prediction``). Rates get a
+beta-binomial predictive, which adds the reference days' extra-binomial variation
+(overdispersion) to the binomial noise of the count. A finding needs all of: enough calls that
+day and enough usable reference days; a Benjamini–Hochberg adjusted p-value within the false
+discovery rate over every test of the night (all groups × metrics: one correction, so more
+groups do not mean more false alarms per finding); and a practical effect (default ≥ 10 %
+relative, 0.5 points for a rate, 0.05 for a score; a rate also needs 5 events that day, or
+usually, so 0 → 2 errors on a quiet day is no alert). Reference days that were far off
+themselves (an earlier incident) are left out, so an old incident neither hides nor mimics a new one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import numpy as np
-from fastdigest import TDigest
-from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 from scipy import stats
 
+from llmops.drift.history import DayStats, TraceGroup
+from llmops.drift.trace_metrics import (
+    ALTERNATIVES,
+    CONTINUOUS_METRICS,
+    ERROR_RATE,
+    ContinuousMetric,
+    Estimate,
+    RateMetric,
+    finish_reason_metric,
+    finish_reasons_to_test,
+)
 from llmops.stats import (
     Alternative,
     Prediction,
@@ -54,149 +53,15 @@ from llmops.stats import (
     robust_z_scores,
     t_critical,
 )
-from llmops.store.models import pico_to_usd
-from llmops.store.rollups import SQUARE_SUM_COLUMNS
-
-WEEKEND_DAYS = frozenset({5, 6})
-
-
-class TraceGroup(NamedTuple):
-    """What one drift series is about: the rollup key without its day."""
-
-    environment: str
-    feature: str
-    prompt_name: str
-    prompt_version: str
-    model: str
-
-    @property
-    def label(self) -> str:
-        """``environment/feature/prompt@version/model``: the group in one line of an alert."""
-        prompt = f"{self.prompt_name}@{self.prompt_version}" if self.prompt_name else self.prompt_version or "-"
-        return f"{self.environment}/{self.feature or '-'}/{prompt}/{self.model}"
-
-
-@dataclass(frozen=True)
-class DayStats:
-    """One group's day, as the daily rollups (plus a count of finish reasons) describe it.
-
-    Sums rather than means, so rollup rows map onto it field by field. ``input_tokens`` counts
-    cached prompt tokens too: the prompt's size, not the cache's luck. The optional sums of
-    squares let a day's own sampling noise be known (a weekend's few calls are noisier than a
-    weekday's many); without them that noise is folded into the day-to-day spread.
-    """
-
-    day: date
-    calls: int
-    errors: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    priced_calls: int = 0
-    latency: TDigest | None = None
-    ttft: TDigest | None = None
-    feedback_sum: float = 0.0
-    feedback_count: int = 0
-    eval_score_sum: float = 0.0
-    eval_score_count: int = 0
-    finish_reasons: Mapping[str, int] = field(default_factory=dict)
-    input_tokens_sq_sum: float | None = None
-    output_tokens_sq_sum: float | None = None
-    cost_usd_sq_sum: float | None = None
-    feedback_sq_sum: float | None = None
-    eval_score_sq_sum: float | None = None
-
-    @classmethod
-    def from_rollup(cls, row: Any, finish_reasons: Mapping[str, int] | None = None) -> DayStats:
-        """From a ``trace_rollups`` row (attributes named as its columns) and that day's
-        ``finish_reason`` counts for the same key. Sums of squares are NULL on rows older than
-        migration 0008 (until ``llmops db rebuild-rollups``): such days are tested without them."""
-        return cls(
-            day=row.day,
-            calls=row.requests,
-            errors=row.errors,
-            input_tokens=row.input_tokens + row.cache_read_input_tokens + row.cache_creation_input_tokens,
-            output_tokens=row.output_tokens,
-            cost_usd=float(pico_to_usd(row.cost_picodollars)),
-            priced_calls=row.requests - row.unpriced,
-            latency=TDigest.from_bytes(row.latency_sketch) if row.latency_sketch is not None else None,
-            ttft=TDigest.from_bytes(row.ttft_sketch) if row.ttft_sketch is not None else None,
-            feedback_sum=row.feedback_sum,
-            feedback_count=row.feedback_count,
-            eval_score_sum=row.eval_score_sum,
-            eval_score_count=row.eval_score_count,
-            finish_reasons=dict(finish_reasons or {}),
-            **{name: getattr(row, name, None) for name in SQUARE_SUM_COLUMNS},
-        )
-
-    @property
-    def is_weekend(self) -> bool:
-        return self.day.weekday() in WEEKEND_DAYS
-
-    @property
-    def successful_calls(self) -> int:
-        return self.calls - self.errors
-
-
-QUANTILE_BANDWIDTH = 0.025
-"""Half-width in probability of the difference quotient that estimates the density at a quantile."""
-
-
-class _Estimate(NamedTuple):
-    """A day's statistic on the scale it is tested on, with its sampling variance if known."""
-
-    value: float
-    variance: float | None
-    count: int
-
-
-def _log_mean(total: float, count: int, square_sum: float | None) -> _Estimate | None:
-    """log of a per-call mean; its variance is the squared coefficient of variation over n."""
-    if count <= 0 or total <= 0:
-        return None
-    mean = total / count
-    variance = None if square_sum is None else max(0.0, square_sum / count - mean**2) / (count * mean**2)
-    return _Estimate(math.log(mean), variance, count)
-
-
-def _plain_mean(total: float, count: int, square_sum: float | None) -> _Estimate | None:
-    if count <= 0:
-        return None
-    mean = total / count
-    variance = None if square_sum is None else max(0.0, square_sum / count - mean**2) / count
-    return _Estimate(mean, variance, count)
-
-
-def _log_quantile(digest: TDigest | None, quantile: float) -> _Estimate | None:
-    """log of a quantile; its variance p(1−p) / (n·f(q)²) on the log scale, with the density f
-    read off the sketch by a difference quotient."""
-    if digest is None or digest.n_values == 0:
-        return None
-    value = digest.quantile(quantile)
-    if value <= 0:
-        return None
-    count = int(digest.n_values)
-    above = digest.quantile(min(1.0, quantile + QUANTILE_BANDWIDTH))
-    width = above - digest.quantile(max(0.0, quantile - QUANTILE_BANDWIDTH))
-    quantile_sd = width / (2 * QUANTILE_BANDWIDTH) * math.sqrt(quantile * (1 - quantile) / count)
-    return _Estimate(math.log(value), (quantile_sd / value) ** 2, count)
-
-
-def _log_latency_per_output_token(day: DayStats) -> _Estimate | None:
-    """Mean latency over mean output tokens: the model's speed, nearly blind to a day's mix of
-    short and long answers, which moves p50 and p95 by themselves."""
-    digest = day.latency
-    tokens = _log_mean(day.output_tokens, day.successful_calls, day.output_tokens_sq_sum)
-    if digest is None or digest.n_values == 0 or digest.mean() <= 0 or tokens is None:
-        return None
-    count = int(digest.n_values)
-    latency_variance = digest.var() / (count * digest.mean() ** 2)
-    variance = None if tokens.variance is None else latency_variance + tokens.variance
-    return _Estimate(math.log(digest.mean()) - tokens.value, variance, count)
 
 
 class TraceDriftConfig(BaseModel):
-    """How trace drift decides; the defaults are the ones the decision-quality benchmark measures."""
+    """How trace drift decides; the defaults are the ones the decision-quality benchmark measures.
+
+    Example:
+        >>> TraceDriftConfig(reference_days=28).min_reference_days
+        7
+    """
 
     reference_days: int = Field(14, ge=3, description="Days before the checked day that form the reference.")
     min_reference_days: int = Field(7, ge=3, description="Usable reference days a test needs.")
@@ -214,80 +79,31 @@ class TraceDriftConfig(BaseModel):
     reference_outlier_p: float = Field(1e-6, gt=0, description="Binomial p below which a reference day's rate is left out.")
 
 
-Direction = Literal["up", "down", "both"]
-_ALTERNATIVES: dict[Direction, Alternative] = {"up": "greater", "down": "less", "both": "two-sided"}
-
-
-@dataclass(frozen=True)
-class _ContinuousMetric:
-    """A day-level number, tested on the log scale (``log``: changes are relative) or as it is."""
-
-    name: str
-    label: str
-    unit: Literal["ms", "tokens", "usd", "score"]
-    direction: Direction
-    log: bool
-    estimate: Callable[[DayStats], _Estimate | None]
-    uses_scores: bool = False
-
-
-CONTINUOUS_METRICS: tuple[_ContinuousMetric, ...] = (
-    _ContinuousMetric("latency_p50", "p50 latency", "ms", "up", True, lambda d: _log_quantile(d.latency, 0.5)),
-    _ContinuousMetric("latency_p95", "p95 latency", "ms", "up", True, lambda d: _log_quantile(d.latency, 0.95)),
-    _ContinuousMetric(
-        "latency_per_output_token", "latency per output token", "ms", "up", True, _log_latency_per_output_token
-    ),
-    _ContinuousMetric("ttft_p50", "median time to first token", "ms", "up", True, lambda d: _log_quantile(d.ttft, 0.5)),
-    _ContinuousMetric(
-        "input_tokens", "input tokens per call", "tokens", "both", True,
-        lambda d: _log_mean(d.input_tokens, d.successful_calls, d.input_tokens_sq_sum),
-    ),
-    _ContinuousMetric(
-        "output_tokens", "output tokens per call", "tokens", "both", True,
-        lambda d: _log_mean(d.output_tokens, d.successful_calls, d.output_tokens_sq_sum),
-    ),
-    _ContinuousMetric(
-        "cost_per_request", "cost per request", "usd", "up", True,
-        lambda d: _log_mean(d.cost_usd, d.priced_calls, d.cost_usd_sq_sum),
-    ),
-    _ContinuousMetric(
-        "user_feedback", "user feedback", "score", "down", False,
-        lambda d: _plain_mean(d.feedback_sum, d.feedback_count, d.feedback_sq_sum), uses_scores=True,
-    ),
-    _ContinuousMetric(
-        "eval_score", "automated eval score", "score", "down", False,
-        lambda d: _plain_mean(d.eval_score_sum, d.eval_score_count, d.eval_score_sq_sum), uses_scores=True,
-    ),
-)  # fmt: skip
-"""Latency, cost and errors alert only when they get worse, scores only when they drop; token
-counts either way (a prompt that suddenly sends half the context is as suspect as double)."""
-
-
-@dataclass(frozen=True)
-class _RateMetric:
-    """A count out of a day's trials, e.g. errors out of calls."""
-
-    name: str
-    label: str
-    direction: Direction
-    counts: Callable[[DayStats], tuple[int, int]]
-
-
-ERROR_RATE = _RateMetric("error_rate", "error rate", "up", lambda d: (d.errors, d.calls))
-
-
-def _finish_reason_metric(reason: str) -> _RateMetric:
-    return _RateMetric(
-        f"finish_reason:{reason}",
-        f"share of calls ending in {reason}",
-        "both",
-        lambda d: (d.finish_reasons.get(reason, 0), sum(d.finish_reasons.values())),
-    )
-
-
 @dataclass(frozen=True)
 class DriftFinding:
-    """One test of one metric of one group on one day, with everything behind its verdict."""
+    """One test of one metric of one group on one day, with everything behind its verdict.
+
+    Attributes:
+        group: The group tested.
+        metric: The metric's name (``latency_p95``, ``error_rate``, ``finish_reason:max_tokens``…).
+        day: The checked day.
+        value: The day's value (ms, tokens, USD, a score, or a rate as a fraction).
+        reference_value: The value the reference days predicted; ``reference_spread`` how much days vary.
+        relative_change: ``value / reference_value − 1`` (None when the reference value is 0).
+        statistic: The test statistic (t, or the day's count for a rate), named by ``statistic_name``.
+        threshold: The statistic the night's Benjamini–Hochberg cutoff needed.
+        p_value: The test's p-value; ``adjusted_p_value`` after the night's correction.
+        reference_days: Reference days the test used; ``calls`` the day's calls (or scores).
+        drifted: Adjusted p within the false discovery rate and a practical effect.
+        summary: The finding in words.
+
+    Example:
+        ```python
+        report = assess_trace_drift(history, day)
+        for finding in report.findings:
+            print(f"{finding.group.label}: {finding.summary} (adjusted p {finding.adjusted_p_value:.2g})")
+        ```
+    """
 
     group: TraceGroup
     metric: str
@@ -307,13 +123,22 @@ class DriftFinding:
     summary: str
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values (``--json``, the ``drift_reports`` table)."""
+        """Plain JSON-ready values (``--json``, the ``drift_reports`` table).
+
+        Returns:
+            The fields, with the group as a dict and the day in ISO format.
+        """
         return {**asdict(self), "group": self.group._asdict(), "day": self.day.isoformat()}
 
 
 @dataclass(frozen=True)
 class SkippedCheck:
-    """A metric that was not tested, and why (too few calls, too little history)."""
+    """A metric that was not tested, and why (too few calls, too little history).
+
+    Example:
+        >>> SkippedCheck(TraceGroup("dev", "", "", "", "m"), "eval_score", "0 values that day, fewer than 30").reason
+        '0 values that day, fewer than 30'
+    """
 
     group: TraceGroup
     metric: str
@@ -322,7 +147,19 @@ class SkippedCheck:
 
 @dataclass
 class TraceDriftReport:
-    """Every test of one night: ``findings`` are the drifted ones."""
+    """Every test of one night: ``findings`` are the drifted ones.
+
+    Attributes:
+        day: The checked day.
+        tests: Every test of every group, drifted or not, in the order they ran.
+        skipped: The metrics not tested, and why.
+
+    Example:
+        ```python
+        report = assess_trace_drift(history, day)
+        print(f"{len(report.findings)} of {len(report.tests)} tests drifted, {len(report.skipped)} skipped")
+        ```
+    """
 
     day: date
     tests: list[DriftFinding]
@@ -330,6 +167,7 @@ class TraceDriftReport:
 
     @property
     def findings(self) -> list[DriftFinding]:
+        """The drifted tests, in the order they ran."""
         return [test for test in self.tests if test.drifted]
 
 
@@ -355,6 +193,7 @@ class _Test:
 
 
 def _reference(series: Iterable[DayStats], day: date, config: TraceDriftConfig) -> tuple[DayStats | None, list[DayStats]]:
+    """The checked day (None without traffic) and the reference window's days, oldest first."""
     first = day - timedelta(days=config.reference_days)
     target, reference = None, []
     for stats_of_day in series:
@@ -381,11 +220,12 @@ def _kind_residuals(values: np.ndarray, kinds: np.ndarray, centre: Callable[[np.
 
 
 def _too_few_days(group: TraceGroup, metric: str, usable: int, config: TraceDriftConfig) -> SkippedCheck:
+    """The skip of a metric with too few usable reference days."""
     return SkippedCheck(group, metric, f"{usable} usable reference days, fewer than {config.min_reference_days}")
 
 
 def _conservative_prediction(
-    today: _Estimate,
+    today: Estimate,
     values: np.ndarray,
     counts: np.ndarray,
     kinds: np.ndarray,
@@ -404,12 +244,13 @@ def _conservative_prediction(
 
 
 def _test_continuous(
-    metric: _ContinuousMetric,
+    metric: ContinuousMetric,
     group: TraceGroup,
     target: DayStats,
     reference: Sequence[DayStats],
     config: TraceDriftConfig,
 ) -> _Test | SkippedCheck:
+    """A continuous metric's day-prediction t-test, on the reference days left after outliers."""
     minimum = config.min_scores if metric.uses_scores else config.min_calls
     today = metric.estimate(target)
     if today is None or today.count < minimum:
@@ -427,7 +268,7 @@ def _test_continuous(
     values = np.array([estimate.value for estimate in estimates])
     same = np.array(_same_kind(target, days, config))
     kinds = np.array([d.is_weekend for d in days]) if not same.all() else np.zeros(len(days), bool)
-    alternative = _ALTERNATIVES[metric.direction]
+    alternative = ALTERNATIVES[metric.direction]
     if today.variance is not None and all(estimate.variance is not None for estimate in estimates):
         variances = np.array([estimate.variance for estimate in estimates], float)
         prediction = day_prediction_test(today.value, today.variance, values, variances, kinds, same, alternative)
@@ -468,8 +309,9 @@ def _rate_outliers(counts: np.ndarray, trials: np.ndarray, config: TraceDriftCon
 
 
 def _test_rate(
-    metric: _RateMetric, group: TraceGroup, target: DayStats, reference: Sequence[DayStats], config: TraceDriftConfig
+    metric: RateMetric, group: TraceGroup, target: DayStats, reference: Sequence[DayStats], config: TraceDriftConfig
 ) -> _Test | SkippedCheck:
+    """A rate's beta-binomial predictive test, on the reference days left after outliers."""
     count, trials = metric.counts(target)
     if trials < config.min_calls:
         return SkippedCheck(group, metric.name, f"{trials} calls that day, fewer than {config.min_calls}")
@@ -484,7 +326,7 @@ def _test_rate(
     same = np.array(_same_kind(target, usable, config))
     counts, totals = all_counts[same], all_totals[same]
     predictive = beta_binomial_predictive(counts, totals, trials, binomial_overdispersion(all_counts, all_totals))
-    alternative = _ALTERNATIVES[metric.direction]
+    alternative = ALTERNATIVES[metric.direction]
     p = count_p_value(predictive, count, alternative)
     typical = float(counts.sum() / totals.sum())
     rate = count / trials
@@ -513,17 +355,8 @@ def _test_rate(
     )
 
 
-def _finish_reasons_to_test(target: DayStats, reference: Sequence[DayStats]) -> list[str]:
-    """Every reason seen, but the reference's commonest (its share is the others' complement)."""
-    totals: dict[str, int] = {}
-    for day_stats in reference:
-        for reason, count in day_stats.finish_reasons.items():
-            totals[reason] = totals.get(reason, 0) + count
-    commonest = max(totals, key=totals.__getitem__) if totals else None
-    return sorted((set(totals) | set(target.finish_reasons)) - {commonest})
-
-
 def _number(value: float, unit: str) -> str:
+    """A value for a summary: dollars to the cent (or 1/100 cent), others to a sensible precision."""
     if unit == "usd":
         return f"{value:,.4f}" if abs(value) < 1 else f"{value:,.2f}"
     return f"{value:,.0f}" if abs(value) >= 10 else f"{value:,.1f}"
@@ -550,8 +383,27 @@ def _summary(test: _Test) -> str:
 def assess_trace_drift(
     history: Mapping[TraceGroup, Iterable[DayStats]], day: date, config: TraceDriftConfig | None = None
 ) -> TraceDriftReport:
-    """Test every group with traffic on ``day`` against its reference window; correct for the
-    night's many tests with Benjamini–Hochberg over all groups × metrics."""
+    """Test every group with traffic on ``day`` against its reference window.
+
+    One Benjamini–Hochberg correction covers the night's many tests (all groups × metrics), so
+    more groups do not mean more false alarms per finding.
+
+    Args:
+        history: Each group's days; days outside ``day`` and its reference window are ignored,
+            and a group without ``day`` is not tested.
+        day: The checked day.
+        config: Thresholds; the defaults when None.
+
+    Returns:
+        Every test (drifted or not) and every skipped check.
+
+    Example:
+        ```python
+        history = load_history(engine, day, TraceDriftConfig().reference_days)
+        report = assess_trace_drift(history, day)
+        drifted = {(f.group.label, f.metric) for f in report.findings}
+        ```
+    """
     config = config or TraceDriftConfig()
     pending: list[_Test] = []
     skipped: list[SkippedCheck] = []
@@ -560,10 +412,13 @@ def assess_trace_drift(
         if target is None:
             continue
         checks = [_test_continuous(metric, group, target, reference, config) for metric in CONTINUOUS_METRICS]
-        rate_metrics = [ERROR_RATE, *map(_finish_reason_metric, _finish_reasons_to_test(target, reference))]
+        rate_metrics = [ERROR_RATE, *map(finish_reason_metric, finish_reasons_to_test(target, reference))]
         checks += [_test_rate(metric, group, target, reference, config) for metric in rate_metrics]
         for check in checks:
-            (skipped if isinstance(check, SkippedCheck) else pending).append(check)
+            if isinstance(check, SkippedCheck):
+                skipped.append(check)
+            else:
+                pending.append(check)
     p_values = [test.p_value for test in pending]
     adjusted = benjamini_hochberg(p_values)
     cutoff = benjamini_hochberg_cutoff(p_values, config.false_discovery_rate) if pending else 0.0
@@ -594,44 +449,20 @@ def assess_trace_drift(
 def detect_trace_drift(
     history: Mapping[TraceGroup, Iterable[DayStats]], day: date, config: TraceDriftConfig | None = None
 ) -> list[DriftFinding]:
-    """The drifted metrics of ``day``: what an alert reports (empty on an ordinary day)."""
+    """The drifted metrics of ``day``: what an alert reports (empty on an ordinary day).
+
+    Args:
+        history: Each group's days, as for ``assess_trace_drift``.
+        day: The checked day.
+        config: Thresholds; the defaults when None.
+
+    Returns:
+        ``assess_trace_drift(history, day, config).findings``.
+
+    Example:
+        ```python
+        for finding in detect_trace_drift(history, day):
+            print(finding.group.label, finding.summary)
+        ```
+    """
     return assess_trace_drift(history, day, config).findings
-
-
-@dataclass(frozen=True)
-class BaselineColumnResult:
-    """The per-call test of popular drift tools on one column (for comparison, not for alerts)."""
-
-    column: str
-    ks_statistic: float
-    ks_p_value: float
-    wasserstein_normed: float
-    ks_drift: bool
-    wasserstein_drift: bool
-
-
-def baseline_drift(
-    reference: Mapping[str, ArrayLike],
-    current: Mapping[str, ArrayLike],
-    ks_alpha: float = 0.05,
-    wasserstein_threshold: float = 0.1,
-) -> list[BaselineColumnResult]:
-    """Evidently-style defaults: two-sample KS (p < 0.05) and Wasserstein distance normalised
-    by the reference's standard deviation (≥ 0.1) on raw per-call values of each column."""
-    results = []
-    for column, reference_values in reference.items():
-        ref = np.asarray(reference_values, float)
-        cur = np.asarray(current[column], float)
-        ks = stats.ks_2samp(ref, cur)
-        distance = stats.wasserstein_distance(ref, cur) / max(float(np.std(ref)), 0.001)
-        results.append(
-            BaselineColumnResult(
-                column=column,
-                ks_statistic=float(ks.statistic),
-                ks_p_value=float(ks.pvalue),
-                wasserstein_normed=float(distance),
-                ks_drift=bool(ks.pvalue < ks_alpha),
-                wasserstein_drift=bool(distance >= wasserstein_threshold),
-            )
-        )
-    return results

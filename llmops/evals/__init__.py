@@ -1,7 +1,11 @@
-"""Evaluations: datasets of examples, scorers for outputs, and their per-prompt configuration.
+"""Evaluations: datasets of examples, scorers for outputs, runs of a prompt version, and verdicts.
 
-``evals/<prompt>/<dataset>.jsonl`` holds the examples, ``evals/<prompt>/scorers.yaml`` says how
-they are scored. The runner (which calls the model) and the comparison of runs build on these.
+``evals/<prompt>/<dataset>.jsonl`` holds the examples (``datasets``), ``evals/<prompt>/scorers.yaml``
+says how they are scored (``scorers``, with ``embeddings`` for similarity). The ``runner`` asks
+the version's pinned model every example, politely (``limits``), live or through the Message
+Batches API (``batch``), reusing answers already paid for (``cache``); its ``recorder`` scores
+each answer and streams the results to the store (``store``). ``verdicts`` compares two runs
+example by example and says whether the candidate regressed.
 """
 
 from llmops.evals.datasets import Dataset, DatasetError, EvalExample, load_dataset, load_datasets

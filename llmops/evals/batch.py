@@ -13,11 +13,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anthropic
 
 from llmops.evals.limits import CallStats, CircuitBreaker, CircuitOpenError, RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from anthropic.types.messages.batch_create_params import Request
 
 MAX_REQUESTS_PER_BATCH = 100_000
 """The API's limit; the runner submits smaller chunks so that a chunk's cases fit in memory."""
@@ -27,7 +30,14 @@ RESUBMITTED_ERRORS = frozenset({"api_error", "overloaded_error"})
 
 @dataclass(frozen=True)
 class BatchPolling:
-    """How often to ask whether a batch has ended: ``initial`` seconds, ×``factor`` each time, at most ``maximum``."""
+    """How often to ask whether a batch has ended: ``initial`` seconds, ×``factor`` each time, at most ``maximum``.
+
+    Args:
+        initial: The first wait, in seconds.
+        factor: Each wait's growth.
+        maximum: The longest wait between two checks.
+        max_wait: How long to wait in all before cancelling the batch.
+    """
 
     initial: float = 1.0
     factor: float = 1.5
@@ -36,6 +46,7 @@ class BatchPolling:
     """The API expires a batch after 24 h; waiting longer cannot help."""
 
     def delays(self) -> AsyncIterator[float]:
+        """The waits between checks, growing to ``maximum``, without end."""
         return _delays(self)
 
 
@@ -58,7 +69,26 @@ class BatchOutcome:
 
 
 class BatchRunner:
-    """Submits request chunks and yields their outcomes, with the run's retries and breaker."""
+    """Submits request chunks and yields their outcomes, with the run's retries and breaker.
+
+    Args:
+        client: The run's client (SDK retries off).
+        policy: Retries for each API call (submit, poll, cancel, read results).
+        breaker: The run's circuit breaker; once open, polling stops.
+        stats: The run's call counters.
+        stop: The run's stop event.
+        call_timeout: Seconds one API call may take.
+        polling: How often and how long to wait for a batch.
+        on_status: Told of each submission and status check (the run's progress notes).
+
+    Example:
+        ```python
+        runner = BatchRunner(client, policy=RetryPolicy(), breaker=CircuitBreaker(), stats=CallStats(),
+                             stop=asyncio.Event(), call_timeout=60.0, polling=BatchPolling())
+        async for outcome in runner.run([{"custom_id": "case-0", "params": request}]):
+            print(outcome.custom_id, outcome.error or "answered")
+        ```
+    """
 
     def __init__(
         self,
@@ -96,7 +126,10 @@ class BatchRunner:
         """Submit ``requests`` (``{"custom_id", "params"}``) as one batch and yield every outcome."""
         if len(requests) > MAX_REQUESTS_PER_BATCH:
             raise ValueError(f"a batch holds at most {MAX_REQUESTS_PER_BATCH} requests, got {len(requests)}")
-        batch = await self._api(lambda: self.client.messages.batches.create(requests=list(requests)))
+        # The params are the Messages API's JSON, as the live path sends it with every prompt
+        # parameter; the SDK's ``Request`` TypedDict names only the parameters it knows.
+        batch_requests = cast("list[Request]", list(requests))
+        batch = await self._api(lambda: self.client.messages.batches.create(requests=batch_requests))
         self.batch_ids.append(batch.id)
         self._status(f"batch {batch.id}: {len(requests)} requests submitted")
         waited = 0.0

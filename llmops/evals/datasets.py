@@ -34,14 +34,18 @@ def _text_or_list(value: Any) -> str | None:
     return "text" if isinstance(value, str) else "list" if isinstance(value, list) else None
 
 
-def _text_or_list_of(item: Any, what: str) -> Any:
-    return Annotated[
-        Annotated[NonEmptyText, Tag("text")] | Annotated[list[item], Field(min_length=1), Tag("list")],  # type: ignore[valid-type]
-        Discriminator(_text_or_list, custom_error_type="text_or_list", custom_error_message=f"must be {what}"),
-    ]
+def _text_or_list_of(what: str) -> Discriminator:
+    """The discriminator of a text-or-list field, whose error says the field ``must be {what}``."""
+    return Discriminator(_text_or_list, custom_error_type="text_or_list", custom_error_message=f"must be {what}")
 
 
-Phrases = _text_or_list_of(NonEmptyText, "a phrase or a list of phrases")
+_Text = Annotated[NonEmptyText, Tag("text")]
+"""The text branch of a text-or-list field."""
+Phrases = Annotated[
+    _Text | Annotated[list[NonEmptyText], Field(min_length=1), Tag("list")],
+    _text_or_list_of("a phrase or a list of phrases"),
+]
+"""One phrase or a non-empty list of them (``contains``, ``not_contains``)."""
 UNION_TAGS = frozenset({"text", "list"})
 
 
@@ -50,6 +54,8 @@ class _Strict(BaseModel):
 
 
 class Message(_Strict):
+    """One turn of a multi-turn input."""
+
     role: Literal["user", "assistant"]
     content: NonEmptyText
 
@@ -136,6 +142,7 @@ Assertion = Annotated[
     Equals | Contains | NotContains | Regex | JsonValid | JsonSchema | MaxLength | MaxCost | MaxLatency,
     Field(discriminator="type"),
 ]
+"""Any one assertion, told apart by its ``type``."""
 
 
 # --- examples and datasets --------------------------------------------------------------------
@@ -144,19 +151,49 @@ EXAMPLE_FIELDS = ("id", "input", "expected", "rubric", "assertions", "metadata")
 
 
 def canonical_hash(data: Any) -> str:
-    """sha256 of JSON data with sorted keys and no whitespace, so key order and layout do not count
-    (anything not JSON is written as its ``str``)."""
+    """sha256 of JSON data with sorted keys and no whitespace, so key order and layout do not count.
+
+    Args:
+        data: JSON-like data; anything not JSON is written as its ``str``.
+
+    Returns:
+        The hex digest.
+
+    Example:
+        >>> canonical_hash({"b": 1, "a": [1, 2]}) == canonical_hash({"a": [1, 2], "b": 1})
+        True
+    """
     encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
 class EvalExample(_Strict):
-    """One case: what the user sends, and what a good answer looks like."""
+    """One case: what the user sends, and what a good answer looks like.
+
+    One line of a dataset file. Unknown fields are refused (a typo would otherwise drop a check).
+
+    Args:
+        id: Unique within its dataset; pairs the examples of two runs.
+        input: The user's message, or a conversation of alternating ``{role, content}`` turns
+            that starts and ends with the user.
+        expected: A reference answer (the similarity scorer compares with it).
+        rubric: What a good answer does (the judge grades against it).
+        assertions: Deterministic checks on the answer.
+        metadata: Anything else; ``metadata.variables`` fills the prompt's ``{variables}``.
+
+    Example:
+        >>> example = EvalExample.model_validate(
+        ...     {"id": "refund-1", "input": "Can I get a refund?", "assertions": [{"type": "contains", "value": "30 days"}]}
+        ... )
+        >>> example.messages()
+        [{'role': 'user', 'content': 'Can I get a refund?'}]
+    """
 
     id: NonEmptyText
-    input: _text_or_list_of(  # type: ignore[valid-type]
-        Message, "the user's message (a string) or a list of {role, content} messages"
-    )
+    input: Annotated[
+        _Text | Annotated[list[Message], Field(min_length=1), Tag("list")],
+        _text_or_list_of("the user's message (a string) or a list of {role, content} messages"),
+    ]
     expected: NonEmptyText | None = None
     rubric: NonEmptyText | None = None
     assertions: list[Assertion] = Field(default_factory=list)
@@ -183,6 +220,7 @@ class EvalExample(_Strict):
         return [message.model_dump() for message in self.input]
 
     def last_user_message(self) -> str:
+        """The message the model answers: the input, or the conversation's last turn."""
         return self.input if isinstance(self.input, str) else self.input[-1].content
 
     def canonical(self) -> dict[str, Any]:
@@ -196,7 +234,23 @@ class EvalExample(_Strict):
 
 
 class Dataset(BaseModel):
-    """The examples of one file, in file order."""
+    """The examples of one file, in file order.
+
+    Read one with ``load_dataset``; ``content_hash`` is what makes two runs comparable.
+
+    Args:
+        name: The file's stem (``golden`` for ``golden.jsonl``).
+        prompt_name: The prompt the examples are for.
+        path: The file it was read from, if any.
+        examples: The examples; their ids must be unique.
+
+    Example:
+        >>> dataset = Dataset(name="golden", prompt_name="support-chat", examples=[
+        ...     EvalExample.model_validate({"id": "refund-1", "input": "Can I get a refund?"}),
+        ... ])
+        >>> dataset.ref, len(dataset), dataset.get("refund-1").input
+        ('support-chat/golden', 1, 'Can I get a refund?')
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -228,6 +282,7 @@ class Dataset(BaseModel):
         return len(self.examples)
 
     def get(self, example_id: str) -> EvalExample:
+        """The example with this id; ``KeyError`` when there is none."""
         for example in self.examples:
             if example.id == example_id:
                 return example
@@ -235,7 +290,11 @@ class Dataset(BaseModel):
 
 
 class DatasetError(ValueError):
-    """Bad dataset lines; the message lists every one as ``path:line: field: message``."""
+    """Bad dataset lines; the message lists every one as ``path:line: field: message``.
+
+    Args:
+        problems: Every problem found; ``problems`` keeps them for tools that jump to a line.
+    """
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
@@ -311,9 +370,24 @@ def _parse_lines(path: Path, text: str) -> tuple[list[tuple[int, EvalExample]], 
 
 
 def load_dataset(path: Path | str, prompt_name: str | None = None) -> Dataset:
-    """One dataset file; raises ``DatasetError`` listing every bad line.
+    """Read and validate one dataset file, reporting every bad line at once.
 
-    The dataset's name is the file's stem and its prompt the directory's name, unless given.
+    Args:
+        path: A ``.jsonl`` file, one JSON example per line (blank lines are skipped).
+        prompt_name: The prompt it is for; the file's directory name when None.
+
+    Returns:
+        The dataset, named after the file's stem.
+
+    Raises:
+        DatasetError: Listing each bad line (and a missing, empty or non-UTF-8 file) as
+            ``path:line: field: message``.
+
+    Example:
+        ```python
+        dataset = load_dataset("evals/support-chat/golden.jsonl")
+        dataset.ref  # 'support-chat/golden'; dataset.content_hash identifies its examples
+        ```
     """
     path = Path(path)
     if path.suffix != DATASET_SUFFIX:
@@ -338,7 +412,24 @@ def load_dataset(path: Path | str, prompt_name: str | None = None) -> Dataset:
 
 
 def prompt_evals_dir(prompt_name: str, directory: Path | str | None = None) -> Path:
-    """``<evals dir>/<prompt_name>``: where a prompt's datasets and ``scorers.yaml`` live."""
+    """``<evals dir>/<prompt_name>``: where a prompt's datasets and ``scorers.yaml`` live.
+
+    Args:
+        prompt_name: The prompt.
+        directory: The evals directory; ``LLMOPS_EVALS_DIR`` (or its default) when None.
+
+    Returns:
+        The prompt's folder.
+
+    Raises:
+        ValueError: If ``prompt_name`` is not a valid prompt name.
+        FileNotFoundError: If the folder does not exist.
+
+    Example:
+        ```python
+        prompt_evals_dir("support-chat", "evals")  # PosixPath('evals/support-chat')
+        ```
+    """
     if not PROMPT_NAME.match(prompt_name):
         raise ValueError(f"{prompt_name!r} is not a prompt name (lowercase letters, digits, '.', '_' or '-')")
     root = Path(directory) if directory is not None else settings.evals_dir()
@@ -351,12 +442,46 @@ def prompt_evals_dir(prompt_name: str, directory: Path | str | None = None) -> P
 
 
 def dataset_paths(prompt_name: str, directory: Path | str | None = None) -> list[Path]:
-    """Every ``<dataset>.jsonl`` of a prompt, sorted by name."""
+    """Every ``<dataset>.jsonl`` of a prompt, sorted by name, without reading them.
+
+    Args:
+        prompt_name: The prompt.
+        directory: The evals directory; ``LLMOPS_EVALS_DIR`` (or its default) when None.
+
+    Returns:
+        The files; empty when the prompt's folder has none.
+
+    Raises:
+        FileNotFoundError: If the prompt has no evals folder.
+
+    Example:
+        ```python
+        [path.name for path in dataset_paths("support-chat")]  # ['golden.jsonl']
+        ```
+    """
     return sorted(prompt_evals_dir(prompt_name, directory).glob(f"*{DATASET_SUFFIX}"))
 
 
 def load_datasets(prompt_name: str, directory: Path | str | None = None) -> list[Dataset]:
-    """Every dataset of a prompt, sorted by name; one ``DatasetError`` lists the bad lines of all files."""
+    """Every dataset of a prompt, sorted by name.
+
+    Args:
+        prompt_name: The prompt.
+        directory: The evals directory; ``LLMOPS_EVALS_DIR`` (or its default) when None.
+
+    Returns:
+        The datasets.
+
+    Raises:
+        FileNotFoundError: If the prompt has no evals folder or no dataset in it.
+        DatasetError: One error listing the bad lines of all files.
+
+    Example:
+        ```python
+        for dataset in load_datasets("support-chat"):
+            print(dataset.ref, len(dataset))
+        ```
+    """
     paths = dataset_paths(prompt_name, directory)
     if not paths:
         folder = prompt_evals_dir(prompt_name, directory)

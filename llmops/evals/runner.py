@@ -1,30 +1,25 @@
 """The evaluation runner: one prompt version on one dataset against the version's pinned model.
 
 The fan-out lives here, not in Prefect: a flow calls ``run_eval`` once per version and dataset,
-and the runner drives hundreds of concurrent calls itself, so 1,000 cases are one task run.
-
-Live mode: a feeder reads the dataset in chunks, answers cache hits from the store at once and
+and the runner drives hundreds of concurrent calls itself, so 1,000 cases are one task run. In
+live mode a feeder reads the dataset in chunks, answers cache hits from the store at once and
 queues the rest for ``concurrency`` workers; each call waits for the rate limiter, is bounded
 by a timeout, and is retried per the ``RetryPolicy`` (the SDK's own retries are off). A
 circuit breaker watches every attempt; once it opens, no new call starts and the run ends
-``incomplete``. Results stream to the store in batches through one writer task, so memory
-does not grow with the number of cases.
-
-Batch mode sends the uncached cases through the Message Batches API in chunks (``batch.py``)
-and prices them at the batch discount.
+``incomplete``. Batch mode sends the uncached cases through the Message Batches API in chunks
+(``batch``), priced at the batch discount. Either way each case ends at the run's
+``RunRecorder`` (``recorder``), which scores it and streams it to the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anthropic
 from sqlalchemy import Engine
@@ -32,7 +27,7 @@ from sqlalchemy import Engine
 from llmops import settings as env
 from llmops.evals import store
 from llmops.evals.batch import BatchPolling, BatchRunner
-from llmops.evals.cache import CachedOutput, CacheMode, cache_key, entry, lookup
+from llmops.evals.cache import CachedOutput, CacheMode, cache_key, lookup
 from llmops.evals.datasets import Dataset, EvalExample
 from llmops.evals.limits import (
     CallFailed,
@@ -43,26 +38,31 @@ from llmops.evals.limits import (
     RetryPolicy,
     call_with_retries,
 )
-from llmops.evals.scorers import (
-    AssertionScorer,
-    JudgeOutputError,
-    Scorer,
-    ScorerConfig,
-    ScorerInput,
-    judge_cost,
-    load_scorer_config,
-)
-from llmops.pricing import TokenUsage, price_call
+from llmops.evals.recorder import OVERALL, Case, ProgressCallback, RunProgress, RunRecorder
+from llmops.evals.scorers import AssertionScorer, Scorer, ScorerConfig, load_scorer_config
+from llmops.pricing import TokenUsage
 from llmops.prompts import PromptVersion, render
 from llmops.store.engine import get_engine
+
+__all__ = [
+    "OVERALL",
+    "ModelUnavailable",
+    "ProgressCallback",
+    "RunProgress",
+    "RunSettings",
+    "async_client",
+    "default_scorers",
+    "evaluate",
+    "message_text",
+    "message_usage",
+    "run_eval",
+]
 
 Mode = Literal["live", "batch"]
 CHARS_PER_TOKEN = 4
 """For the tokens-per-minute limiter's estimate of a request's input before it is sent."""
 FEED_CHUNK = 256
 """Cases whose cache entries are looked up in one query."""
-OVERALL = "overall"
-"""The metric holding the scorer configuration's weighted mean of a case's scores."""
 
 
 class ModelUnavailable(RuntimeError):
@@ -71,7 +71,33 @@ class ModelUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How a run calls the model; stored with the run."""
+    """How a run calls the model; stored with the run.
+
+    Args:
+        concurrency: Calls in flight at once (live mode).
+        repeats: Times each example is asked; repeats of a non-deterministic prompt are separate samples.
+        mode: ``live`` (concurrent calls) or ``batch`` (the Message Batches API, half price, slower).
+        call_timeout: Seconds one attempt may take.
+        requests_per_minute: The requests limit shared by all workers; None for no limit.
+        tokens_per_minute: The tokens limit (input estimated before, output charged after); None for no limit.
+        retry: Backoff and attempts for retryable failures.
+        breaker_consecutive: Failed attempts in a row that open the circuit breaker.
+        breaker_window: Recent attempts the breaker's failure rate is taken over.
+        breaker_failure_rate: The failure rate over a full window that opens the breaker.
+        cache: ``use`` (read and write cached answers), ``refresh`` (call anyway, overwrite) or ``off``.
+        write_batch_size: Result rows per store transaction.
+        batch_chunk_size: Cases per submitted batch (batch mode).
+        batch_polling: How often a batch's status is checked, and how long to wait for it.
+        batch_resubmits: Extra batches for requests that hit a server error.
+
+    Raises:
+        ValueError: If a count is below 1, the timeout is not positive, or the mode or cache mode is unknown.
+
+    Example:
+        >>> settings = RunSettings(concurrency=32, repeats=3, cache="refresh")
+        >>> settings.mode, settings.breaker().consecutive
+        ('live', 12)
+    """
 
     concurrency: int = 16
     repeats: int = 1
@@ -101,36 +127,33 @@ class RunSettings:
             raise ValueError(f"call_timeout must be positive, got {self.call_timeout}")
 
     def breaker(self) -> CircuitBreaker:
+        """A fresh circuit breaker with these settings (one per run)."""
         return CircuitBreaker(self.breaker_consecutive, self.breaker_window, self.breaker_failure_rate)
 
 
-@dataclass(frozen=True, slots=True)
-class RunProgress:
-    """What a progress bar shows; ``note`` is the latest event (a batch submitted, the breaker opened)."""
-
-    run_id: int
-    total: int
-    done: int
-    failed: int
-    cached: int
-    cost_usd: Decimal
-    note: str | None = None
-
-
-ProgressCallback = Callable[[RunProgress], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    example: EvalExample
-    repeat: int
-    key: str
-
-
 def async_client(api_key: str | None = None, base_url: str | None = None) -> anthropic.AsyncAnthropic:
-    """An SDK client on aiohttp's HTTP stack: with 50 calls in flight it spends about a third less
-    CPU per call than the default httpx pool (bench_eval), and the runner is CPU-bound well before
-    the provider is. Unset arguments come from the environment."""
+    """An async SDK client for evaluation runs, on aiohttp's HTTP stack.
+
+    With 50 calls in flight aiohttp spends about a third less CPU per call than the default
+    httpx pool (bench_eval), and the runner is CPU-bound well before the provider is.
+
+    Args:
+        api_key: The API key; ``ANTHROPIC_API_KEY`` when None (the local model server needs none).
+        base_url: The API's address; ``ANTHROPIC_BASE_URL`` when None (e.g. the ``llmops sim`` server).
+
+    Returns:
+        The client; the caller closes it.
+
+    Raises:
+        ModelUnavailable: If neither a key nor a base URL is set.
+
+    Example:
+        ```python
+        client = async_client(base_url="http://127.0.0.1:8765")
+        record = await evaluate(prompt, dataset, client=client)
+        await client.close()
+        ```
+    """
     api_key = api_key or env.env(env.ANTHROPIC_API_KEY)
     base_url = base_url or env.env(env.ANTHROPIC_BASE_URL)
     if not api_key and not base_url:
@@ -142,7 +165,23 @@ def async_client(api_key: str | None = None, base_url: str | None = None) -> ant
 
 
 def default_scorers(prompt_name: str, evals_dir: Path | str | None = None) -> ScorerConfig | list[Scorer]:
-    """The prompt's ``scorers.yaml``; without one, the examples' own assertions."""
+    """What scores a prompt's runs when the caller names no scorers.
+
+    Args:
+        prompt_name: The prompt.
+        evals_dir: The evals directory; ``LLMOPS_EVALS_DIR`` (or its default) when None.
+
+    Returns:
+        The prompt's ``scorers.yaml``; without one, an ``AssertionScorer`` for the examples' own assertions.
+
+    Raises:
+        ScorerConfigError: If the prompt's ``scorers.yaml`` is invalid.
+
+    Example:
+        ```python
+        scorers = default_scorers("support-chat")  # a ScorerConfig: assertions, similarity, judge
+        ```
+    """
     try:
         return load_scorer_config(prompt_name, evals_dir)
     except FileNotFoundError:
@@ -150,11 +189,22 @@ def default_scorers(prompt_name: str, evals_dir: Path | str | None = None) -> Sc
 
 
 def message_text(message: dict[str, Any]) -> str:
-    """The answer's text blocks, from the Messages API's JSON."""
+    """The answer's text blocks, from the Messages API's JSON.
+
+    Example:
+        >>> message_text({"content": [{"type": "text", "text": "Within "}, {"type": "text", "text": "30 days."}]})
+        'Within 30 days.'
+    """
     return "".join(block["text"] for block in message["content"] if block.get("type") == "text")
 
 
 def message_usage(message: dict[str, Any]) -> TokenUsage:
+    """The call's token counts, from the Messages API's JSON (absent cache counts read as 0).
+
+    Example:
+        >>> message_usage({"usage": {"input_tokens": 120, "output_tokens": 40}}).output_tokens
+        40
+    """
     usage = message["usage"]
     return TokenUsage(
         input_tokens=usage["input_tokens"],
@@ -186,37 +236,8 @@ class _JudgeClient:
         self.messages = _JudgeMessages(run)
 
 
-class _Tally:
-    """Running counts and per-metric sums: the run's aggregates without keeping its results."""
-
-    def __init__(self) -> None:
-        self.done = self.failed = self.cached = self.unpriced = 0
-        self.cost = Decimal(0)
-        self.sums: dict[str, list[float]] = {}
-        self.first_error: str | None = None
-
-    def add(self, result: dict[str, Any], unpriced: bool) -> None:
-        if result["error"] is None:
-            self.done += 1
-        else:
-            self.failed += 1
-            self.first_error = self.first_error or f"{result['example_id']}: {result['error']}"
-        self.cached += result["cached"]
-        self.unpriced += unpriced
-        if result["cost_usd"] is not None:
-            self.cost += result["cost_usd"]
-        if result["error"] is None:
-            for metric, value in (result["scores"] or {}).items():
-                total = self.sums.setdefault(metric, [0.0, 0])
-                total[0] += value
-                total[1] += 1
-
-    def scores(self) -> dict[str, dict[str, float]]:
-        return {metric: {"mean": total / count, "n": count} for metric, (total, count) in sorted(self.sums.items())}
-
-
 class _Run:
-    """One run's state: settings, limiter, breaker, counters and the queue to the writer."""
+    """One run's calls: its settings, client, limiter, breaker and counters, in live or batch mode."""
 
     def __init__(
         self,
@@ -233,23 +254,26 @@ class _Run:
         self.prompt = prompt
         self.dataset = dataset
         self.settings = settings
-        self.config = scorers if isinstance(scorers, ScorerConfig) else None
-        self.scorers = self.config.build(judge_client=_JudgeClient(self)) if self.config else list(scorers)
-        self.progress = progress
+        self.config: ScorerConfig | None = None
+        self.scorers: list[Scorer]
+        if isinstance(scorers, ScorerConfig):
+            self.config = scorers
+            self.scorers = scorers.build(judge_client=_JudgeClient(self))
+        else:
+            self.scorers = list(scorers)
         self.parameters = prompt.parameters.model_dump(exclude_none=True)
         self.limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
         self.breaker = settings.breaker()
         self.stats = CallStats()
         self.stop = asyncio.Event()
-        self.tally = _Tally()
         self.total = len(dataset) * settings.repeats
         self.fatal: str | None = None
         self.interrupted: str | None = None
-        self.run_id = 0
         self.batch_ids: list[str] = []
-        self.results: asyncio.Queue[tuple[dict[str, Any], dict[str, Any] | None] | None] = asyncio.Queue(
-            maxsize=settings.write_batch_size * 2
-        )
+        self.recorder = RunRecorder(
+            engine, model=prompt.model, scorers=self.scorers, config=self.config, cache=settings.cache,
+            write_batch_size=settings.write_batch_size, total=self.total, progress=progress,
+        )  # fmt: skip
 
     # -- requests --------------------------------------------------------------------------
 
@@ -283,124 +307,6 @@ class _Run:
             for case in chunk:
                 yield case, hits.get(case.key)
 
-    # -- results ---------------------------------------------------------------------------
-
-    async def score(self, case: Case, scorer_input: ScorerInput) -> tuple[dict[str, float], dict[str, Any], Decimal, str | None]:
-        """Every applicable scorer's value and reason, what judging cost, and the first scorer error.
-
-        Assertions take microseconds and run inline; a judge awaits its own (retried) calls;
-        other scorers (similarity runs a neural network) run in a thread so calls keep flowing.
-        """
-        scores: dict[str, float] = {}
-        reasons: dict[str, Any] = {}
-        spent = Decimal(0)
-        for scorer in self.scorers:
-            if not scorer.applies(case.example):
-                continue
-            try:
-                if isinstance(scorer, AssertionScorer):
-                    score = scorer.score(case.example, scorer_input)
-                elif type(scorer).ascore is not Scorer.ascore:
-                    score = await scorer.ascore(case.example, scorer_input)
-                else:
-                    score = await asyncio.to_thread(scorer.score, case.example, scorer_input)
-            except Exception as exc:  # a scorer's failure fails this case, not the run
-                if isinstance(exc, JudgeOutputError):  # its unreadable replies were paid for all the same
-                    reasons[scorer.name] = {"reason": str(exc), "details": exc.details}
-                    spent += judge_cost(exc.details)
-                return scores, reasons, spent, f"scorer {scorer.name}: {type(exc).__name__}: {exc}"[:500]
-            scores[scorer.name] = float(score.value)
-            reasons[scorer.name] = {"reason": score.reason, "details": score.details or None}
-            spent += judge_cost(score.details)
-        if self.config is not None and scores:
-            overall = self.config.overall(scores)
-            if overall is not None:
-                scores[OVERALL] = overall
-        return scores, reasons, spent, None
-
-    async def answered(
-        self, case: Case, text: str, usage: TokenUsage, latency_ms: float | None, attempts: int, is_batch: bool
-    ) -> None:
-        cost = price_call(self.prompt.model, usage, datetime.now(UTC), is_batch=is_batch)
-        scorer_input = ScorerInput(text=text, model=self.prompt.model, cost_usd=cost, latency_ms=latency_ms, usage=usage)
-        scores, reasons, judging, error = await self.score(case, scorer_input)
-        cache_entry = None
-        if self.settings.cache != "off":
-            cache_entry = entry(
-                case.key, self.prompt.model, text, usage.input_tokens, usage.output_tokens, cost, latency_ms,
-                is_batch, datetime.now(UTC),
-            )  # fmt: skip
-        await self.emit(
-            case, output=text, scores=scores, reasons=reasons, cost=None if cost is None else cost + judging,
-            latency_ms=latency_ms, usage=usage, attempts=attempts, error=error, cached=False,
-            cache_entry=cache_entry, unpriced=cost is None,
-        )  # fmt: skip
-
-    async def from_cache(self, case: Case, hit: CachedOutput) -> None:
-        """A cached answer costs this run nothing (but its judging); scorers see what the call cost when made."""
-        usage = TokenUsage(input_tokens=hit.input_tokens, output_tokens=hit.output_tokens)
-        scorer_input = ScorerInput(
-            text=hit.output, model=self.prompt.model, cost_usd=hit.cost_usd, latency_ms=hit.latency_ms, usage=usage
-        )
-        scores, reasons, judging, error = await self.score(case, scorer_input)
-        await self.emit(
-            case, output=hit.output, scores=scores, reasons=reasons, cost=judging, latency_ms=hit.latency_ms,
-            usage=usage, attempts=0, error=error, cached=True, cache_entry=None, unpriced=False,
-        )  # fmt: skip
-
-    async def failed(self, case: Case, error: str, attempts: int) -> None:
-        await self.emit(
-            case, output=None, scores=None, reasons=None, cost=None, latency_ms=None, usage=None, attempts=attempts,
-            error=error, cached=False, cache_entry=None, unpriced=False,
-        )  # fmt: skip
-
-    async def emit(
-        self,
-        case: Case,
-        *,
-        output: str | None,
-        scores: dict[str, float] | None,
-        reasons: dict[str, Any] | None,
-        cost: Decimal | None,
-        latency_ms: float | None,
-        usage: TokenUsage | None,
-        attempts: int,
-        error: str | None,
-        cached: bool,
-        cache_entry: dict[str, Any] | None,
-        unpriced: bool,
-    ) -> None:
-        result = {
-            "example_id": case.example.id, "repeat": case.repeat, "output": output, "scores": scores,
-            "reasons": reasons, "cost_usd": cost, "latency_ms": latency_ms,
-            "input_tokens": usage.input_tokens if usage else None, "output_tokens": usage.output_tokens if usage else None,
-            "attempts": attempts, "error": error, "cached": cached,
-        }  # fmt: skip
-        self.tally.add(result, unpriced)
-        await self.results.put((result, cache_entry))
-        self.report()
-
-    def report(self, note: str | None = None) -> None:
-        if self.progress is not None:
-            tally = self.tally
-            self.progress(RunProgress(self.run_id, self.total, tally.done, tally.failed, tally.cached, tally.cost, note))
-
-    async def writer(self) -> None:
-        """Drain the result queue into the store, ``write_batch_size`` rows per transaction."""
-        size = self.settings.write_batch_size
-        replace = self.settings.cache == "refresh"
-        rows: list[dict[str, Any]] = []
-        entries: list[dict[str, Any]] = []
-        while (item := await self.results.get()) is not None:
-            result, cache_entry = item
-            rows.append(result)
-            if cache_entry is not None:
-                entries.append(cache_entry)
-            if len(rows) >= size:
-                await asyncio.to_thread(store.write_batch, self.engine, self.run_id, rows, entries, replace_cache=replace)
-                rows, entries = [], []
-        await asyncio.to_thread(store.write_batch, self.engine, self.run_id, rows, entries, replace_cache=replace)
-
     # -- live mode -------------------------------------------------------------------------
 
     async def live(self) -> None:
@@ -410,7 +316,7 @@ class _Run:
                 group.create_task(self.worker(work))
             async for case, hit in self.cases():
                 if hit is not None:
-                    await self.from_cache(case, hit)
+                    await self.recorder.from_cache(case, hit)
                 else:
                     await work.put(case)
             for _ in range(self.settings.concurrency):
@@ -432,7 +338,8 @@ class _Run:
             call (bench_eval) and sends every prompt parameter whatever the SDK's signature."""
             nonlocal started
             started = time.perf_counter()
-            return await self.client.post("/v1/messages", body=request, cast_to=object)  # type: ignore[no-any-return]
+            message = await self.client.post("/v1/messages", body=request, cast_to=object)
+            return cast("dict[str, Any]", message)  # with cast_to=object the SDK returns the parsed JSON body
 
         try:
             message, attempts = await call_with_retries(
@@ -445,26 +352,26 @@ class _Run:
             if failure.kind == "fatal":
                 self.fatal = self.fatal or str(failure)
             if self.breaker.open:
-                self.report(f"circuit breaker open: {self.breaker.reason}")
-            await self.failed(case, str(failure), failure.attempts)
+                self.recorder.report(f"circuit breaker open: {self.breaker.reason}")
+            await self.recorder.failed(case, str(failure), failure.attempts)
             return
         latency_ms = (time.perf_counter() - started) * 1000
         usage = message_usage(message)
         self.limiter.charge(usage.output_tokens)
-        await self.answered(case, message_text(message), usage, latency_ms, attempts, is_batch=False)
+        await self.recorder.answered(case, message_text(message), usage, latency_ms, attempts, is_batch=False)
 
     # -- batch mode ------------------------------------------------------------------------
 
     async def batch(self) -> None:
         runner = BatchRunner(
             self.client, policy=self.settings.retry, breaker=self.breaker, stats=self.stats, stop=self.stop,
-            call_timeout=self.settings.call_timeout, polling=self.settings.batch_polling, on_status=self.report,
+            call_timeout=self.settings.call_timeout, polling=self.settings.batch_polling, on_status=self.recorder.report,
         )  # fmt: skip
         self.batch_ids = runner.batch_ids
         chunk: list[Case] = []
         async for case, hit in self.cases():
             if hit is not None:
-                await self.from_cache(case, hit)
+                await self.recorder.from_cache(case, hit)
                 continue
             chunk.append(case)
             if len(chunk) >= self.settings.batch_chunk_size:
@@ -483,11 +390,13 @@ class _Run:
                 case = pending[outcome.custom_id]
                 if outcome.message is not None:
                     message = outcome.message
-                    await self.answered(case, message_text(message), message_usage(message), None, round_number, is_batch=True)
+                    await self.recorder.answered(
+                        case, message_text(message), message_usage(message), None, round_number, is_batch=True
+                    )
                 elif outcome.retryable and round_number <= self.settings.batch_resubmits:
                     again[outcome.custom_id] = case
                 else:
-                    await self.failed(case, outcome.error or "no answer", round_number)
+                    await self.recorder.failed(case, outcome.error or "no answer", round_number)
             if not again:
                 return
             pending = again
@@ -495,7 +404,7 @@ class _Run:
     # -- the run ---------------------------------------------------------------------------
 
     def outcome(self) -> tuple[str, str | None]:
-        tally = self.tally
+        tally = self.recorder.tally
         not_run = self.total - tally.done - tally.failed
         if self.fatal:
             return "failed", self.fatal
@@ -522,17 +431,17 @@ class _Run:
         }
 
     async def execute(self, created_by: str | None, extra: dict[str, Any] | None) -> store.RunRecord:
-        self.run_id = await asyncio.to_thread(
+        self.recorder.run_id = await asyncio.to_thread(
             store.create_run, self.engine, prompt_name=self.prompt.name, prompt_version=self.prompt.version,
             content_hash=self.prompt.content_hash, model=self.prompt.model, dataset_name=self.dataset.name,
             dataset_hash=self.dataset.content_hash, mode=self.settings.mode, repeats=self.settings.repeats,
             cases_total=self.total, details=self.details(extra), created_by=created_by,
         )  # fmt: skip
-        self.report("started")
+        self.recorder.report("started")
         error: BaseException | None = None
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self.writer())
+                group.create_task(self.recorder.writer())
                 try:
                     await (self.live() if self.settings.mode == "live" else self.batch())
                 except CircuitOpenError:
@@ -542,7 +451,7 @@ class _Run:
                         self.fatal = str(failure)
                     else:
                         self.interrupted = f"the batch API kept failing: {failure}"
-                await self.results.put(None)
+                await self.recorder.close()
         except BaseExceptionGroup as group_error:
             error = group_error.exceptions[0]
         except asyncio.CancelledError as cancelled:  # the caller gave up: record it, then let it through
@@ -551,11 +460,11 @@ class _Run:
         if error is not None:
             status, reason = "failed", f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         record = await asyncio.to_thread(
-            store.finish_run, self.engine, self.run_id, status=status, reason=reason, scores=self.tally.scores(),
-            calls=self.stats.calls, retries=self.stats.retries, unpriced_calls=self.tally.unpriced,
+            store.finish_run, self.engine, self.recorder.run_id, status=status, reason=reason, scores=self.recorder.tally.scores(),
+            calls=self.stats.calls, retries=self.stats.retries, unpriced_calls=self.recorder.tally.unpriced,
             details=self.details(extra),
         )  # fmt: skip
-        self.report(f"{status}" + (f": {reason}" if reason else ""))
+        self.recorder.report(f"{status}" + (f": {reason}" if reason else ""))
         if error is not None:
             raise error
         return record
@@ -574,13 +483,36 @@ async def evaluate(
     details: dict[str, Any] | None = None,
     evals_dir: Path | str | None = None,
 ) -> store.RunRecord:
-    """Run ``prompt`` on every example of ``dataset`` (× repeats) and record it; returns the run.
+    """Run ``prompt`` on every example of ``dataset`` (× repeats) against its pinned model, and record it.
 
-    ``scorers`` (a list, or a ``ScorerConfig`` whose judge then calls through this run's limits)
-    default to ``default_scorers`` (the prompt's ``scorers.yaml`` in ``evals_dir``); ``client``
-    to ``async_client()`` (closed afterwards). ``details`` (e.g. the flow run id) is stored
-    with the run. The run ends ``complete``, ``incomplete`` or ``failed``; an error in the run
-    itself (the store) is raised after the run is marked failed.
+    The run ends ``complete``, ``incomplete`` (cases failed, or the circuit breaker stopped
+    it) or ``failed`` (a fatal provider error); none of these raises. An error in the run itself
+    (the store) is raised after the run is marked failed, and so is a cancellation.
+
+    Args:
+        prompt: The prompt version; its pinned model and parameters are what is evaluated.
+        dataset: The examples.
+        engine: The store; ``get_engine()`` when None.
+        client: The async client; ``async_client()`` when None (then closed afterwards).
+        scorers: A list of scorers, or a ``ScorerConfig`` (its judge then calls through this run's
+            limiter, retries and breaker); ``default_scorers(prompt.name, evals_dir)`` when None.
+        settings: Concurrency, mode, limits, retries, cache; ``RunSettings()`` when None.
+        progress: Called after every case and on every event (started, batch status, breaker, end).
+        created_by: Who made the run (``pinned-drift``, a candidate's marker); None for a version's own run.
+        details: Stored with the run (e.g. the flow run id).
+        evals_dir: Where the prompt's ``scorers.yaml`` is, when ``scorers`` is None.
+
+    Returns:
+        The finished run as stored.
+
+    Raises:
+        ModelUnavailable: If no client is given and none is configured.
+
+    Example:
+        ```python
+        record = await evaluate(prompt, load_dataset("evals/support-chat/golden.jsonl"), settings=RunSettings(concurrency=32))
+        record.status, record.metric_means()  # ('complete', {'assertions': 0.96, 'judge': 0.82, 'overall': ...})
+        ```
     """
     own_client = client is None
     client = client or async_client()
@@ -597,5 +529,19 @@ async def evaluate(
 
 
 def run_eval(prompt: PromptVersion, dataset: Dataset, **options: Any) -> store.RunRecord:
-    """``evaluate`` from synchronous code (the CLI, Prefect tasks)."""
+    """``evaluate`` from synchronous code (the CLI, Prefect tasks), in its own event loop.
+
+    Args:
+        prompt: The prompt version.
+        dataset: The examples.
+        **options: ``evaluate``'s keyword arguments.
+
+    Returns:
+        The finished run as stored.
+
+    Example:
+        ```python
+        record = run_eval(prompt, dataset, settings=RunSettings(mode="batch"), progress=print)
+        ```
+    """
     return asyncio.run(evaluate(prompt, dataset, **options))

@@ -14,14 +14,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, Table, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Row, or_, select, update
 
 from llmops.evals.cache import store_outputs
 from llmops.store.engine import read_only
-from llmops.store.eval_models import EvalResult, EvalRun
-
-RUNS: Table = EvalRun.__table__  # type: ignore[assignment]
-RESULTS: Table = EvalResult.__table__  # type: ignore[assignment]
+from llmops.store.tables import EVAL_RESULTS as RESULTS
+from llmops.store.tables import EVAL_RUNS as RUNS
 
 
 class RunNotFound(LookupError):
@@ -30,7 +28,11 @@ class RunNotFound(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
-    """One ``eval_runs`` row."""
+    """One ``eval_runs`` row: what ran (prompt version, model, dataset content), how it ended, its aggregates.
+
+    ``scores`` is ``{metric: {"mean", "n"}}`` over the answered cases; ``details`` holds the
+    run's settings, scorers, judge and whatever the caller added (e.g. the flow run id).
+    """
 
     id: int
     prompt_name: str
@@ -58,9 +60,11 @@ class RunRecord:
 
     @property
     def ref(self) -> str:
+        """How logs name the run: ``run 42 (support-chat 1.2.0 on golden, complete)``."""
         return f"run {self.id} ({self.prompt_name} {self.prompt_version} on {self.dataset_name}, {self.status})"
 
     def metric_means(self) -> dict[str, float]:
+        """``{metric: mean}`` of the metrics that have one."""
         return {name: float(value["mean"]) for name, value in self.scores.items() if value.get("mean") is not None}
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def create_run(
     details: dict[str, Any],
     created_by: str | None = None,
 ) -> int:
-    """Insert the run as ``running``; returns its id."""
+    """Insert the run as ``running``, its counters at zero; returns its id (the runner calls this)."""
     with engine.begin() as connection:
         return int(
             connection.execute(
@@ -192,6 +196,24 @@ def finish_run(
 
 
 def get_run(engine: Engine, run_id: int) -> RunRecord:
+    """One run by id.
+
+    Args:
+        engine: The store.
+        run_id: The run's id.
+
+    Returns:
+        The run as it stands (a ``running`` run's counters grow batch by batch).
+
+    Raises:
+        RunNotFound: If there is no such run.
+
+    Example:
+        ```python
+        run = get_run(get_engine(), 42)
+        run.status, run.metric_means()  # ('complete', {'assertions': 0.94, 'judge': 0.81, ...})
+        ```
+    """
     with read_only(engine).connect() as connection:
         row = connection.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
     if row is None:
@@ -233,6 +255,25 @@ def find_runs(
     Pinned-drift subset runs are left out (comparing them at a gate would judge a version on
     40 examples chosen for drift, not on its dataset), and so are the runs of compression
     candidates that were never registered.
+
+    Args:
+        engine: The store.
+        prompt_name: The prompt.
+        version: Only this prompt version's runs.
+        dataset_hash: Only runs on this dataset content (``Dataset.content_hash``).
+        status: Only runs with this status; None for any.
+        exclude: Run ids to leave out (the candidate's own run, when looking for a baseline).
+        newest_first: Order by id, newest first (else oldest first).
+        limit: At most this many runs.
+
+    Returns:
+        The runs, in the order asked.
+
+    Example:
+        ```python
+        runs = find_runs(engine, "support-chat", version="1.2.0", dataset_hash=dataset.content_hash)
+        baseline = runs[0] if runs else None  # its newest complete run on this dataset
+        ```
     """
     query = select(RUNS).where(RUNS.c.prompt_name == prompt_name, is_versions_own_run())
     if version is not None:

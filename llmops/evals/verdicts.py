@@ -4,10 +4,9 @@ Both runs answered the same examples, so each example is its own control: the st
 the mean of the per-example differences (candidate − baseline, repeats averaged first), with a
 seeded percentile-bootstrap interval over examples. A judge's noise or a non-deterministic
 answer widens the interval instead of producing a verdict; only an interval that lies
-entirely beyond the tolerance is a ``regression`` or an ``improvement``.
-
-``inconclusive`` whenever the comparison cannot carry a verdict: a run that is not complete
-(an outage is never a regression), runs on different dataset contents, or too few pairs.
+entirely beyond the tolerance is a ``regression`` or an ``improvement``. The verdict is
+``inconclusive`` whenever the comparison cannot carry one: a run that is not complete (an
+outage is never a regression), runs on different dataset contents, or too few pairs.
 """
 
 from __future__ import annotations
@@ -24,18 +23,37 @@ from llmops.evals.store import RunRecord, example_scores, get_run
 from llmops.stats import Interval
 
 Verdict = Literal["regression", "improvement", "no_difference", "inconclusive"]
+"""What a comparison concludes; only an interval wholly beyond the tolerance is a regression or an improvement."""
 VERDICT_ORDER: tuple[Verdict, ...] = ("regression", "inconclusive", "improvement", "no_difference")
 """How verdicts combine (metrics of a comparison, datasets of a gate): any regression makes it one, and so on."""
 
 
 def interval_text(interval: Interval) -> str:
-    """``[-0.210, -0.090]``: signed, three decimals, as every verdict shows an interval."""
+    """An interval as every verdict shows it: signed, three decimals.
+
+    Example:
+        >>> interval_text(Interval(-0.21, -0.09))
+        '[-0.210, -0.090]'
+    """
     return f"[{interval.low:+.3f}, {interval.high:+.3f}]"
 
 
 @dataclass(frozen=True)
 class VerdictPolicy:
-    """How sure to be and how large a change must be before it counts."""
+    """How sure to be and how large a change must be before it counts.
+
+    Args:
+        tolerance: The smallest change in mean score that matters (scores are in [0, 1]).
+        confidence: The bootstrap interval's confidence level.
+        min_pairs: Fewer paired examples than this make a metric ``inconclusive``.
+        resamples: Bootstrap resamples.
+        seed: The bootstrap's seed, so comparing the same two runs twice gives the same verdict.
+
+    Example:
+        >>> strict = VerdictPolicy(tolerance=0.01, confidence=0.99)
+        >>> strict.min_pairs
+        10
+    """
 
     tolerance: float = 0.02
     """Scores are in [0, 1]: 0.02 = two points of mean score."""
@@ -48,6 +66,8 @@ class VerdictPolicy:
 
 @dataclass(frozen=True)
 class MetricComparison:
+    """One metric of a comparison: the paired means, their difference and its interval, the verdict."""
+
     metric: str
     verdict: Verdict
     pairs: int
@@ -59,6 +79,7 @@ class MetricComparison:
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (artifacts, ``--json``)."""
         return {
             "metric": self.metric,
             "verdict": self.verdict,
@@ -73,7 +94,10 @@ class MetricComparison:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A candidate run against a baseline run: the overall verdict and one line per metric."""
+    """A candidate run against a baseline run: the overall verdict and one line per metric.
+
+    Made by ``compare_runs``; ``reason`` says in one line what decided the verdict.
+    """
 
     baseline: RunRecord
     candidate: RunRecord
@@ -83,6 +107,7 @@ class Comparison:
 
     @property
     def regressions(self) -> list[MetricComparison]:
+        """The metrics that regressed."""
         return [metric for metric in self.metrics if metric.verdict == "regression"]
 
     def regression_changes(self) -> list[str]:
@@ -108,6 +133,7 @@ class Comparison:
         ]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (artifacts, ``--json``), with the runs by id."""
         return {
             "verdict": self.verdict,
             "reason": self.reason,
@@ -132,6 +158,7 @@ def paired_difference(differences: np.ndarray, policy: VerdictPolicy) -> Interva
 
 
 def classify(interval: Interval, tolerance: float) -> Verdict:
+    """``regression`` or ``improvement`` when the whole interval lies beyond ``tolerance``, else ``no_difference``."""
     if interval.high < -tolerance:
         return "regression"
     if interval.low > tolerance:
@@ -144,7 +171,25 @@ def compare_scores(
     candidate: Mapping[str, Mapping[str, float]],
     policy: VerdictPolicy | None = None,
 ) -> list[MetricComparison]:
-    """Per metric, the paired comparison of ``{example_id: {metric: score}}`` of two runs."""
+    """Per metric, the paired comparison of two runs' per-example scores.
+
+    Only examples scored on a metric in both runs are paired; each pair's difference is
+    candidate − baseline, and the bootstrap interval of their mean decides the verdict.
+
+    Args:
+        baseline: ``{example_id: {metric: score}}`` of the baseline run (repeats averaged).
+        candidate: The same for the candidate run.
+        policy: Tolerance, confidence and minimum pairs; ``VerdictPolicy()`` when None.
+
+    Returns:
+        One comparison per metric present in either run, sorted by metric.
+
+    Example:
+        >>> baseline = {f"ex-{i}": {"judge": 0.75} for i in range(12)}
+        >>> candidate = {f"ex-{i}": {"judge": 0.5} for i in range(12)}
+        >>> [(m.metric, m.verdict, m.delta) for m in compare_scores(baseline, candidate)]
+        [('judge', 'regression', -0.25)]
+    """
     policy = policy or VerdictPolicy()
     metrics = sorted({metric for scores in (*baseline.values(), *candidate.values()) for metric in scores})
     compared: list[MetricComparison] = []
@@ -173,7 +218,18 @@ def compare_scores(
 
 
 def combined_verdict(verdicts: list[Verdict]) -> Verdict:
-    """The verdict of several (metrics, datasets): any regression makes it one, then inconclusive, and so on."""
+    """The verdict of several (metrics, datasets): any regression makes it one, then inconclusive, and so on.
+
+    Args:
+        verdicts: The verdicts to combine; none gives ``inconclusive``.
+
+    Returns:
+        The first of ``VERDICT_ORDER`` among them.
+
+    Example:
+        >>> combined_verdict(["no_difference", "improvement", "inconclusive"])
+        'inconclusive'
+    """
     return next((verdict for verdict in VERDICT_ORDER if verdict in verdicts), "inconclusive")
 
 
@@ -190,7 +246,29 @@ def _not_comparable(baseline: RunRecord, candidate: RunRecord) -> str | None:
 
 
 def compare_runs(engine: Engine, baseline_run_id: int, candidate_run_id: int, policy: VerdictPolicy | None = None) -> Comparison:
-    """The verdict on ``candidate`` against ``baseline``; an incomplete run gives ``inconclusive``."""
+    """The verdict on a candidate run against a baseline run, metric by metric.
+
+    ``inconclusive`` without comparing scores when either run is not complete (an outage is
+    never a regression) or the runs saw different dataset contents.
+
+    Args:
+        engine: The store.
+        baseline_run_id: The run to compare against (the serving version's).
+        candidate_run_id: The run being judged.
+        policy: Tolerance, confidence and minimum pairs; ``VerdictPolicy()`` when None.
+
+    Returns:
+        The overall verdict, its reason, and one comparison per metric.
+
+    Raises:
+        RunNotFound: If either run does not exist.
+
+    Example:
+        ```python
+        comparison = compare_runs(get_engine(), baseline_run_id=41, candidate_run_id=42)
+        comparison.verdict, comparison.regression_changes()  # ('regression', ['judge Δ -0.150 [-0.210, -0.090]'])
+        ```
+    """
     policy = policy or VerdictPolicy()
     baseline, candidate = get_run(engine, baseline_run_id), get_run(engine, candidate_run_id)
     problem = _not_comparable(baseline, candidate)

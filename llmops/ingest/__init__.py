@@ -1,4 +1,11 @@
-"""Importers that turn trace files into validated ``TraceRecord``s and ``Rejection``s."""
+"""Importers that turn trace files into validated ``TraceRecord``s and ``Rejection``s.
+
+- ``files``: JSONL, CSV and OTLP/JSON files streamed record by record (``read_traces``);
+  ``otel`` maps OpenTelemetry GenAI spans to trace fields.
+- ``rejections``: a line that is not a trace, and why, in words a person can fix.
+- ``pipeline``: a file into the store, batch by batch, in worker processes for large JSONL
+  (``import_file``); ``pull``: an application's own SQL table, incrementally (``pull_traces``).
+"""
 
 from llmops.ingest.files import (
     FORMATS,

@@ -16,17 +16,19 @@ import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Literal, get_args
+from typing import Any, Literal, get_args
 
 import orjson
 from pydantic import ValidationError
 
 from llmops.ingest.otel import OtlpJsonParser
-from llmops.ingest.rejections import Rejection, describe_validation_error, truncate_raw
+from llmops.ingest.rejections import Rejection, describe_validation_error, sort_out, truncate_raw
 from llmops.records import TRACE_FIELDS, TraceRecord
 
 TraceFormat = Literal["jsonl", "csv", "otel"]
 FORMATS: tuple[TraceFormat, ...] = get_args(TraceFormat)
+DEFAULT_BATCH_SIZE = 5_000
+"""Records (and rejections) per batch: one write transaction each."""
 
 _SUFFIX_FORMATS: tuple[tuple[str, TraceFormat], ...] = (
     (".jsonl", "jsonl"),
@@ -35,11 +37,26 @@ _SUFFIX_FORMATS: tuple[tuple[str, TraceFormat], ...] = (
     (".json", "otel"),  # also covers .otlp.json, the Collector file exporter's habit
 )
 REQUIRED_CSV_COLUMNS: tuple[str, ...] = ("trace_id", "timestamp", "model")
+"""A CSV header without these is refused before the first record."""
 _KNOWN_FIELDS = frozenset(TRACE_FIELDS)
 
 
 def detect_format(path: Path | str) -> TraceFormat:
-    """The format a file's name announces (a trailing ``.gz`` is looked through)."""
+    """The format a file's name announces (a trailing ``.gz`` is looked through).
+
+    Args:
+        path: The trace file.
+
+    Returns:
+        ``jsonl`` for ``.jsonl``/``.ndjson``, ``csv`` for ``.csv``, ``otel`` for ``.json`` (``.otlp.json``).
+
+    Raises:
+        ValueError: The name ends in none of these.
+
+    Example:
+        >>> detect_format("exports/calls.ndjson.gz"), detect_format("collector.otlp.json")
+        ('jsonl', 'otel')
+    """
     name = Path(path).name.lower().removesuffix(".gz")
     for suffix, fmt in _SUFFIX_FORMATS:
         if name.endswith(suffix):
@@ -51,10 +68,17 @@ def detect_format(path: Path | str) -> TraceFormat:
     )
 
 
-def open_binary(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed when it is gzipped."""
+def open_binary(path: Path) -> io.BufferedReader | gzip.GzipFile:
+    """The file's bytes, decompressed when its name ends in ``.gz``.
+
+    Args:
+        path: The file.
+
+    Returns:
+        A binary stream the caller closes.
+    """
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.GzipFile(path, "rb")
     return path.open("rb")
 
 
@@ -62,6 +86,19 @@ def parse_jsonl_lines(lines: Iterable[bytes], source: str, first_line: int = 1) 
     """One JSON object per line; blank lines skipped; a UTF-8 byte-order mark tolerated.
 
     ``first_line`` numbers the lines when they are a chunk taken from further down the file.
+
+    Args:
+        lines: The lines as bytes (a binary file iterates so).
+        source: The file's name, for rejections.
+        first_line: The number of the first of ``lines``.
+
+    Yields:
+        A ``TraceRecord`` per valid line and a ``Rejection`` per invalid one, in order.
+
+    Example:
+        >>> lines = [b'{"trace_id": "t1", "timestamp": "2025-11-15T10:00:00Z", "model": "m"}', b"  ", b'{"trace_id": ""}']
+        >>> [type(item).__name__ for item in parse_jsonl_lines(lines, "calls.jsonl")]
+        ['TraceRecord', 'Rejection']
     """
     validate = TraceRecord.model_validate_json
     for number, line in enumerate(lines, start=first_line):
@@ -138,9 +175,24 @@ class TraceReader:
 
     ``skipped`` counts input that is valid but not an LLM call (OTel spans without GenAI
     attributes). The file closes when the iteration ends or on ``close()``/``with``.
+
+    Args:
+        path: The trace file, optionally gzipped.
+        fmt: ``jsonl``, ``csv`` or ``otel``; None decides by the file's name (``detect_format``).
+
+    Raises:
+        ValueError: An unknown format, or a file unreadable as a whole (an empty CSV, missing
+            required CSV columns); raised on construction, before the first record.
+
+    Example:
+        ```python
+        with TraceReader("calls.csv") as reader:
+            for records, rejections in reader.batches(1000):
+                write_traces(engine, records)
+        ```
     """
 
-    def __init__(self, path: Path | str, fmt: TraceFormat | None = None) -> None:
+    def __init__(self, path: Path | str, fmt: str | None = None) -> None:
         self.path = Path(path)
         if fmt is not None and fmt not in FORMATS:
             raise ValueError(f"{path}: unknown trace format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -148,7 +200,7 @@ class TraceReader:
         source = str(self.path)
         self._otel: OtlpJsonParser | None = None
         binary = open_binary(self.path)
-        self._stream: BinaryIO | io.TextIOWrapper = binary
+        self._stream: io.BufferedReader | gzip.GzipFile | io.TextIOWrapper = binary
         try:
             if self.format == "jsonl":
                 self._items = parse_jsonl_lines(binary, source)
@@ -178,14 +230,24 @@ class TraceReader:
             self.close()
             raise
 
-    def batches(self, batch_size: int = 5000) -> Iterator[tuple[list[TraceRecord], list[Rejection]]]:
-        """Records and rejections in groups of at most ``batch_size`` items, for bulk inserts."""
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[list[TraceRecord], list[Rejection]]]:
+        """Records and rejections in groups of at most ``batch_size`` items, for bulk inserts.
+
+        Args:
+            batch_size: Records plus rejections per group, at least 1.
+
+        Yields:
+            ``(records, rejections)``, in file order; the last group may be smaller.
+
+        Raises:
+            ValueError: ``batch_size`` is below 1.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         records: list[TraceRecord] = []
         rejections: list[Rejection] = []
         for item in self:
-            (rejections if isinstance(item, Rejection) else records).append(item)  # type: ignore[arg-type]
+            sort_out(item, records, rejections)
             if len(records) + len(rejections) >= batch_size:
                 yield records, rejections
                 records, rejections = [], []
@@ -193,6 +255,7 @@ class TraceReader:
             yield records, rejections
 
     def close(self) -> None:
+        """Close the file (also done when the iteration ends)."""
         self._stream.close()
 
     def __enter__(self) -> TraceReader:
@@ -202,14 +265,46 @@ class TraceReader:
         self.close()
 
 
-def read_traces(path: Path | str, fmt: TraceFormat | None = None) -> TraceReader:
-    """Stream a trace file; ``fmt`` None means by extension (see ``detect_format``)."""
+def read_traces(path: Path | str, fmt: str | None = None) -> TraceReader:
+    """Stream a trace file; ``fmt`` None means by extension (see ``detect_format``).
+
+    Args:
+        path: The trace file, optionally gzipped.
+        fmt: ``jsonl``, ``csv`` or ``otel``; None decides by the file's name.
+
+    Returns:
+        An open ``TraceReader``; iterate it or use it in a ``with``.
+
+    Raises:
+        ValueError: An unknown format, or a file unreadable as a whole.
+
+    Example:
+        ```python
+        with read_traces("calls.jsonl.gz") as reader:
+            records = [item for item in reader if isinstance(item, TraceRecord)]
+        ```
+    """
     return TraceReader(path, fmt)
 
 
 def batched_traces(
-    path: Path | str, fmt: TraceFormat | None = None, batch_size: int = 5000
+    path: Path | str, fmt: TraceFormat | None = None, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> Iterator[tuple[list[TraceRecord], list[Rejection]]]:
-    """``read_traces(path, fmt).batches(batch_size)``, closing the file at the end."""
+    """``read_traces(path, fmt).batches(batch_size)``, closing the file at the end.
+
+    Args:
+        path: The trace file, optionally gzipped.
+        fmt: ``jsonl``, ``csv`` or ``otel``; None decides by the file's name.
+        batch_size: Records plus rejections per group.
+
+    Yields:
+        ``(records, rejections)`` groups, in file order.
+
+    Example:
+        ```python
+        for records, rejections in batched_traces("calls.csv", batch_size=1000):
+            write_traces(engine, records)
+        ```
+    """
     with read_traces(path, fmt) as reader:
         yield from reader.batches(batch_size)

@@ -52,9 +52,11 @@ merged here, the span with more attributes winning and the other filling its gap
 
 from __future__ import annotations
 
+import codecs
+import io
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -95,7 +97,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def any_value(value: Any) -> Any:
-    """A Python value from an OTLP/JSON ``AnyValue`` (int64 arrives as a decimal string)."""
+    """A Python value from an OTLP/JSON ``AnyValue`` (int64 arrives as a decimal string).
+
+    Args:
+        value: An ``AnyValue`` object (anything else is returned as is).
+
+    Returns:
+        A str, int, float, bool, list or dict; None for an empty or unknown ``AnyValue``.
+
+    Example:
+        >>> any_value({"intValue": "1200"}), any_value({"arrayValue": {"values": [{"stringValue": "stop"}]}})
+        (1200, ['stop'])
+    """
     if not isinstance(value, dict):
         return value
     if "stringValue" in value:
@@ -123,7 +136,12 @@ def any_value(value: Any) -> Any:
 
 
 def attributes_of(key_values: Any) -> dict[str, Any]:
-    """``[{"key": …, "value": AnyValue}, …]`` as a dict."""
+    """``[{"key": …, "value": AnyValue}, …]`` as a dict.
+
+    Example:
+        >>> attributes_of([{"key": "gen_ai.request.model", "value": {"stringValue": "claude-haiku-4-5"}}])
+        {'gen_ai.request.model': 'claude-haiku-4-5'}
+    """
     if not isinstance(key_values, list):
         return {}
     return {
@@ -143,7 +161,19 @@ def _first(attributes: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, 
 
 
 def is_model_call(span: dict[str, Any], attributes: Mapping[str, Any]) -> bool:
-    """Whether a span reports one LLM call (and not tool work, an agent, or a free endpoint)."""
+    """Whether a span reports one LLM call (and not tool work, an agent, or a free endpoint).
+
+    Args:
+        span: The OTLP span.
+        attributes: Its attributes (``attributes_of``).
+
+    Returns:
+        True for a model call; other spans are counted as skipped.
+
+    Example:
+        >>> is_model_call({"name": "chat"}, {"gen_ai.request.model": "m"}), is_model_call({}, {"http.method": "GET"})
+        (True, False)
+    """
     if not any(marker in attributes for marker in GENAI_MARKERS):
         return False
     if attributes.get("gen_ai.operation.name") in NOT_MODEL_CALL_OPERATIONS:
@@ -201,7 +231,18 @@ class _SpanFields:
 def span_fields(
     span: dict[str, Any], attributes: dict[str, Any], resource: dict[str, Any], scope: str | None, index: int
 ) -> _SpanFields:
-    """The record fields of one GenAI span (see the module's table)."""
+    """The record fields of one GenAI span (see the module's table), before validation.
+
+    Args:
+        span: The OTLP span.
+        attributes: Its attributes.
+        resource: Its resource's attributes (service, deployment environment).
+        scope: The instrumentation scope's name.
+        index: The span's position in its request, for rejections.
+
+    Returns:
+        The fields, with the attribute each came from (so a rejection names the attribute).
+    """
     fields: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for field, names in _DIRECT_ATTRIBUTES.items():
@@ -276,18 +317,38 @@ def span_fields(
 
 
 class OtlpJsonParser:
-    """Reads OTLP/JSON requests; ``skipped`` counts the non-GenAI spans seen so far."""
+    """Reads OTLP/JSON requests; ``skipped`` counts the non-GenAI spans seen so far.
+
+    Args:
+        source: The file's name, for rejections.
+
+    Example:
+        ```python
+        parser = OtlpJsonParser("collector.otlp.json")
+        with open("collector.otlp.json", "rb") as stream:
+            items = list(parser.parse(stream))
+        print(parser.skipped, "spans were not LLM calls")
+        ```
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.skipped = 0
 
-    def parse(self, stream: BinaryIO) -> Iterator[TraceRecord | Rejection]:
-        """Line-delimited requests, or one pretty-printed request when line 1 is not a whole object."""
+    def parse(self, stream: io.BufferedIOBase) -> Iterator[TraceRecord | Rejection]:
+        """Line-delimited requests, or one pretty-printed request when line 1 is not a whole object.
+
+        Args:
+            stream: The file's bytes.
+
+        Yields:
+            A ``TraceRecord`` per model call (duplicate reports of one call merged) and a
+            ``Rejection`` per bad request or span, numbered by the request's line.
+        """
         lines = enumerate(stream, start=1)
         for number, line in lines:
             if number == 1:
-                line = line.removeprefix(b"\xef\xbb\xbf")
+                line = line.removeprefix(codecs.BOM_UTF8)
             stripped = line.strip()
             if not stripped:
                 continue

@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from llmops import settings
-from llmops.ingest.files import open_binary, parse_jsonl_lines, read_traces
-from llmops.ingest.rejections import Rejection, rejection_to_json
+from llmops.ingest.files import DEFAULT_BATCH_SIZE, open_binary, parse_jsonl_lines, read_traces
+from llmops.ingest.rejections import Rejection, rejection_to_json, sort_out
+from llmops.records import TraceRecord
 from llmops.store.engine import get_engine
 from llmops.store.writer import WriteResult, prepare, write_prepared, write_traces
 
-DEFAULT_BATCH_SIZE = 5_000
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this, starting a worker costs more than it saves
 MAX_WORKERS = 4
 
@@ -59,13 +59,19 @@ class ImportReport:
 
     path: Path
     written: WriteResult = field(default_factory=WriteResult)
+    """Inserted, duplicate and unpriced counts and cost, over all batches."""
     rejected: int = 0
     skipped: int = 0
+    """OTel spans that were not LLM calls."""
     workers: int = 0
+    """Worker processes used (0: imported in this process)."""
     rejects_path: Path | None = None
+    """``<file>.rejects.jsonl``, when anything was rejected."""
     first_rejections: list[Rejection] = field(default_factory=list)
+    """The first few rejections, to show; all of them are in ``rejects_path``."""
 
     def summary(self) -> str:
+        """One line: imported, duplicates, rejected."""
         return f"imported {self.written.inserted}, duplicates {self.written.duplicates}, rejected {self.rejected}"
 
     def notes(self) -> list[str]:
@@ -79,11 +85,25 @@ class ImportReport:
 
 
 def rejects_path_for(path: Path) -> Path:
+    """Where the rejected lines of ``path`` are written: ``<file>.rejects.jsonl`` beside it.
+
+    Example:
+        >>> rejects_path_for(Path("exports/calls.csv")).name
+        'calls.csv.rejects.jsonl'
+    """
     return path.with_name(path.name + ".rejects.jsonl")
 
 
 def default_workers(path: Path, fmt: str | None) -> int:
-    """Worker processes for ``path``: none for small files, other formats, or one core."""
+    """Worker processes for ``path``: none for small files, other formats, or one core.
+
+    Args:
+        path: The file to import.
+        fmt: Its format, or None to go by its name.
+
+    Returns:
+        0 (import here), or up to ``MAX_WORKERS`` for a JSONL file of ``PARALLEL_MIN_BYTES`` or more.
+    """
     cores = os.cpu_count() or 1
     is_jsonl = (fmt or "").lower() == "jsonl" or (fmt is None and ".jsonl" in path.name.lower())
     if not is_jsonl or cores < 2 or path.stat().st_size < PARALLEL_MIN_BYTES:
@@ -107,11 +127,22 @@ def import_jsonl_chunk(
 
     Preparing runs in parallel across workers; writing takes the shared lock, so writers
     queue on it and wake at once instead of polling SQLite's busy timeout.
+
+    Args:
+        database_url: The store's URL (engines do not cross processes).
+        lines: The chunk's raw lines.
+        source: The file's name, for rejections.
+        first_line: The number of the chunk's first line.
+        timezone: The rollup timezone, as the main process read it.
+
+    Returns:
+        The chunk's write result and its rejections.
     """
     engine = get_engine(database_url)
-    records, rejections = [], []
+    records: list[TraceRecord] = []
+    rejections: list[Rejection] = []
     for item in parse_jsonl_lines(lines, source, first_line):
-        (rejections if isinstance(item, Rejection) else records).append(item)
+        sort_out(item, records, rejections)
     batch = prepare(records, sqlite_times=engine.dialect.name == "sqlite", timezone=timezone)
     with _write_lock:
         return write_prepared(engine, batch), rejections
@@ -142,7 +173,7 @@ def _imported_in_workers(
 def _imported_here(
     engine: Engine, path: Path, fmt: str | None, batch_size: int, report: ImportReport
 ) -> Iterator[tuple[WriteResult, list[Rejection]]]:
-    with read_traces(path, fmt) as reader:  # type: ignore[arg-type]
+    with read_traces(path, fmt) as reader:
         for records, rejections in reader.batches(batch_size):
             report.skipped = reader.skipped
             yield write_traces(engine, records), rejections
@@ -160,8 +191,30 @@ def import_file(
 ) -> ImportReport:
     """Import one file; rejected lines are reported, never fatal.
 
-    ``workers`` processes import JSONL batches (None: decided by file size and cores).
-    Raises ValueError for a problem with the whole file (unknown format, missing CSV columns).
+    Each batch commits on its own, so a crash keeps what was written; importing the same file
+    again only counts duplicates. Rejected lines go to ``<file>.rejects.jsonl`` as they are found.
+
+    Args:
+        engine: The store.
+        path: The trace file (JSONL, CSV or OTLP/JSON, optionally gzipped).
+        fmt: Its format; None decides by its name.
+        batch_size: Records per write transaction.
+        workers: Processes that import JSONL batches; None decides by file size and cores.
+        keep_rejections: How many rejections the report keeps to show.
+        on_batch: Called with the report after every batch (progress).
+
+    Returns:
+        The counts, the rejects file and the first rejections.
+
+    Raises:
+        ValueError: A problem with the whole file (unknown format, missing CSV columns).
+        RollupTimezoneMismatch: ``LLMOPS_TIMEZONE`` differs from the store's rollup timezone.
+
+    Example:
+        ```python
+        report = import_file(get_engine(), Path("exports/calls.jsonl"))
+        print(report.summary())  # imported 1200, duplicates 0, rejected 3
+        ```
     """
     read_traces(path, fmt).close()  # whole-file problems surface here, before any work starts
     workers = default_workers(path, fmt) if workers is None else workers

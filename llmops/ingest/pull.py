@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from sqlalchemy import Column, Engine, MetaData, Select, Table, and_, create_engine, inspect, or_, select
+from sqlalchemy import Column, Engine, MetaData, RowMapping, Select, Table, and_, create_engine, inspect, or_, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, NoSuchTableError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -51,7 +51,14 @@ class SourceUnavailable(ConnectionError):
 
 
 class SourceConfig(BaseModel):
-    """Where an application keeps its LLM calls, and how its columns map to trace fields."""
+    """Where an application keeps its LLM calls, and how its columns map to trace fields.
+
+    Example:
+        >>> source = SourceConfig(url="postgresql+psycopg://app:secret@db/app", table="public.llm_calls",
+        ...                       column_map={"trace_id": "request_id", "timestamp": "created_at"})
+        >>> source.watermark_name, source.safe_url()
+        ('sql:public.llm_calls', 'postgresql+psycopg://app:***@db/app')
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -87,6 +94,7 @@ class SourceConfig(BaseModel):
 
     @property
     def watermark_name(self) -> str:
+        """The key of this source's watermark: ``name``, or ``sql:<table>``."""
         return self.name or f"sql:{self.table}"
 
     def safe_url(self) -> str:
@@ -117,12 +125,14 @@ class PullReport:
     first_rejections: list[RejectedRow] = field(default_factory=list)
 
     def watermark_text(self) -> str:
+        """The watermark as ``cursor_column=value, id_column=value``, for people."""
         if self.watermark is None:
             return "none (nothing pulled yet)"
         mark = self.watermark
         return f"{mark['cursor_column']}={mark['cursor']}, {mark['id_column']}={mark['id']}"
 
     def summary(self) -> str:
+        """One line: pulled, imported, duplicates, rejected, and the watermark."""
         return (
             f"pulled {self.pulled}, imported {self.inserted}, duplicates {self.duplicates}, "
             f"rejected {self.rejected}, watermark {self.watermark_text()}"
@@ -164,7 +174,18 @@ def _connect_args(url: URL, timeout_seconds: int) -> dict[str, Any]:
 
 
 def create_source_engine(source: SourceConfig) -> Engine:
-    """An engine for the source with connection timeouts; errors name the URL without its password."""
+    """An engine for the source with connection timeouts; errors name the URL without its password.
+
+    Args:
+        source: The source; its URL may hold a password.
+
+    Returns:
+        An engine without a pool (each read connects anew, so a restarted database is no problem).
+
+    Raises:
+        SourceConfigError: The URL is not a SQLAlchemy URL, a SQLite file does not exist, or the
+            driver is not installed.
+    """
     try:
         url = make_url(source.url.get_secret_value())
     except ArgumentError:
@@ -189,6 +210,18 @@ def with_reconnects(
     """Run ``action``, retrying connection-level failures with exponential backoff and jitter.
 
     Reads are idempotent, so a retry is always safe; anything not connection-shaped is raised.
+
+    Args:
+        action: The read, which opens its own connection.
+        source: Gives the attempt count (``connect_attempts``) and the URL to name.
+        engine: The source engine, whose password is scrubbed from messages.
+        sleep: How to wait between attempts (tests pass a fake).
+
+    Returns:
+        What ``action`` returns.
+
+    Raises:
+        SourceUnavailable: Every attempt failed to connect or lost the connection.
     """
     attempt = 1
     while True:
@@ -225,7 +258,24 @@ class ColumnPlan:
 
 
 def plan_columns(source: SourceConfig, columns: Sequence[str]) -> ColumnPlan:
-    """Resolve the mapping against the table's columns; name every missing one at once."""
+    """Resolve the mapping against the table's columns; name every missing one at once.
+
+    Args:
+        source: The column mapping and the cursor and id columns.
+        columns: The source table's column names.
+
+    Returns:
+        Which column feeds each trace field, and the keyset order's columns.
+
+    Raises:
+        SourceConfigError: A mapped column, a required field, or the cursor or id column is missing.
+
+    Example:
+        >>> source = SourceConfig(url="sqlite://", table="calls", column_map={"trace_id": "request_id"})
+        >>> plan = plan_columns(source, ["request_id", "timestamp", "model", "latency_ms"])
+        >>> plan.cursor, plan.id, plan.fields["latency_ms"]
+        ('timestamp', 'request_id', 'latency_ms')
+    """
     available = set(columns)
     fields = {name: source.column_map.get(name, name) for name in TRACE_FIELDS}
     fields = {name: column for name, column in fields.items() if column in available or name in source.column_map}
@@ -244,7 +294,12 @@ def plan_columns(source: SourceConfig, columns: Sequence[str]) -> ColumnPlan:
 
 
 def encode_position(value: Any) -> Any:
-    """A cursor or id value as JSON for the watermark table."""
+    """A cursor or id value as JSON for the watermark table.
+
+    Example:
+        >>> encode_position(datetime(2025, 11, 15, 10, 0)), encode_position(42)
+        ('2025-11-15T10:00:00', 42)
+    """
     if isinstance(value, datetime | date | time_of_day):
         return value.isoformat()
     if value is None or isinstance(value, str | int | float | bool):
@@ -253,7 +308,20 @@ def encode_position(value: Any) -> Any:
 
 
 def decode_position(value: Any, column: Column[Any]) -> Any:
-    """A watermark value back in the column's own Python type, so the comparison is typed."""
+    """A watermark value back in the column's own Python type, so the comparison is typed.
+
+    Args:
+        value: The stored JSON value (``encode_position``).
+        column: The source column it is compared with.
+
+    Returns:
+        The value as the column's Python type; as stored when the column type is unknown.
+
+    Example:
+        >>> from sqlalchemy import DateTime
+        >>> decode_position("2025-11-15T10:00:00", Column("created_at", DateTime()))
+        datetime.datetime(2025, 11, 15, 10, 0)
+    """
     try:
         kind = column.type.python_type
     except NotImplementedError:  # untyped SQLite columns: compare the value as stored
@@ -305,7 +373,15 @@ def _batch_query(table: Table, plan: ColumnPlan, position: Mapping[str, Any] | N
 
 
 def rows_to_records(rows: Sequence[Mapping[str, Any]], plan: ColumnPlan) -> tuple[list[TraceRecord], list[RejectedRow]]:
-    """Validate mapped rows; a bad row becomes a rejection naming its id and column."""
+    """Validate mapped rows; a bad row becomes a rejection naming its id and column.
+
+    Args:
+        rows: Source rows by column name.
+        plan: Which column feeds each field.
+
+    Returns:
+        ``(records, rejections)``; JSON text in ``tags``/``metadata`` columns arrives parsed.
+    """
     records: list[TraceRecord] = []
     rejections: list[RejectedRow] = []
     columns_by_field = plan.fields
@@ -327,7 +403,31 @@ def pull_traces(
     max_rows: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PullReport:
-    """Pull rows past the stored watermark into the store, one committed batch at a time."""
+    """Pull rows past the stored watermark into the store, one committed batch at a time.
+
+    Args:
+        engine: The store.
+        source: The application's table and its column mapping.
+        max_rows: Stop after about this many rows (at least 1); None pulls everything new.
+        sleep: How to wait between reconnect attempts (tests pass a fake).
+
+    Returns:
+        The counts and the new watermark; rejected rows are logged and counted, never fatal.
+
+    Raises:
+        SourceConfigError: The table or a mapped column is missing, or the watermark was kept
+            on other columns than the source orders by now.
+        SourceUnavailable: The source did not answer after retries (committed batches stay).
+        ValueError: ``max_rows`` is below 1.
+
+    Example:
+        ```python
+        source = SourceConfig(url="postgresql+psycopg://app@db/app", table="llm_calls",
+                              column_map={"trace_id": "request_id", "timestamp": "created_at"})
+        report = pull_traces(get_engine(), source)
+        print(report.summary())
+        ```
+    """
     if max_rows is not None and max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
     source_engine = create_source_engine(source)
@@ -341,7 +441,7 @@ def pull_traces(
             limit = source.batch_size if max_rows is None else min(source.batch_size, max_rows - report.pulled)
             query = _batch_query(table, plan, position, limit)
 
-            def read(query: Select[Any] = query) -> list[Mapping[str, Any]]:
+            def read(query: Select[Any] = query) -> list[RowMapping]:
                 with source_engine.connect() as connection:
                     return list(connection.execute(query).mappings())
 

@@ -30,27 +30,61 @@ class Rejection:
     """One input line (or OTel span) that did not become a trace, and why."""
 
     source: str
+    """The file it came from."""
     line: int
+    """1-based line number (of the line a CSV record starts on; of the request, for OTel)."""
     field: str | None
+    """The first offending field, in the input's own name; None when the line as a whole is bad."""
     reason: str
+    """Every problem of the line, in words."""
     raw: str
+    """The offending input, cut to ``RAW_LIMIT`` characters."""
+
+
+def sort_out(item: TraceRecord | Rejection, records: list[TraceRecord], rejections: list[Rejection]) -> None:
+    """Append a parsed line to the records or the rejections it belongs to.
+
+    Args:
+        item: What a reader yielded.
+        records: Where a record goes.
+        rejections: Where a rejection goes.
+    """
+    if isinstance(item, Rejection):
+        rejections.append(item)
+    else:
+        records.append(item)
 
 
 def rejection_to_json(rejection: Rejection) -> bytes:
-    """One newline-terminated line of ``<file>.rejects.jsonl``."""
+    """One newline-terminated line of ``<file>.rejects.jsonl``.
+
+    Example:
+        >>> rejection_to_json(Rejection("t.jsonl", 3, "model", "is required but missing", "{}"))
+        b'{"line":3,"field":"model","reason":"is required but missing","raw":"{}"}\\n'
+    """
     document = {"line": rejection.line, "field": rejection.field, "reason": rejection.reason, "raw": rejection.raw}
     return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def truncate_raw(raw: bytes | str) -> str:
-    """The offending input as text, without its line ending, cut to ``RAW_LIMIT`` characters."""
+    """The offending input as text, without its line ending, cut to ``RAW_LIMIT`` characters.
+
+    Example:
+        >>> truncate_raw(b'{"trace_id": 1}\\r\\n')
+        '{"trace_id": 1}'
+    """
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     text = text.rstrip("\r\n")
     return text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "…"
 
 
 def quote_value(value: Any) -> str:
-    """A value as it would look in the input (JSON spelling), cut to ``VALUE_LIMIT`` characters."""
+    """A value as it would look in the input (JSON spelling), cut to ``VALUE_LIMIT`` characters.
+
+    Example:
+        >>> quote_value(None), quote_value("12")
+        ('null', '"12"')
+    """
     try:
         text = orjson.dumps(value, default=str).decode()
     except TypeError:
@@ -59,7 +93,14 @@ def quote_value(value: Any) -> str:
 
 
 def explain_error(error: ErrorDetails) -> str:
-    """One pydantic error in words a person fixing the input understands."""
+    """One pydantic error in words a person fixing the input understands.
+
+    Args:
+        error: One item of ``ValidationError.errors()`` for a ``TraceRecord``.
+
+    Returns:
+        The reason, quoting the offending value.
+    """
     kind = error["type"]
     ctx: Mapping[str, Any] = error.get("ctx") or {}
     got = f"got {quote_value(error.get('input'))}"
@@ -109,6 +150,21 @@ def describe_validation_error(exc: ValidationError, field_names: Mapping[str, st
 
     ``field_names`` renames record fields to the input's own names (an OTel attribute, say),
     so the message points at what the user wrote.
+
+    Args:
+        exc: A ``TraceRecord`` validation error.
+        field_names: Record field -> the input's name for it.
+
+    Returns:
+        ``(field, reason)``: the first bad field (renamed) or None, and every problem in words.
+
+    Example:
+        >>> from pydantic import ValidationError
+        >>> try:
+        ...     TraceRecord.model_validate({"trace_id": "t1", "timestamp": "2025-11-15T10:00:00Z", "input_tokens": -1})
+        ... except ValidationError as exc:
+        ...     describe_validation_error(exc, {"input_tokens": "usage.input"})
+        ('model', 'is required but missing; also usage.input: expected an integer ≥ 0, got -1')
     """
     renames = field_names or {}
     problems: list[tuple[str | None, str]] = []

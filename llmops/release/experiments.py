@@ -21,7 +21,7 @@ from itertools import combinations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmops.stats import (
     Interval,
@@ -49,6 +49,13 @@ class ArmSample:
     ``eval_scores``, ``outcome:NAME``), who made each call, in the same order. A user's calls are
     alike and a sticky split keeps each user in one arm, so the intervals widen by each sample's
     design effect; a sample without users is taken as independent calls.
+
+    Example:
+        >>> arm = ArmSample()
+        >>> arm.add("errors", False, "user-1")
+        >>> arm.add("outcome:escalated", True, "user-1")
+        >>> arm.errors, arm.outcomes, arm.users
+        ([False], {'escalated': [1.0]}, {'errors': ['user-1'], 'outcome:escalated': ['user-1']})
     """
 
     errors: list[bool] = field(default_factory=list)
@@ -60,7 +67,7 @@ class ArmSample:
     users: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, sample: str, value: float | bool, user: str) -> None:
-        """One call's ``value`` of ``sample``, made by ``user``."""
+        """Record one call's ``value`` of ``sample`` (a field name, or ``outcome:NAME``), made by ``user``."""
         if sample.startswith("outcome:"):
             self.outcomes.setdefault(sample.removeprefix("outcome:"), []).append(float(value))
         else:
@@ -69,14 +76,39 @@ class ArmSample:
 
 
 class OutcomeTolerance(BaseModel):
-    """How a named trace-metadata outcome is judged (``escalated``: lower is better)."""
+    """How a named trace-metadata outcome is judged (``escalated``: lower is better).
+
+    Example:
+        >>> Tolerances(outcomes={"escalated": OutcomeTolerance(higher_is_better=False, max_worsening=0.02)}).outcome("escalated")
+        OutcomeTolerance(higher_is_better=False, max_worsening=0.02)
+    """
+
+    # the promote-prompt form shows this line, not the whole docstring
+    model_config = ConfigDict(
+        json_schema_extra={"description": "How a named trace-metadata outcome is judged (``escalated``: lower is better)."}
+    )
 
     higher_is_better: bool = True
     max_worsening: float = Field(0.05, ge=0, description="Largest allowed change for the worse (absolute).")
 
 
 class Tolerances(BaseModel):
-    """What a candidate may cost relative to control before a gate fails, and how sure to be."""
+    """What a candidate may cost relative to control before a gate fails, and how sure to be.
+
+    Every field's description says its unit; the promote-prompt form shows them as help text.
+
+    Example:
+        >>> tolerances = Tolerances(max_cost_increase=0.2, min_samples_per_arm=1000)
+        >>> tolerances.max_cost_increase, tolerances.outcome("resolved").max_worsening
+        (0.2, 0.05)
+    """
+
+    # the promote-prompt form shows this line, not the whole docstring
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "What a candidate may cost relative to control before a gate fails, and how sure to be."
+        }
+    )
 
     max_error_rate_increase: float = Field(0.01, ge=0, description="Absolute: 0.01 = one percentage point.")
     max_p95_latency_increase: float = Field(0.15, ge=0, description="Relative: 0.15 = +15 %.")
@@ -93,6 +125,7 @@ class Tolerances(BaseModel):
     seed: int = Field(0, description="Bootstrap seed: the same traces give the same verdict.")
 
     def outcome(self, name: str) -> OutcomeTolerance:
+        """How the outcome ``name`` is judged: as listed, else higher-is-better within 0.05."""
         return self.outcomes.get(name, OutcomeTolerance())
 
 
@@ -115,7 +148,7 @@ class _Metric:
     def values(self, arm: ArmSample) -> Sequence[float]:
         if self.sample.startswith("outcome:"):
             return arm.outcomes.get(self.sample.removeprefix("outcome:"), [])
-        return getattr(arm, self.sample)  # type: ignore[no-any-return]
+        return getattr(arm, self.sample)
 
     def users(self, arm: ArmSample) -> list[str] | None:
         users = arm.users.get(self.sample)
@@ -226,7 +259,14 @@ class MetricComparison:
     """Candidate against control on one metric, with the interval its verdict rests on.
 
     ``ci_low``/``ci_high`` bound ``candidate − control`` when ``scale`` is "difference" and
-    ``candidate / control`` when it is "ratio".
+    ``candidate / control`` when it is "ratio". The values and the interval are None while
+    either arm has too few samples (verdict ``not_enough_data``).
+
+    Example:
+        ```python
+        error_rate = compare_arms(control, candidate)[0]
+        error_rate.metric, error_rate.ci_low, error_rate.ci_high, error_rate.verdict  # ("error_rate", 0.051, 0.105, "fail")
+        ```
     """
 
     metric: str
@@ -245,6 +285,7 @@ class MetricComparison:
     verdict: GateVerdict
 
     def as_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready: a row of the trace gate's table."""
         return asdict(self)
 
 
@@ -292,6 +333,21 @@ def compare_arms(control: ArmSample, candidate: ArmSample, tolerances: Tolerance
     """The canary gate: every metric of ``candidate`` against ``control`` within ``tolerances``.
 
     The gate as a whole fails if any comparison fails (see ``gate_verdict``).
+
+    Args:
+        control: The arm the candidate is compared with (the baseline version).
+        candidate: The arm under test.
+        tolerances: How much worse it may be, and how sure to be; the defaults when None.
+
+    Returns:
+        One comparison per metric: error rate, p95 latency, cost per request, user feedback,
+        eval score, then each metadata outcome either arm has, by name.
+
+    Example:
+        >>> control = ArmSample(errors=[False] * 400)
+        >>> candidate = ArmSample(errors=[False] * 370 + [True] * 30)
+        >>> [(comparison.metric, comparison.verdict) for comparison in compare_arms(control, candidate)][:2]
+        [('error_rate', 'fail'), ('p95_latency_ms', 'not_enough_data')]
     """
     tolerances = tolerances or Tolerances()
     names = set(control.outcomes) | set(candidate.outcomes)
@@ -303,6 +359,16 @@ def gate_verdict(comparisons: Sequence[MetricComparison]) -> GateVerdict:
     """Fail if any metric failed; otherwise wait while the core metrics lack data; else pass.
 
     Feedback, eval scores and outcomes are sparse: their lack of data never holds a rollout.
+
+    Args:
+        comparisons: ``compare_arms``'s comparisons.
+
+    Returns:
+        ``fail``, ``not_enough_data`` (error rate, p95 latency or cost not judged yet) or ``pass``.
+
+    Example:
+        >>> gate_verdict(compare_arms(ArmSample(errors=[False] * 400), ArmSample(errors=[False] * 370 + [True] * 30)))
+        'fail'
     """
     if any(comparison.verdict == "fail" for comparison in comparisons):
         return "fail"
@@ -314,7 +380,14 @@ def gate_verdict(comparisons: Sequence[MetricComparison]) -> GateVerdict:
 
 @dataclass(frozen=True)
 class VersionSummary:
-    """One version's value of one metric with its own confidence interval."""
+    """One version's value of one metric with its own confidence interval; None values when ``n`` is 0.
+
+    Example:
+        ```python
+        summary = report.metrics[0].summaries["1.3.0"]
+        summary.value, summary.ci_low, summary.ci_high, summary.n
+        ```
+    """
 
     value: float | None
     ci_low: float | None
@@ -340,7 +413,14 @@ def _summary(metric: _Metric, values: np.ndarray, users: Sequence[str] | None, c
 
 @dataclass(frozen=True)
 class ABMetric:
-    """One metric across all versions, and which version (if any) is better than every other."""
+    """One metric across all versions, and which version (if any) is better than every other.
+
+    Example:
+        ```python
+        for metric in ab_report(arms).metrics:
+            print(metric.label, metric.verdict, metric.winner)
+        ```
+    """
 
     metric: str
     label: str
@@ -352,6 +432,7 @@ class ABMetric:
     """Each pair (control, candidate) with its interval at the Bonferroni-adjusted level."""
 
     def as_dict(self) -> dict[str, Any]:
+        """The metric, its per-version summaries and its pairwise comparisons, JSON-ready."""
         return {
             "metric": self.metric,
             "label": self.label,
@@ -367,13 +448,21 @@ class ABMetric:
 
 @dataclass(frozen=True)
 class ABReport:
-    """Per version outcomes with intervals, and a verdict per metric."""
+    """Per version outcomes with intervals, and a verdict per metric.
+
+    Example:
+        ```python
+        report = ab_report({"1.2.0": control, "1.3.0": candidate})
+        create_markdown_artifact(report.to_markdown())
+        ```
+    """
 
     versions: list[str]
     metrics: list[ABMetric]
     confidence: float
 
     def as_dict(self) -> dict[str, Any]:
+        """The report, JSON-ready (``llmops ab report --json``)."""
         metrics = [metric.as_dict() for metric in self.metrics]
         return {"versions": self.versions, "confidence": self.confidence, "metrics": metrics}
 
@@ -450,6 +539,18 @@ def ab_report(arms: Mapping[str, ArmSample], tolerances: Tolerances | None = Non
     versions show a false winner anywhere in the report at most 1 − ``confidence`` of the time
     (per-version summaries stay at the nominal level). "not_enough_data" while any version is
     below the minimum samples.
+
+    Args:
+        arms: Per version, its samples; the report keeps their order.
+        tolerances: The minimum samples, confidence and bootstrap settings; the defaults when None.
+
+    Returns:
+        The report: per metric, each version's summary, the pairwise comparisons and the verdict.
+
+    Example:
+        >>> report = ab_report({"1.2.0": ArmSample(errors=[False] * 400), "1.3.0": ArmSample(errors=[False] * 370 + [True] * 30)})
+        >>> report.metrics[0].metric, report.metrics[0].verdict, report.metrics[0].winner
+        ('error_rate', 'winner', '1.2.0')
     """
     tolerances = tolerances or Tolerances()
     versions = list(arms)
@@ -483,9 +584,28 @@ def _number(value: Any) -> float | None:
 
 
 def arm_samples_from_traces(rows: Iterable[Any], outcomes: Sequence[str] = ()) -> dict[str, ArmSample]:
-    """Per prompt version, the samples the gates and reports need from trace rows (dicts or
-    objects with TraceRecord's field names). Latency and cost come from successful calls:
-    errors are judged by the error rate, and their instant, free failures would flatter both."""
+    """Per prompt version, the samples the gates and reports need from trace rows.
+
+    Latency and cost come from successful calls: errors are judged by the error rate, and their
+    instant, free failures would flatter both. A call without a user counts as its own user.
+
+    Args:
+        rows: Trace rows: dicts or objects with TraceRecord's field names (``metadata`` for the
+            metadata).
+        outcomes: Numeric outcomes to read from the metadata; booleans count as 0/1.
+
+    Returns:
+        Per prompt version, its arm.
+
+    Example:
+        >>> rows = [
+        ...     {"prompt_version": "1.3.0", "user_id": "u1", "status": "ok", "latency_ms": 820, "cost_usd": 0.002},
+        ...     {"prompt_version": "1.3.0", "user_id": "u2", "status": "error", "metadata": {"escalated": True}},
+        ... ]
+        >>> arm = arm_samples_from_traces(rows, ["escalated"])["1.3.0"]
+        >>> arm.errors, arm.latencies_ms, arm.outcomes
+        ([False, True], [820.0], {'escalated': [1.0]})
+    """
     arms: dict[str, ArmSample] = {}
     for index, row in enumerate(rows):
         arm = arms.setdefault(_field(row, "prompt_version") or "", ArmSample())

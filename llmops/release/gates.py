@@ -1,31 +1,55 @@
-"""Gates: may a candidate prompt version move on? The verdict types, and the evaluation gate.
+"""Gates: may a candidate prompt version move on? The verdict type and every gate a rollout asks.
 
-A rollout asks its gates at every step: the evaluation gate here (the candidate's latest
-complete eval run against the baseline's, per dataset), the trace gate and the A/B report in
-``rollouts``. ``baseline_run`` is the run a version's evaluation is compared with by default.
+A rollout asks its gates at every step, and each answers with a ``GateResult``: the evaluation
+gate (the candidate's latest complete eval run against the baseline's, per dataset), the trace
+gate (candidate against control over the step's window, within the plan's tolerances) and, at
+the end of an A/B split, the A/B report's decision. The gates know nothing of the rollout that
+asks them: each is handed what it judges (``EvalGateContext``, ``TraceGateContext``), so the
+state machine in ``llmops.release.rollouts`` depends on them and never the other way round.
+``baseline_run`` is the run a version's evaluation is compared with by default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from llmops.evals.store import RunRecord, find_runs
 from llmops.evals.verdicts import Comparison, VerdictPolicy, combined_verdict, compare_runs
+from llmops.release.experiments import (
+    ABReport,
+    ArmSample,
+    MetricComparison,
+    Tolerances,
+    arm_samples_from_traces,
+    compare_arms,
+    gate_verdict,
+)
 from llmops.release.registry import PRODUCTION, Registry
+from llmops.store.models import Trace
 
 GATE_RUNS_LOOKED_AT = 50
 """The candidate's latest complete runs the gate reads to find each dataset it was evaluated on."""
 
 GateVerdict = Literal["pass", "fail", "wait", "missing", "forced"]
+ABDirection = Literal["candidate", "baseline", "undecided"]
 
 
 @dataclass(frozen=True, slots=True)
 class GateResult:
-    """One gate's verdict, a one-line summary and its table (one row per metric) for artifacts."""
+    """One gate's verdict, a one-line summary and its table (one row per metric) for artifacts.
+
+    ``fail`` and ``missing`` stop a rollout, ``wait`` holds it, ``pass`` and ``forced`` (an
+    evaluation skipped on purpose, recorded in the audit log) let it go on.
+
+    Example:
+        >>> GateResult("traces", "wait", "waiting for traffic").to_dict()
+        {'gate': 'traces', 'verdict': 'wait', 'summary': 'waiting for traffic', 'rows': []}
+    """
 
     gate: str
     verdict: GateVerdict
@@ -33,16 +57,28 @@ class GateResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as stored with the rollout (JSON-ready)."""
         return {"gate": self.gate, "verdict": self.verdict, "summary": self.summary, "rows": self.rows}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GateResult:
+        """A result read back from ``to_dict``'s form."""
         return cls(data["gate"], data["verdict"], data["summary"], list(data.get("rows", [])))
+
+
+# -- the evaluation gate ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class EvalGateContext:
-    """What an evaluation gate is asked: is ``candidate`` not worse than ``baseline``?"""
+    """What an evaluation gate is asked: is ``candidate`` not worse than ``baseline``?
+
+    Example:
+        ```python
+        context = EvalGateContext(engine, "support-chat", candidate="1.3.0", baseline="1.2.0", environment="production")
+        eval_gate(context).verdict  # "pass", "fail" or "missing"
+        ```
+    """
 
     engine: Engine
     prompt_name: str
@@ -56,10 +92,27 @@ EvalGate = Callable[[EvalGateContext], GateResult]
 
 
 def baseline_run(engine: Engine, candidate: RunRecord, registry: Registry, environment: str = PRODUCTION) -> RunRecord | None:
-    """The default baseline: the production version's latest complete run on the same dataset content.
+    """The run an eval run is compared with by default.
 
-    When the candidate is the production version itself, its reference run: the earliest
+    That is the production version's latest complete run on the same dataset content. When the
+    candidate is the production version itself, it is its reference run instead: the earliest
     complete run of the version on that content, so a provider-side change shows as drift.
+
+    Args:
+        engine: The store.
+        candidate: The run to compare.
+        registry: Where the production version is read.
+        environment: Whose production version.
+
+    Returns:
+        The baseline run, or None when there is no production version or it has no other
+        complete run on that content.
+
+    Example:
+        ```python
+        run = find_runs(engine, "support-chat", version="1.3.0")[0]
+        baseline = baseline_run(engine, run, Registry(engine))
+        ```
     """
     production = registry.labels(candidate.prompt_name, environment).production
     if production is None:
@@ -79,13 +132,27 @@ def _unfinished(runs: list[RunRecord]) -> str:
 
 
 def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> GateResult:
-    """The rollouts' evaluation gate from eval runs: on each dataset the candidate was evaluated on,
-    its latest complete run against the baseline version's latest complete run on the same content.
+    """The rollouts' evaluation gate, from eval runs.
 
-    ``fail`` on a regression on any dataset, naming metric, delta and interval; ``missing`` when
-    the candidate has no complete run, or too few pairs to judge: an incomplete run (an outage)
-    is neither a regression nor a pass, and the summary says so; ``pass`` otherwise, including
-    when the baseline has no run on those datasets to compare with (the summary says so too).
+    On each dataset the candidate was evaluated on, its latest complete run is compared with the
+    baseline version's latest complete run on the same content. An incomplete run (an outage)
+    is neither a regression nor a pass, and the summary says so.
+
+    Args:
+        context: The candidate, its baseline and the store.
+        policy: How a regression is judged; the default ``VerdictPolicy`` when None.
+
+    Returns:
+        ``fail`` on a regression on any dataset, naming metric, delta and interval; ``missing``
+        when the candidate has no complete run, or too few pairs to judge; ``pass`` otherwise,
+        including when the baseline has no run on those datasets to compare with (the summary
+        says so too).
+
+    Example:
+        ```python
+        result = eval_gate(EvalGateContext(engine, "support-chat", "1.3.0", "1.2.0", "production"))
+        print(result.verdict, result.summary)
+        ```
     """
     policy = policy or VerdictPolicy()
     engine, name, version = context.engine, context.prompt_name, context.candidate
@@ -133,5 +200,226 @@ def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> 
     summary = "; ".join(
         f"run {c.candidate.id} vs run {c.baseline.id} on {c.candidate.dataset_name}: {c.verdict}, {c.reason}" for c in comparisons
     )
-    gate_verdict = "missing" if verdict == "inconclusive" else "pass"
-    return GateResult("evaluation", gate_verdict, summary + not_counted, rows)
+    result: GateVerdict = "missing" if verdict == "inconclusive" else "pass"
+    return GateResult("evaluation", result, summary + not_counted, rows)
+
+
+def checked_eval_gate(gate: EvalGate, context: EvalGateContext, force: bool) -> GateResult:
+    """Ask ``gate``, turning a missing evaluation into ``forced`` when the plan says to promote anyway.
+
+    A regression (``fail``) is never forced.
+
+    Args:
+        gate: The evaluation gate to ask.
+        context: What it is asked.
+        force: The plan's ``force_without_eval``.
+
+    Returns:
+        The gate's result, or a ``forced`` copy of a ``missing`` one whose summary says so.
+
+    Example:
+        ```python
+        result = checked_eval_gate(eval_gate, context, force=True)
+        result.verdict  # "forced" where eval_gate said "missing"
+        ```
+    """
+    result = gate(context)
+    if result.verdict == "missing" and force:
+        return replace(result, verdict="forced", summary=f"{result.summary}; promoted anyway (force_without_eval)")
+    return result
+
+
+# -- the trace gate --------------------------------------------------------------------------------
+
+TRACE_COLUMNS = (
+    Trace.prompt_version,
+    Trace.user_id,
+    Trace.status,
+    Trace.latency_ms,
+    Trace.cost_usd,
+    Trace.user_feedback,
+    Trace.automated_eval_score,
+    Trace.metadata_.label("metadata"),
+)
+"""What ``arm_samples_from_traces`` reads of a trace."""
+
+
+def read_arm(
+    engine: Engine,
+    prompt_name: str,
+    version: str,
+    environment: str,
+    start: datetime,
+    end: datetime,
+    outcomes: Sequence[str] = (),
+) -> ArmSample:
+    """One version's calls over ``[start, end]`` from the ``traces`` table (index ix_traces_prompt).
+
+    Args:
+        engine: The store.
+        prompt_name: The prompt.
+        version: The version whose calls make the arm.
+        environment: Where they were served.
+        start: The window's start, inclusive.
+        end: The window's end, inclusive.
+        outcomes: Numeric outcomes to read from trace metadata (``escalated``...).
+
+    Returns:
+        The arm's samples; empty when the version served no call in the window.
+
+    Example:
+        ```python
+        arm = read_arm(engine, "support-chat", "1.3.0", "production", start, end, outcomes=["escalated"])
+        len(arm.errors)  # the calls in the window
+        ```
+    """
+    query = select(*TRACE_COLUMNS).where(
+        Trace.prompt_name == prompt_name,
+        Trace.prompt_version == version,
+        Trace.environment == environment,
+        Trace.timestamp >= start,
+        Trace.timestamp <= end,
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return arm_samples_from_traces(rows, outcomes).get(version, ArmSample())
+
+
+@dataclass(frozen=True, slots=True)
+class TraceGateContext:
+    """What the trace gate is asked: does ``candidate`` do worse than ``baseline`` in the current step?
+
+    ``traffic_percent`` and ``min_requests`` are the step's; ``step_started_at`` opens its window.
+
+    Example:
+        ```python
+        context = TraceGateContext(
+            engine, "support-chat", "1.3.0", "1.2.0", "production",
+            step_started_at=started, traffic_percent=25, min_requests=300, tolerances=Tolerances(),
+        )
+        trace_gate(context, now)
+        ```
+    """
+
+    engine: Engine
+    prompt_name: str
+    candidate: str
+    baseline: str
+    environment: str
+    step_started_at: datetime
+    traffic_percent: float
+    min_requests: int
+    tolerances: Tolerances
+
+
+def _calls(arm: ArmSample) -> int:
+    return len(arm.errors)
+
+
+def _value(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+def _failure(comparison: MetricComparison) -> str:
+    control, candidate = _value(comparison.control_value), _value(comparison.candidate_value)
+    return f"{comparison.metric} {control} → {candidate} (tolerance {comparison.tolerance})"
+
+
+def trace_gate(context: TraceGateContext, now: datetime) -> GateResult:
+    """Candidate vs control over the current step's window, within the plan's tolerances.
+
+    Control is the baseline in the same window; on a 100 % step (blue-green's last) the baseline
+    serves nobody, so it is the baseline over the same length of time just before the step.
+    A failure counts at once (its interval already excludes noise); a pass needs the step's
+    minimum candidate traffic too: fail fast, pass slowly.
+
+    Args:
+        context: The versions, the step and the tolerances.
+        now: The end of the window.
+
+    Returns:
+        ``fail`` naming each metric beyond tolerance, ``wait`` while traffic or data are too few
+        to judge, ``pass`` otherwise; one row per metric.
+
+    Example:
+        ```python
+        result = trace_gate(context, datetime.now(UTC))
+        [row["metric"] for row in result.rows]  # error_rate, p95_latency_ms, ...
+        ```
+    """
+    start, tolerances = context.step_started_at, context.tolerances
+    outcomes = sorted(tolerances.outcomes)
+    control_start, control_end = (start - (now - start), start) if context.traffic_percent >= 100 else (start, now)
+    name, environment = context.prompt_name, context.environment
+    candidate = read_arm(context.engine, name, context.candidate, environment, start, now, outcomes)
+    control = read_arm(context.engine, name, context.baseline, environment, control_start, control_end, outcomes)
+    comparisons = compare_arms(control, candidate, tolerances)
+    rows = [comparison.as_dict() for comparison in comparisons]
+    counts = f"{_calls(candidate)} candidate / {_calls(control)} control requests"
+    verdict = gate_verdict(comparisons)
+    if verdict == "fail":
+        worse = ", ".join(_failure(comparison) for comparison in comparisons if comparison.verdict == "fail")
+        return GateResult("traces", "fail", f"candidate worse than control beyond tolerance: {worse} ({counts})", rows)
+    if _calls(candidate) < context.min_requests:
+        return GateResult(
+            "traces", "wait", f"waiting for traffic: {counts}, the step needs {context.min_requests} candidate requests", rows
+        )
+    if verdict == "not_enough_data":
+        return GateResult(
+            "traces",
+            "wait",
+            f"not enough data to compare yet ({counts}; the gate needs {tolerances.min_samples_per_arm} per arm)",
+            rows,
+        )
+    return GateResult("traces", "pass", f"within tolerances ({counts})", rows)
+
+
+# -- the A/B decision ------------------------------------------------------------------------------
+
+
+def ab_decision(report: ABReport, baseline: str, candidate: str) -> ABDirection:
+    """Which way an A/B report points.
+
+    A version wins when it wins at least one metric while the other wins none; mixed or no
+    winners leave it to a person.
+
+    Args:
+        report: The A/B report of the two versions.
+        baseline: The version serving before the split.
+        candidate: The version being tried.
+
+    Returns:
+        ``candidate``, ``baseline`` or ``undecided``.
+
+    Example:
+        ```python
+        ab_decision(ab_report({"1.2.0": control, "1.3.0": candidate}), "1.2.0", "1.3.0")  # "candidate"
+        ```
+    """
+    winners = {metric.winner for metric in report.metrics if metric.verdict == "winner"}
+    if winners == {candidate}:
+        return "candidate"
+    if winners == {baseline}:
+        return "baseline"
+    return "undecided"
+
+
+def ab_gate(report: ABReport, direction: ABDirection) -> GateResult:
+    """The A/B report as a gate: ``pass`` when it decided for the candidate, else ``wait``.
+
+    Args:
+        report: The A/B report.
+        direction: ``ab_decision``'s reading of it.
+
+    Returns:
+        The gate ``ab_report``, one row per metric with its verdict and winner.
+
+    Example:
+        ```python
+        ab_gate(report, ab_decision(report, "1.2.0", "1.3.0")).summary  # "1.3.0 on error rate → candidate"
+        ```
+    """
+    rows = [{"metric": metric.metric, "verdict": metric.verdict, "winner": metric.winner} for metric in report.metrics]
+    won = [f"{metric.winner} on {metric.label}" for metric in report.metrics if metric.winner]
+    summary = f"{'; '.join(won) or 'no winner on any metric'} → {direction}"
+    return GateResult("ab_report", "pass" if direction == "candidate" else "wait", summary, rows)

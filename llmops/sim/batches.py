@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmops.sim.messages import new_id
 from llmops.sim.protocol import ApiError, parse_request
 
 BatchResult = dict[str, Any]
@@ -24,6 +24,8 @@ BatchResult = dict[str, Any]
 
 
 class BatchRequest(BaseModel):
+    """One request of a batch: the caller's id for it and its Messages parameters."""
+
     model_config = ConfigDict(extra="forbid")
 
     custom_id: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
@@ -31,17 +33,27 @@ class BatchRequest(BaseModel):
 
 
 class BatchCreate(BaseModel):
+    """Body of ``POST /v1/messages/batches``."""
+
     model_config = ConfigDict(extra="forbid")
 
     requests: list[BatchRequest] = Field(min_length=1, max_length=100_000)
 
 
 def rfc3339(moment: datetime | None) -> str | None:
+    """A UTC time as the API writes it (``…Z``), or None.
+
+    Example:
+        >>> rfc3339(datetime(2025, 11, 15, 10, 0, tzinfo=UTC))
+        '2025-11-15T10:00:00Z'
+    """
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 @dataclass
 class Batch:
+    """One message batch: its requests, lifecycle timestamps and, once ended, its results."""
+
     id: str
     requests: list[BatchRequest]
     created_at: datetime
@@ -52,6 +64,7 @@ class Batch:
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
     def counts(self) -> dict[str, int]:
+        """The API's ``request_counts``: all ``processing`` until the batch ends, then by result type."""
         tally = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
         if self.processing_status != "ended":
             tally["processing"] = len(self.requests)
@@ -78,7 +91,12 @@ class Batch:
 
 
 class BatchStore:
-    """Every batch of this server, newest last, with the background task that ends each one."""
+    """Every batch of this server, newest last, with the background task that ends each one.
+
+    Args:
+        answer: Answers one request's params (``SimState.answer_batch_request``).
+        delay_seconds: How long a new batch stays ``in_progress`` (read as each batch starts).
+    """
 
     def __init__(self, answer: Callable[[dict[str, Any]], BatchResult], delay_seconds: Callable[[], float]):
         self._answer = answer
@@ -87,13 +105,18 @@ class BatchStore:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def create(self, body: object) -> Batch:
+        """Validate a create body and start the batch (needs a running event loop).
+
+        Raises:
+            ApiError: 400 for an invalid body or a duplicated ``custom_id``.
+        """
         spec = parse_request(BatchCreate, body)
         seen: set[str] = set()
         for item in spec.requests:
             if item.custom_id in seen:
                 raise ApiError(400, "invalid_request_error", f"requests: custom_id {item.custom_id!r} is duplicated")
             seen.add(item.custom_id)
-        batch = Batch(id=f"msgbatch_{secrets.token_hex(12)}", requests=spec.requests, created_at=datetime.now(UTC))
+        batch = Batch(id=new_id("msgbatch"), requests=spec.requests, created_at=datetime.now(UTC))
         self._batches[batch.id] = batch
         task = asyncio.get_running_loop().create_task(self._process(batch))
         self._tasks.add(task)
@@ -111,6 +134,7 @@ class BatchStore:
         batch.ended_at = datetime.now(UTC)
 
     def get(self, batch_id: str) -> Batch:
+        """The batch, or the API's 404."""
         if batch_id not in self._batches:
             raise ApiError(404, "not_found_error", f"message batch {batch_id!r} not found")
         return self._batches[batch_id]
@@ -132,6 +156,7 @@ class BatchStore:
         return newest_first[:limit], limit < len(ids)
 
     def cancel(self, batch_id: str) -> Batch:
+        """Ask an in-progress batch to end early; its unanswered requests end ``canceled``."""
         batch = self.get(batch_id)
         if batch.processing_status == "in_progress":
             batch.processing_status = "canceling"
@@ -140,6 +165,7 @@ class BatchStore:
         return batch
 
     def delete(self, batch_id: str) -> None:
+        """Forget an ended batch; a 400 while it is still running."""
         batch = self.get(batch_id)
         if batch.processing_status != "ended":
             raise ApiError(
@@ -150,6 +176,7 @@ class BatchStore:
         del self._batches[batch_id]
 
     def results_jsonl(self, batch_id: str) -> str:
+        """The ended batch's results, one JSON line per request; a 400 before it has ended."""
         batch = self.get(batch_id)
         if batch.processing_status != "ended":
             raise ApiError(

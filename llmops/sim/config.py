@@ -41,7 +41,21 @@ class UnknownModelError(ValueError):
 
 
 def resolve_model(name: str) -> str:
-    """The dated model id for ``name`` (itself when already dated)."""
+    """The dated model id for ``name`` (itself when already dated).
+
+    Args:
+        name: A dated model id or a moving alias.
+
+    Returns:
+        The dated id the simulator answers as.
+
+    Raises:
+        UnknownModelError: Neither a known dated id nor an alias; the message lists both.
+
+    Example:
+        >>> resolve_model("claude-3-5-sonnet-latest")
+        'claude-3-5-sonnet-20241022'
+    """
     if name in KNOWN_MODELS:
         return name
     if name in MODEL_ALIASES:
@@ -53,12 +67,34 @@ def resolve_model(name: str) -> str:
 
 
 def model_tier(model_id: str) -> Tier:
-    """Size tier of a dated or aliased model id."""
+    """Size tier of a dated or aliased model id, which shapes its answers and latency.
+
+    Raises:
+        UnknownModelError: The simulator does not know the model.
+
+    Example:
+        >>> model_tier("claude-haiku-4-5")
+        'haiku'
+    """
     return KNOWN_MODELS[resolve_model(model_id)]
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    """Pydantic's errors as one line a user can act on: ``field: problem; field: problem``."""
+    """Pydantic's errors as one line a user can act on: ``field: problem; field: problem``.
+
+    Args:
+        error: A validation error of ``SimConfig`` or of a request body.
+
+    Returns:
+        Every error as ``location: message``, joined by ``; ``.
+
+    Example:
+        >>> try:
+        ...     SimConfig(hang_rate=2)
+        ... except ValidationError as error:
+        ...     print(describe_validation_error(error))
+        hang_rate: Input should be less than or equal to 1
+    """
     return "; ".join(
         f"{'.'.join(str(part) for part in item['loc']) or 'body'}: {item['msg'].removeprefix('Value error, ')}"
         for item in error.errors()
@@ -69,7 +105,17 @@ Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class SimConfig(BaseModel):
-    """Everything that can be injected: latency, errors, hangs, batch timing, provider drift."""
+    """Everything that can be injected: latency, errors, hangs, batch timing, provider drift.
+
+    Frozen: a running server changes it with ``SimServer.configure`` (or ``POST /_sim/config``),
+    which validates the whole new configuration. Error and hang rates are shares of requests
+    drawn in one uniform draw, so together they must not exceed 1.
+
+    Example:
+        >>> config = SimConfig(latency_median_ms=5, error_rate_429=0.1, seed=1)
+        >>> config.updated(provider_updated_models=["claude-sonnet-4-5"]).provider_updated_models
+        frozenset({'claude-sonnet-4-5-20250929'})
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -134,9 +180,24 @@ class SimConfig(BaseModel):
         return self
 
     def latency_multiplier(self, model_id: str) -> float:
-        """Factor on latency and time to first token for this (dated) model."""
+        """Factor on latency and time to first token for this (dated) model.
+
+        Example:
+            >>> SimConfig().latency_multiplier("claude-opus-4-1-20250805")
+            1.8
+        """
         return self.latency_multipliers.get(model_id, TIER_LATENCY_MULTIPLIER[model_tier(model_id)])
 
     def updated(self, **changes: object) -> SimConfig:
-        """A validated copy with ``changes`` applied (unknown or invalid fields raise)."""
+        """A validated copy with ``changes`` applied.
+
+        Args:
+            **changes: Fields and their new values.
+
+        Returns:
+            The new configuration; this one is unchanged.
+
+        Raises:
+            pydantic.ValidationError: An unknown field or an invalid value.
+        """
         return SimConfig.model_validate({**self.model_dump(), **changes})

@@ -15,6 +15,8 @@ from llmops.sim.protocol import ApiError
 
 
 class Fault(enum.Enum):
+    """What can happen to a request instead of (or before) its answer; the value names it in stats."""
+
     HANG = "hang"
     RATE_LIMIT = "429"
     OVERLOADED = "529"
@@ -22,7 +24,13 @@ class Fault(enum.Enum):
 
 
 class FaultInjector:
-    """Draws faults and latencies for the current configuration."""
+    """Draws faults and latencies for the current configuration, from one RNG seeded by ``config.seed``.
+
+    Example:
+        >>> injector = FaultInjector(SimConfig(error_rate_529=1.0, seed=1))
+        >>> injector.draw(), injector.error_for(Fault.OVERLOADED).status
+        (<Fault.OVERLOADED: '529'>, 529)
+    """
 
     def __init__(self, config: SimConfig):
         self.config = config
@@ -75,4 +83,5 @@ class FaultInjector:
         return median * math.exp(config.latency_sigma * self._rng.gauss(0.0, 1.0))
 
     def ttft_seconds(self, model_id: str) -> float:
+        """Time to the first text delta of a stream, scaled for the model (not drawn)."""
         return self.config.ttft_ms * self.config.latency_multiplier(model_id) / 1000

@@ -63,6 +63,14 @@ def _document_frequency() -> tuple[int, Counter[str]]:
 
 @lru_cache(maxsize=512)
 def evidence(fact: str) -> Evidence:
+    """What a prompt must contain to state ``fact`` (computed once per fact).
+
+    Args:
+        fact: A policy fact of the knowledge base.
+
+    Returns:
+        Its specifics as patterns and its content words weighted by rarity among all known facts.
+    """
     specifics = tuple(re.compile(rf"(?<![\w$#.]){re.escape(found.lower())}(?![\d])") for found in SPECIFIC.findall(fact))
     total, frequency = _document_frequency()
     stems = _content_stems(_without_specifics(fact))
@@ -81,6 +89,12 @@ class PromptText:
 
     @classmethod
     def of(cls, system: str) -> PromptText:
+        """Prepare a system prompt for ``states``.
+
+        Example:
+            >>> PromptText.of("# Refunds\\nWithin 30 days.").text
+            '# refunds within 30 days.'
+        """
         text_parts: list[str] = []
         words: list[str] = []
         starts: list[int] = []
@@ -118,7 +132,22 @@ class PromptText:
 
 
 def states(prompt: PromptText, fact: str) -> bool:
-    """True when ``prompt`` states ``fact``: its specifics, near enough of its telling words."""
+    """True when ``prompt`` states ``fact``: its specifics, near enough of its telling words.
+
+    Args:
+        prompt: The system prompt, prepared with ``PromptText.of``.
+        fact: A policy fact of the knowledge base.
+
+    Returns:
+        Whether the simulated model may state the fact under this prompt.
+
+    Example:
+        >>> fact = "Password reset links expire after 24 hours."
+        >>> states(PromptText.of("Password reset links expire after 24 hours."), fact)
+        True
+        >>> states(PromptText.of("Links expire."), fact)
+        False
+    """
     found = evidence(fact)
     if found.specifics:
         anchors = [prompt.word_index(match.start()) for match in found.specifics[0].finditer(prompt.text)]

@@ -2,21 +2,20 @@
 
 Shapes follow the real API closely enough that the official ``anthropic`` SDK parses every
 response, streams included, and follows batch ``results_url`` links back to this server.
+The endpoints hold no state of their own: they parse the request (``protocol``), ask the
+instance's ``SimState`` (``state``) and answer in the API's shapes (``messages``).
+
+Endpoints: ``POST /v1/messages`` (streaming too), ``POST /v1/messages/count_tokens``, the
+Message Batches API under ``/v1/messages/batches``, ``GET /health``, and the admin API:
+``GET``/``POST /_sim/config``, ``GET /_sim/stats``, ``POST /_sim/stats/reset``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import random
-import re
-import secrets
 import socket
 import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,200 +30,15 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmops.sim.batches import BatchResult, BatchStore
-from llmops.sim.config import SimConfig, UnknownModelError, describe_validation_error, resolve_model
-from llmops.sim.faults import Fault, FaultInjector
-from llmops.sim.protocol import ApiError, CountTokensRequest, MessagesRequest, parse_request
-from llmops.sim.responder import Completion, complete
-from llmops.sim.usage import InputUsage, PromptCache, count_input_tokens
-
-STREAM_WORDS_PER_CHUNK = 3
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
-
-
-class RequestStats:
-    """Counts of API requests by endpoint and status, and of injected faults (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_endpoint: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        self._faults: Counter[str] = Counter()
-
-    def record(self, endpoint: str, status: int) -> None:
-        with self._lock:
-            self._by_endpoint[endpoint][str(status)] += 1
-
-    def record_fault(self, fault: Fault) -> None:
-        with self._lock:
-            self._faults[fault.value] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            by_endpoint = {endpoint: dict(counts) for endpoint, counts in self._by_endpoint.items()}
-            return {
-                "total_requests": sum(sum(counts.values()) for counts in by_endpoint.values()),
-                "by_endpoint": by_endpoint,
-                "faults": dict(self._faults),
-            }
-
-    def reset(self) -> None:
-        with self._lock:
-            self._by_endpoint.clear()
-            self._faults.clear()
-
-
-class SimState:
-    """Everything one simulator instance holds: config, fault RNG, prompt cache, batches, stats."""
-
-    def __init__(self, config: SimConfig):
-        self._config = config
-        self._config_lock = threading.Lock()
-        self.faults = FaultInjector(config)
-        self.cache = PromptCache(ttl_5m_seconds=lambda: self.config.cache_ttl_seconds)
-        self.batches = BatchStore(self.answer_batch_request, delay_seconds=lambda: self.config.batch_delay_seconds)
-        self.stats = RequestStats()
-        self.sampling = random.Random(config.seed)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-
-    @property
-    def config(self) -> SimConfig:
-        return self._config
-
-    def configure(self, **changes: Any) -> SimConfig:
-        """Apply a partial update (validated as a whole); sending ``seed`` restarts the fault RNG."""
-        with self._config_lock:
-            config = self._config.updated(**changes)
-            self.faults.reconfigure(config, reseed="seed" in changes)
-            self._config = config
-        return config
-
-    @contextlib.asynccontextmanager
-    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        yield
-        self.batches.close()
-
-    def release_waiters(self) -> None:
-        """Wake every sleeping request (hangs, latency, stream pacing) so shutdown is immediate."""
-        if self._loop is not None and self._stopping is not None and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._stopping.set)
-
-    async def pause(self, seconds: float) -> None:
-        """Sleep, but no longer than until the server stops."""
-        if seconds <= 0 or self._stopping is None:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-
-    async def inject_fault(self) -> None:
-        """Maybe stall (then answer normally) or fail this request, as the config's rates say."""
-        fault = self.faults.draw()
-        if fault is None:
-            return
-        self.stats.record_fault(fault)
-        if fault is Fault.HANG:
-            await self.pause(self.config.hang_seconds)
-            return
-        raise self.faults.error_for(fault)
-
-    def answer(self, request: MessagesRequest, model_id: str) -> tuple[Completion, InputUsage]:
-        config = self.config
-        sample = self.sampling.getrandbits(48) + 1 if config.sampling_variation and request.temperature != 0 else 0
-        completion = complete(request, provider_updated=model_id in config.provider_updated_models, sample=sample)
-        return completion, self.cache.account(model_id, request)
-
-    def answer_batch_request(self, params: dict[str, Any]) -> BatchResult:
-        """One batch item: succeeded with a Message, or errored (invalid params, injected 5xx)."""
-        try:
-            request = parse_request(MessagesRequest, params)
-            if request.stream:
-                raise ApiError(400, "invalid_request_error", "stream: batch requests cannot stream")
-            model_id = known_model(request.model)
-            fault = self.faults.draw()
-            if fault in (Fault.OVERLOADED, Fault.API_ERROR):
-                self.stats.record_fault(fault)
-                raise self.faults.error_for(fault)
-            completion, usage = self.answer(request, model_id)
-        except ApiError as error:
-            return {"type": "errored", "error": error.body(new_id("req"))}
-        return {"type": "succeeded", "message": message_json(model_id, completion, usage, service_tier="batch")}
-
-
-def known_model(name: str) -> str:
-    try:
-        return resolve_model(name)
-    except UnknownModelError as error:
-        raise ApiError(404, "not_found_error", str(error)) from None
-
-
-def usage_json(usage: InputUsage, output_tokens: int, service_tier: str) -> dict[str, Any]:
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": output_tokens,
-        "cache_creation_input_tokens": usage.cache_creation_input_tokens,
-        "cache_read_input_tokens": usage.cache_read_input_tokens,
-        "cache_creation": {
-            "ephemeral_5m_input_tokens": usage.cache_creation_5m,
-            "ephemeral_1h_input_tokens": usage.cache_creation_1h,
-        },
-        "service_tier": service_tier,
-    }
-
-
-def message_json(model_id: str, completion: Completion, usage: InputUsage, service_tier: str) -> dict[str, Any]:
-    return {
-        "id": new_id("msg"),
-        "type": "message",
-        "role": "assistant",
-        "model": model_id,
-        "content": [{"type": "text", "text": completion.text}],
-        "stop_reason": completion.stop_reason,
-        "stop_sequence": completion.stop_sequence,
-        "usage": usage_json(usage, completion.output_tokens, service_tier),
-    }
-
-
-def sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
-
-
-def text_chunks(text: str) -> list[str]:
-    """Groups of a few words; joined they give back ``text`` exactly."""
-    pieces = re.findall(r"\S+\s*|\s+", text)
-    return ["".join(pieces[i : i + STREAM_WORDS_PER_CHUNK]) for i in range(0, len(pieces), STREAM_WORDS_PER_CHUNK)]
-
-
-async def stream_events(state: SimState, message: dict[str, Any], model_id: str) -> AsyncIterator[str]:
-    """The Messages streaming protocol, in the real order, paced by time to first token and latency."""
-    text = message["content"][0]["text"]
-    usage = message["usage"]
-    opening = {**message, "content": [], "stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 1}}
-    yield sse("message_start", {"type": "message_start", "message": opening})
-    empty_block = {"type": "text", "text": ""}
-    yield sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": empty_block})
-    yield sse("ping", {"type": "ping"})
-    ttft = state.faults.ttft_seconds(model_id)
-    chunks = text_chunks(text)
-    interval = max(0.0, state.faults.latency_seconds(model_id) - ttft) / max(1, len(chunks))
-    await state.pause(ttft)
-    for index, chunk in enumerate(chunks):
-        if index:
-            await state.pause(interval)
-        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": chunk}}
-        yield sse("content_block_delta", delta)
-    yield sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-    closing = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]}
-    yield sse("message_delta", {"type": "message_delta", "delta": closing, "usage": usage})
-    yield sse("message_stop", {"type": "message_stop"})
+from llmops.sim.config import SimConfig, describe_validation_error
+from llmops.sim.messages import message_json, new_id, stream_events
+from llmops.sim.protocol import ApiError, CountTokensRequest, ErrorType, MessagesRequest, known_model, parse_request
+from llmops.sim.state import RequestStats, SimState
+from llmops.sim.usage import count_input_tokens
 
 
 def sim_state(request: Request) -> SimState:
+    """The ``SimState`` of the app that received ``request``."""
     return request.app.state.sim
 
 
@@ -251,6 +65,8 @@ async def read_json(request: Request) -> object:
 
 @dataclass(frozen=True)
 class ApiCall:
+    """An authenticated /v1 request that survived fault injection: the instance and the JSON body."""
+
     state: SimState
     body: object
 
@@ -265,10 +81,12 @@ async def api_call(request: Request) -> ApiCall:
 
 
 def base_url(request: Request) -> str:
+    """This server's URL as the client reached it (batch ``results_url`` links point back here)."""
     return str(request.base_url).rstrip("/")
 
 
 async def create_message(request: Request) -> Response:
+    """``POST /v1/messages``: the answer after a simulated latency, or streamed as server-sent events."""
     call = await api_call(request)
     state = call.state
     body = parse_request(MessagesRequest, call.body)
@@ -276,12 +94,14 @@ async def create_message(request: Request) -> Response:
     completion, usage = state.answer(body, model_id)
     message = message_json(model_id, completion, usage, service_tier="standard")
     if body.stream:
-        return StreamingResponse(stream_events(state, message, model_id), media_type="text/event-stream")
+        events = stream_events(message, model_id, state.faults, state.pause)
+        return StreamingResponse(events, media_type="text/event-stream")
     await state.pause(state.faults.latency_seconds(model_id))
     return JSONResponse(message)
 
 
 async def count_tokens(request: Request) -> Response:
+    """``POST /v1/messages/count_tokens``: the prompt's input tokens, as ``usage`` would count them uncached."""
     call = await api_call(request)
     body = parse_request(CountTokensRequest, call.body)
     known_model(body.model)
@@ -289,12 +109,14 @@ async def count_tokens(request: Request) -> Response:
 
 
 async def create_batch(request: Request) -> Response:
+    """``POST /v1/messages/batches``: a batch that ends after ``batch_delay_seconds``."""
     call = await api_call(request)
     batch = call.state.batches.create(call.body)
     return JSONResponse(batch.to_json(base_url(request)))
 
 
 def page_limit(raw: str | None) -> int:
+    """The ``limit`` query parameter of a list: 20 by default, 1 to 1000, else a 400."""
     if raw is None:
         return 20
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
@@ -303,6 +125,7 @@ def page_limit(raw: str | None) -> int:
 
 
 async def list_batches(request: Request) -> Response:
+    """``GET /v1/messages/batches``: newest first, paged by ``limit``, ``after_id`` and ``before_id``."""
     call = await api_call(request)
     query = request.query_params
     limit = page_limit(query.get("limit"))
@@ -318,22 +141,26 @@ async def list_batches(request: Request) -> Response:
 
 
 async def retrieve_batch(request: Request) -> Response:
+    """``GET /v1/messages/batches/{batch_id}``."""
     call = await api_call(request)
     return JSONResponse(call.state.batches.get(request.path_params["batch_id"]).to_json(base_url(request)))
 
 
 async def batch_results(request: Request) -> Response:
+    """``GET /v1/messages/batches/{batch_id}/results``: one JSON line per request, once the batch has ended."""
     call = await api_call(request)
     jsonl = call.state.batches.results_jsonl(request.path_params["batch_id"])
     return Response(jsonl, media_type="application/x-jsonl")
 
 
 async def cancel_batch(request: Request) -> Response:
+    """``POST /v1/messages/batches/{batch_id}/cancel``."""
     call = await api_call(request)
     return JSONResponse(call.state.batches.cancel(request.path_params["batch_id"]).to_json(base_url(request)))
 
 
 async def delete_batch(request: Request) -> Response:
+    """``DELETE /v1/messages/batches/{batch_id}``: only an ended batch can be deleted."""
     call = await api_call(request)
     batch_id = request.path_params["batch_id"]
     call.state.batches.delete(batch_id)
@@ -341,14 +168,17 @@ async def delete_batch(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
+    """``GET /health``: no key needed, never faulted."""
     return JSONResponse({"status": "ok"})
 
 
 async def get_config(request: Request) -> Response:
+    """``GET /_sim/config``: the configuration in force."""
     return JSONResponse(sim_state(request).config.model_dump(mode="json"))
 
 
 async def update_config(request: Request) -> Response:
+    """``POST /_sim/config``: change some fields (validated as a whole); answers the new configuration."""
     changes = await read_json(request)
     if not isinstance(changes, dict):
         raise ApiError(400, "invalid_request_error", "config update must be a JSON object of fields to change")
@@ -360,16 +190,19 @@ async def update_config(request: Request) -> Response:
 
 
 async def get_stats(request: Request) -> Response:
+    """``GET /_sim/stats``: request counts by endpoint and status, and injected faults."""
     return JSONResponse(sim_state(request).stats.snapshot())
 
 
 async def reset_stats(request: Request) -> Response:
+    """``POST /_sim/stats/reset``: zero the counts."""
     stats = sim_state(request).stats
     stats.reset()
     return JSONResponse(stats.snapshot())
 
 
 async def api_error_response(request: Request, error: Exception) -> Response:
+    """An ``ApiError`` in the API's JSON error shape, with its status and headers."""
     assert isinstance(error, ApiError)
     return JSONResponse(error.body(request.state.request_id), status_code=error.status, headers=error.headers)
 
@@ -377,7 +210,7 @@ async def api_error_response(request: Request, error: Exception) -> Response:
 async def http_error_response(request: Request, error: Exception) -> Response:
     """Unknown paths and methods, in the API's error shape rather than Starlette's plain text."""
     assert isinstance(error, HTTPException)
-    error_type = "not_found_error" if error.status_code in (404, 405) else "invalid_request_error"
+    error_type: ErrorType = "not_found_error" if error.status_code in (404, 405) else "invalid_request_error"
     message = f"{request.method} {request.url.path}: {error.detail}"
     return JSONResponse(
         ApiError(error.status_code, error_type, message).body(request.state.request_id), status_code=error.status_code
@@ -438,7 +271,20 @@ ROUTES = [
 
 
 def create_app(config: SimConfig | None = None) -> Starlette:
-    """The ASGI app; ``app.state.sim`` is its ``SimState``."""
+    """The simulator as an ASGI app, for uvicorn (``llmops sim``) or an in-process test client.
+
+    Args:
+        config: Latency, faults, drift; None is ``SimConfig()`` (200 ms median, no faults).
+
+    Returns:
+        A Starlette app; ``app.state.sim`` is its ``SimState``.
+
+    Example:
+        ```python
+        import uvicorn
+        uvicorn.run(create_app(SimConfig(error_rate_429=0.05, seed=1)), port=8787)
+        ```
+    """
     state = SimState(config or SimConfig())
     app = Starlette(
         routes=ROUTES,
@@ -472,6 +318,24 @@ class SimServer:
     """The simulator on a background uvicorn thread, for tests and the demo.
 
     ``port=0`` (the default) picks a free port; ``base_url`` is what the SDK's ``base_url`` needs.
+    As a context manager it starts on entry and stops on exit.
+
+    Args:
+        config: Latency, faults, drift; None is ``SimConfig()``.
+        host: Interface to listen on.
+        port: TCP port; 0 picks a free one, known after ``start``.
+
+    Example:
+        ```python
+        import anthropic
+        from llmops.sim import SimConfig, SimServer
+
+        with SimServer(SimConfig(latency_median_ms=5, seed=1)) as sim:
+            client = anthropic.Anthropic(base_url=sim.base_url, api_key="sim")
+            client.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
+            sim.configure(error_rate_529=0.5)  # chaos from here on
+            print(sim.stats()["total_requests"])
+        ```
     """
 
     def __init__(self, config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0):
@@ -484,14 +348,26 @@ class SimServer:
 
     @property
     def base_url(self) -> str:
+        """``http://host:port``, the SDK's ``base_url`` (the port is real only after ``start``)."""
         return f"http://{self.host}:{self.port}"
 
     @property
     def config(self) -> SimConfig:
+        """The configuration in force."""
         return self.state.config
 
     def configure(self, **changes: Any) -> SimConfig:
-        """Change settings while running, as ``POST /_sim/config`` does."""
+        """Change settings while running, as ``POST /_sim/config`` does.
+
+        Args:
+            **changes: ``SimConfig`` fields and their new values; ``seed`` restarts the fault RNG.
+
+        Returns:
+            The new configuration.
+
+        Raises:
+            pydantic.ValidationError: An unknown field or an invalid value; nothing changes.
+        """
         return self.state.configure(**changes)
 
     def stats(self) -> dict[str, Any]:
@@ -499,9 +375,21 @@ class SimServer:
         return self.state.stats.snapshot()
 
     def reset_stats(self) -> None:
+        """Zero the request and fault counts, as ``POST /_sim/stats/reset`` does."""
         self.state.stats.reset()
 
     def start(self, startup_timeout_seconds: float = 10.0) -> SimServer:
+        """Listen and serve on a daemon thread; return once the server accepts requests.
+
+        Args:
+            startup_timeout_seconds: How long to wait for uvicorn to start.
+
+        Returns:
+            The server itself, so ``sim = SimServer().start()`` works.
+
+        Raises:
+            RuntimeError: It is already running, the port is taken, or it did not start in time.
+        """
         if self._thread is not None:
             raise RuntimeError(f"the simulator is already running at {self.base_url}")
         try:

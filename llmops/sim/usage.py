@@ -21,7 +21,12 @@ MAX_LIVE_ENTRIES = 10_000
 
 
 def estimate_tokens(text: str) -> int:
-    """About one token per four characters, as a rule of thumb for English text."""
+    """About one token per four characters, as a rule of thumb for English text.
+
+    Example:
+        >>> estimate_tokens("Hello, world"), estimate_tokens("")
+        (3, 0)
+    """
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
@@ -35,7 +40,14 @@ class Segment:
 
 
 def prompt_segments(request: CountTokensRequest) -> list[Segment]:
-    """System blocks then message blocks, each with its token count and cache breakpoint."""
+    """System blocks then message blocks, each with its token count and cache breakpoint.
+
+    Args:
+        request: A Messages or count_tokens request.
+
+    Returns:
+        One segment per block, in the order the model reads them.
+    """
     blocks = list(request.system_blocks())
     for message in request.messages:
         blocks.extend(message.blocks())
@@ -50,7 +62,13 @@ def prompt_segments(request: CountTokensRequest) -> list[Segment]:
 
 
 def count_input_tokens(request: CountTokensRequest) -> int:
-    """Total input tokens of the prompt, never zero (the API counts framing tokens too)."""
+    """Total input tokens of the prompt, never zero (the API counts framing tokens too).
+
+    Example:
+        >>> from llmops.sim.protocol import CountTokensRequest
+        >>> count_input_tokens(CountTokensRequest(model="claude-haiku-4-5", messages=[{"role": "user", "content": "Hello, world"}]))
+        3
+    """
     return max(1, sum(segment.tokens for segment in prompt_segments(request)))
 
 
@@ -70,6 +88,10 @@ class PromptCache:
 
     A request reads the longest live cached prefix and writes the rest up to its last breakpoint;
     a read refreshes the entry's lifetime, as Anthropic's cache does.
+
+    Args:
+        ttl_5m_seconds: The lifetime of a ``5m`` entry, read at every request (configurable for tests).
+        clock: Monotonic seconds.
     """
 
     def __init__(self, ttl_5m_seconds: Callable[[], float], clock: Callable[[], float] = time.monotonic):
@@ -78,6 +100,15 @@ class PromptCache:
         self._expiry: dict[str, float] = {}
 
     def account(self, model_id: str, request: CountTokensRequest) -> InputUsage:
+        """Read and write the cache for one request, and split its input tokens accordingly.
+
+        Args:
+            model_id: The dated model id (each model has its own cache).
+            request: The request, whose blocks may carry ``cache_control`` breakpoints.
+
+        Returns:
+            Uncached, cache-read and cache-written input tokens; without breakpoints all are uncached.
+        """
         segments = prompt_segments(request)
         total = max(1, sum(segment.tokens for segment in segments))
         now = self._clock()

@@ -19,12 +19,13 @@ from llmops import settings
 
 _engines: dict[str, Engine] = {}
 READ_ONLY_OPTION = "llmops_read_only"
+"""Execution option that ``read_only`` sets: SQLite transactions begin deferred instead of IMMEDIATE."""
 _lock = threading.Lock()
 
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -34,20 +35,51 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         deferred = connection.get_execution_options().get(READ_ONLY_OPTION)
         connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def read_only(engine: Engine) -> Engine:
-    """The same engine for transactions that only read: on SQLite they start with a plain
-    (deferred) BEGIN, so in WAL mode they never wait for a writer. Writes keep BEGIN IMMEDIATE:
-    a deferred transaction that reads, then writes, fails if another writer got in between."""
+    """The same engine for transactions that only read, which then never wait for a writer.
+
+    On SQLite they start with a plain (deferred) BEGIN, so in WAL mode they never wait for a
+    writer. Writes keep BEGIN IMMEDIATE: a deferred transaction that reads, then writes, fails
+    if another writer got in between. On PostgreSQL the option changes nothing.
+
+    Args:
+        engine: A store engine (``get_engine``).
+
+    Returns:
+        A view of ``engine`` sharing its pool; use it only for transactions that do not write.
+
+    Example:
+        ```python
+        with read_only(get_engine()).connect() as connection:
+            connection.execute(select(TRACES.c.model).limit(1))
+        ```
+    """
     return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
 def create_store_engine(url: str | None = None) -> Engine:
-    """A new engine for ``url`` (default: ``LLMOPS_DATABASE_URL`` or SQLite in ``LLMOPS_HOME``)."""
+    """A new engine for ``url``, not cached and not migrated (``get_engine`` does both).
+
+    SQLite engines get WAL, a 60 s busy timeout, foreign keys and ``BEGIN IMMEDIATE``
+    transactions, and the database file's directory is created; other backends get
+    ``pool_pre_ping``.
+
+    Args:
+        url: A SQLAlchemy URL; None reads ``LLMOPS_DATABASE_URL`` (default SQLite in ``LLMOPS_HOME``).
+
+    Returns:
+        The engine.
+
+    Example:
+        >>> engine = create_store_engine("sqlite://")
+        >>> engine.dialect.name
+        'sqlite'
+    """
     url = url or settings.database_url()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -60,7 +92,21 @@ def create_store_engine(url: str | None = None) -> Engine:
 
 
 def get_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
-    """The process-wide engine for ``url``, upgraded to the latest schema the first time."""
+    """The process-wide engine for ``url``, upgraded to the latest schema the first time.
+
+    Args:
+        url: A SQLAlchemy URL; None reads ``LLMOPS_DATABASE_URL`` (default SQLite in ``LLMOPS_HOME``).
+        migrate: Run the Alembic migrations when the engine is first created.
+
+    Returns:
+        The same engine for the same URL on every call in this process.
+
+    Example:
+        ```python
+        engine = get_engine()  # LLMOPS_DATABASE_URL, migrated to head
+        write_traces(engine, records)
+        ```
+    """
     url = url or settings.database_url()
     with _lock:
         engine = _engines.get(url)
@@ -75,7 +121,10 @@ def get_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
 
 
 def dispose_engines() -> None:
-    """Close every pooled connection (tests, forks)."""
+    """Close every pooled connection and forget the engines (tests, forked workers).
+
+    The next ``get_engine`` creates (and checks the migrations of) a fresh engine.
+    """
     with _lock:
         for engine in _engines.values():
             engine.dispose()
@@ -83,7 +132,24 @@ def dispose_engines() -> None:
 
 
 def dialect_insert(connection: Connection, table: Table) -> Any:
-    """INSERT with ``on_conflict_*`` for the connection's backend."""
+    """An INSERT that offers ``on_conflict_do_nothing``/``on_conflict_do_update`` on either backend.
+
+    Args:
+        connection: A connection to SQLite or PostgreSQL.
+        table: The table to insert into.
+
+    Returns:
+        The dialect's own ``Insert`` construct (SQLite's or PostgreSQL's).
+
+    Raises:
+        NotImplementedError: Another backend.
+
+    Example:
+        ```python
+        stmt = dialect_insert(connection, SETTINGS).values(key="rollup_timezone", value="UTC")
+        connection.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+        ```
+    """
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table)
     if connection.dialect.name == "sqlite":

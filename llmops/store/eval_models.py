@@ -25,6 +25,8 @@ RUN_MODES = ("live", "batch")
 
 
 class EvalRun(Base):
+    """One evaluation run: what was evaluated on what, how, and its summary scores and costs."""
+
     __tablename__ = "eval_runs"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -56,6 +58,8 @@ class EvalRun(Base):
 
 
 class EvalResult(Base):
+    """One case of a run: one example answered once (``repeat``), its output, scores and cost."""
+
     __tablename__ = "eval_results"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -29,13 +29,26 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 PICO = Decimal(10) ** 12
+"""Picodollars per dollar."""
 
 
 def usd_to_pico(value: Decimal) -> int:
+    """Dollars as integer picodollars, rounded half to even at the last picodollar.
+
+    Example:
+        >>> usd_to_pico(Decimal("0.000003"))
+        3000000
+    """
     return int((value * PICO).to_integral_value())
 
 
 def pico_to_usd(value: int) -> Decimal:
+    """Integer picodollars as exact dollars.
+
+    Example:
+        >>> pico_to_usd(3_000_000)
+        Decimal('0.000003')
+    """
     return Decimal(value) / PICO
 
 
@@ -46,9 +59,11 @@ class Money(TypeDecorator[Decimal]):
     cache_ok = True
 
     def process_bind_param(self, value: Decimal | None, dialect: Any) -> int | None:
+        """Dollars to the stored picodollars."""
         return None if value is None else usd_to_pico(Decimal(value))
 
     def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        """Stored picodollars to dollars."""
         return None if value is None else pico_to_usd(value)
 
 
@@ -59,11 +74,13 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """An aware time to naive UTC; a naive one is taken as UTC already."""
         if value is None or value.tzinfo is None:
             return value
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Stored naive UTC to an aware UTC time."""
         return None if value is None else value.replace(tzinfo=UTC)
 
 
@@ -72,11 +89,16 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of every store table; ``Base.metadata`` is what Alembic compares against."""
 
 
 class Trace(Base):
-    """One immutable, denormalised row per LLM call."""
+    """One immutable, denormalised row per LLM call, as ``llmops.records.TraceRecord`` describes it.
+
+    Written only by ``llmops.store.writer`` (once per ``trace_id``); ``user_id`` is the salted
+    hash, never the raw id, and ``cost_usd`` is NULL when the model could not be priced
+    (``cost_source`` says which: ``provided``, ``computed`` or ``unknown_model``).
+    """
 
     __tablename__ = "traces"
 

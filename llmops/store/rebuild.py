@@ -1,4 +1,9 @@
-"""Recut the daily rollups from raw traces: after a timezone change, or to repair them."""
+"""Recut the daily rollups from raw traces: after a timezone change, or to repair them.
+
+The rollups are derived data; the traces are the record. Rebuilding reads every trace once in
+batches and replaces every rollup in one transaction (ingest waits for it), recording the
+timezone the new days are cut in.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,32 @@ from llmops import settings
 from llmops.store import rollups
 from llmops.store.engine import dialect_insert
 from llmops.store.models import Trace, TraceRollup, usd_to_pico
-from llmops.store.writer import ROLLUP_TIMEZONE_KEY, SETTINGS, lock_for_ingest
+from llmops.store.tables import SETTINGS, TRACES
+from llmops.store.writer import ROLLUP_TIMEZONE_KEY, lock_for_ingest
 
 BATCH = 20_000
 
 
 def rebuild_rollups(engine: Engine) -> int:
-    """Replace every rollup with one computed in the configured timezone; returns traces read."""
+    """Replace every rollup with one computed in the configured timezone.
+
+    Run by ``llmops db rebuild-rollups`` after ``LLMOPS_TIMEZONE`` changes (until then, writes
+    refuse with ``RollupTimezoneMismatch``), or after migration 0008 to fill the sums of squares.
+
+    Args:
+        engine: The store.
+
+    Returns:
+        How many traces were read.
+
+    Example:
+        ```python
+        os.environ["LLMOPS_TIMEZONE"] = "Europe/Berlin"
+        rebuild_rollups(get_engine())
+        ```
+    """
     timezone = settings.timezone().key
-    columns = [Trace.__table__.c[name] for name in rollups.TRACE_COLUMNS_FOR_ROLLUPS]
+    columns = [TRACES.c[name] for name in rollups.TRACE_COLUMNS_FOR_ROLLUPS]
     count = 0
     with engine.begin() as connection:
         lock_for_ingest(connection)

@@ -16,19 +16,19 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Table, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from llmops import pricing, settings
 from llmops.records import TraceRecord
 from llmops.store import rollups
 from llmops.store.engine import dialect_insert
-from llmops.store.models import IngestWatermark, StoreSetting, Trace, pico_to_usd, usd_to_pico
+from llmops.store.models import pico_to_usd, usd_to_pico
+from llmops.store.tables import SETTINGS, TRACES, WATERMARKS
 
-TRACES: Table = Trace.__table__  # type: ignore[assignment]
-WATERMARKS: Table = IngestWatermark.__table__  # type: ignore[assignment]
-SETTINGS: Table = StoreSetting.__table__  # type: ignore[assignment]
 ROLLUP_TIMEZONE_KEY = "rollup_timezone"
+"""The ``store_settings`` key holding the timezone the rollups' days are cut in."""
 INGEST_LOCK_ID = 74_115_002
+"""PostgreSQL advisory lock id that serialises trace writers."""
 INSERT_COLUMNS = (
     "trace_id",
     "timestamp",
@@ -63,7 +63,10 @@ INSERT_COLUMNS = (
 
 @dataclass
 class WriteResult:
-    """What a write did: new rows, rows already stored, and how the new ones were priced."""
+    """What a write did: new rows, rows already stored, and how the new ones were priced.
+
+    Results add up with ``+=``, so an import sums its batches into one.
+    """
 
     inserted: int = 0
     duplicates: int = 0
@@ -71,6 +74,7 @@ class WriteResult:
     cost_usd: Decimal = field(default_factory=lambda: Decimal(0))
 
     def __iadd__(self, other: WriteResult) -> WriteResult:
+        """Add another batch's counts and cost to these."""
         self.inserted += other.inserted
         self.duplicates += other.duplicates
         self.unpriced += other.unpriced
@@ -84,12 +88,38 @@ class RollupTimezoneMismatch(RuntimeError):
 
 @lru_cache(maxsize=65_536)
 def hash_user_id(user_id: str, salt: bytes) -> str:
-    """A stable pseudonym: traces never store the raw user id."""
+    """A stable pseudonym: traces never store the raw user id.
+
+    Args:
+        user_id: The application's user id.
+        salt: ``LLMOPS_USER_ID_SALT`` (at most 64 bytes are used, blake2b's key limit).
+
+    Returns:
+        32 hex digits, the same for the same id and salt.
+
+    Example:
+        >>> hash_user_id("u-42", b"salt") == hash_user_id("u-42", b"salt") != hash_user_id("u-43", b"salt")
+        True
+    """
     return hashlib.blake2b(user_id.encode(), key=salt[:64], digest_size=16).hexdigest()
 
 
 def price_record(record: TraceRecord, day: date) -> tuple[int | None, str]:
-    """Cost in picodollars and where it came from; ``day`` is the call's UTC date."""
+    """Cost in picodollars and where it came from.
+
+    Args:
+        record: The call; a provided ``cost_usd`` is kept as is.
+        day: The call's UTC date, whose prices apply.
+
+    Returns:
+        ``(picodollars, cost_source)``: ``provided``, ``computed``, or ``(None, "unknown_model")``.
+
+    Example:
+        >>> from datetime import datetime
+        >>> record = TraceRecord(trace_id="t1", timestamp=datetime(2025, 11, 15), model="my-private-model")
+        >>> price_record(record, date(2025, 11, 15))
+        (None, 'unknown_model')
+    """
     if record.cost_usd is not None:
         return usd_to_pico(record.cost_usd), pricing.COST_PROVIDED
     cost = pricing.price_picodollars(
@@ -113,10 +143,13 @@ class PreparedBatch:
     """
 
     params: list[tuple[Any, ...]]
+    """One ``insert_params`` tuple per unique trace."""
     rollup_rows: list[rollups.RollupRow]
     timezone: str
+    """The zone the rollup days were cut in; the store must use the same."""
     sqlite_times: bool
     in_batch_duplicates: int = 0
+    """Records dropped because an earlier record of the batch had the same ``trace_id``."""
 
 
 def _unique_by_trace_id(records: Sequence[TraceRecord]) -> tuple[list[TraceRecord], int]:
@@ -128,7 +161,16 @@ def _unique_by_trace_id(records: Sequence[TraceRecord]) -> tuple[list[TraceRecor
 
 
 def prepare(records: Sequence[TraceRecord], *, sqlite_times: bool, timezone: str | None = None) -> PreparedBatch:
-    """Price and format ``records`` for insertion; ``sqlite_times`` for SQLite's text timestamps."""
+    """Price and format ``records`` for insertion; no database needed, so workers can do it.
+
+    Args:
+        records: Validated trace records; a ``trace_id`` repeated in them is kept once (the first).
+        sqlite_times: Format timestamps as SQLite's text (the batch then only fits a SQLite store).
+        timezone: The zone to cut rollup days in; None reads ``LLMOPS_TIMEZONE``.
+
+    Returns:
+        The batch for ``write_prepared``.
+    """
     unique, duplicates = _unique_by_trace_id(records)
     timezone = timezone or settings.timezone().key
     salt = settings.user_id_salt()
@@ -143,7 +185,17 @@ def prepare(records: Sequence[TraceRecord], *, sqlite_times: bool, timezone: str
 
 
 def check_rollup_timezone(connection: Connection) -> str:
-    """Record the rollup timezone on first write; refuse to mix days cut in two timezones."""
+    """Record the rollup timezone on first write; refuse to mix days cut in two timezones.
+
+    Args:
+        connection: A connection inside the writing transaction.
+
+    Returns:
+        The timezone the store's rollups are cut in.
+
+    Raises:
+        RollupTimezoneMismatch: ``LLMOPS_TIMEZONE`` differs from the stored one.
+    """
     configured = settings.timezone().key
     stored = connection.execute(select(SETTINGS.c.value).where(SETTINGS.c.key == ROLLUP_TIMEZONE_KEY)).scalar_one_or_none()
     if stored is None:
@@ -165,6 +217,9 @@ def lock_for_ingest(connection: Connection) -> None:
     """Serialise trace writers for this transaction, so "already stored?" stays true until commit.
 
     SQLite transactions here start with BEGIN IMMEDIATE and hold the write lock already.
+
+    Args:
+        connection: A connection inside the writing transaction; the lock ends with it.
     """
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": INGEST_LOCK_ID})
@@ -175,6 +230,7 @@ def _trace_ids_after(connection: Connection, last_id: int) -> set[str]:
 
 
 def insert_sql(connection: Connection) -> str:
+    """The raw ``INSERT … ON CONFLICT (trace_id) DO NOTHING`` of ``INSERT_COLUMNS``, in the driver's paramstyle."""
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     columns, marks = ", ".join(INSERT_COLUMNS), ", ".join([mark] * len(INSERT_COLUMNS))
     return f"INSERT INTO traces ({columns}) VALUES ({marks}) ON CONFLICT (trace_id) DO NOTHING"
@@ -183,7 +239,19 @@ def insert_sql(connection: Connection) -> str:
 def insert_params(
     record: TraceRecord, naive_utc: datetime, cost: int | None, cost_source: str, salt: bytes, sqlite_times: bool
 ) -> tuple[Any, ...]:
-    """The DBAPI parameters of one row, in ``INSERT_COLUMNS`` order."""
+    """The DBAPI parameters of one row, in ``INSERT_COLUMNS`` order.
+
+    Args:
+        record: The call.
+        naive_utc: Its timestamp as naive UTC.
+        cost: Its cost in picodollars, or None.
+        cost_source: Where the cost came from (``price_record``).
+        salt: The user-id salt (the raw id is never stored).
+        sqlite_times: Write the timestamp as SQLite's text.
+
+    Returns:
+        One tuple for ``executemany``.
+    """
     return (
         record.trace_id,
         naive_utc.isoformat(sep=" ", timespec="microseconds") if sqlite_times else naive_utc,
@@ -223,6 +291,16 @@ def insert_new_rows(connection: Connection, batch: PreparedBatch) -> list[rollup
     per-value processing, or a lookup of every id beforehand, would cost more than the
     database's own work. Only when the row count shows duplicates are the new rows read back
     (by id, which only grows while this transaction holds the ingest lock).
+
+    Args:
+        connection: A connection inside the writing transaction.
+        batch: From ``prepare``, for this connection's backend.
+
+    Returns:
+        The rollup rows of the traces inserted now, for ``rollups.add_rows``.
+
+    Raises:
+        ValueError: The batch was prepared for the other backend.
     """
     if not batch.params:
         return []
@@ -238,6 +316,7 @@ def insert_new_rows(connection: Connection, batch: PreparedBatch) -> list[rollup
 
 
 def save_watermark(connection: Connection, source: str, watermark: dict[str, Any], rows: int) -> None:
+    """Move a source's watermark and add ``rows`` to its total, in the caller's transaction."""
     now = datetime.now(UTC).replace(tzinfo=None)
     stmt = dialect_insert(connection, WATERMARKS).values(source=source, watermark=watermark, rows_total=rows, updated_at=now)
     connection.execute(
@@ -253,12 +332,34 @@ def save_watermark(connection: Connection, source: str, watermark: dict[str, Any
 
 
 def load_watermark(engine: Engine, source: str) -> dict[str, Any] | None:
+    """Where an incremental pull of ``source`` last committed, or None before its first batch.
+
+    Args:
+        engine: The store.
+        source: The watermark's name (``SourceConfig.watermark_name``).
+
+    Returns:
+        The JSON position ``pull_traces`` saved with its last batch.
+    """
     with engine.connect() as connection:
         return connection.execute(select(WATERMARKS.c.watermark).where(WATERMARKS.c.source == source)).scalar_one_or_none()
 
 
 def write_prepared(engine: Engine, batch: PreparedBatch, *, watermark: tuple[str, dict[str, Any]] | None = None) -> WriteResult:
-    """Store a prepared batch once per trace, with rollups (and a source watermark) in step."""
+    """Store a prepared batch once per trace, with rollups (and a source watermark) in step.
+
+    Args:
+        engine: The store; it must be the backend the batch was prepared for.
+        batch: From ``prepare``.
+        watermark: ``(source, position)`` to save in the same transaction (incremental pulls).
+
+    Returns:
+        Inserted, duplicate and unpriced counts and the inserted rows' cost.
+
+    Raises:
+        RollupTimezoneMismatch: The store's rollups are cut in another timezone than the batch's.
+        ValueError: The batch was prepared for the other backend.
+    """
     with engine.begin() as connection:
         timezone = check_rollup_timezone(connection)
         if timezone != batch.timezone:
@@ -282,6 +383,29 @@ def write_traces(
     *,
     watermark: tuple[str, dict[str, Any]] | None = None,
 ) -> WriteResult:
-    """Store ``records`` once each, priced, with rollups (and a source watermark) in step."""
+    """Store ``records`` once each, priced, with rollups (and a source watermark) in step.
+
+    The one write path for traces: a trace already stored (same ``trace_id``) counts as a
+    duplicate and changes nothing, so re-importing a file is safe.
+
+    Args:
+        engine: The store (``get_engine``).
+        records: Validated trace records.
+        watermark: ``(source, position)`` to save in the same transaction (incremental pulls).
+
+    Returns:
+        Inserted, duplicate and unpriced counts and the inserted rows' cost.
+
+    Raises:
+        RollupTimezoneMismatch: ``LLMOPS_TIMEZONE`` differs from the timezone of the stored rollups.
+
+    Example:
+        ```python
+        record = TraceRecord(trace_id="msg_1", timestamp="2025-11-15T10:00:00Z",
+                             model="claude-3-5-sonnet-20241022", input_tokens=1200, output_tokens=300)
+        result = write_traces(get_engine(), [record])
+        result.inserted, result.cost_usd  # (1, Decimal('0.0081'))
+        ```
+    """
     batch = prepare(records, sqlite_times=engine.dialect.name == "sqlite")
     return write_prepared(engine, batch, watermark=watermark)

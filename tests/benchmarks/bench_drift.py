@@ -1,5 +1,6 @@
 """Decision quality of trace drift (issue 6): false alarms on ordinary days and power on days
-with an injected change, for ``llmops.drift.trace`` and for Evidently-style per-call defaults.
+with an injected change, for ``llmops.drift.trace`` and for Evidently-style per-call defaults
+(``tests.benchmarks.baseline``).
 
 The simulated application has weekly seasonality (weekends: 40 % of the traffic, fewer long
 requests) and the day-to-day variation real traffic has: a day-level latency factor (lognormal
@@ -21,8 +22,10 @@ from datetime import date, timedelta
 import numpy as np
 from fastdigest import TDigest
 
-from llmops.drift.trace import DayStats, TraceDriftConfig, TraceGroup, assess_trace_drift, baseline_drift
+from llmops.drift.history import DayStats, TraceGroup
+from llmops.drift.trace import TraceDriftConfig, assess_trace_drift
 from llmops.store.rollups import SQUARE_SUM_COLUMNS
+from tests.benchmarks.baseline import baseline_drift
 
 EVALUATED_DAYS = int(os.environ.get("BENCH_DRIFT_DAYS", "300"))
 SEED = 2025

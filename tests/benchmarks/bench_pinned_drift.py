@@ -29,18 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from llmops.drift.pinned import (
+from llmops.drift.pinned import PinnedCheck, pinned_findings
+from llmops.drift.pinned_compare import (
     PairedAnswers,
-    PinnedCheck,
     PinnedDriftConfig,
     Traits,
     compare,
     is_refusal,
-    pinned_findings,
-    pinned_subset,
     structural_checks,
     structure_holds,
 )
+from llmops.drift.pinned_references import pinned_subset
 from llmops.evals.datasets import Dataset, load_dataset
 from llmops.evals.embeddings import default_embedder
 from llmops.prompts import PromptVersion, get_prompt

@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 
 from cli.drift import register
 from llmops import settings
-from llmops.drift.pinned import CREATED_BY, PinnedDriftConfig, load_reference, pinned_findings, pinned_subset, run_pinned_checks
+from llmops.drift.pinned import CREATED_BY, pinned_findings, run_pinned_checks
+from llmops.drift.pinned_compare import PinnedDriftConfig
+from llmops.drift.pinned_references import load_reference, pinned_subset
 from llmops.drift.report import drift_events, save_findings
 from llmops.evals import store as eval_store
 from llmops.evals.datasets import load_dataset

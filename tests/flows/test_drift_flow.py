@@ -23,8 +23,8 @@ from flows.drift_detection import ARTIFACT_KEY, drift_detection
 from flows.promote_prompt import promote_prompt
 from llmops import settings
 from llmops.demo import generate_traces
-from llmops.drift.pinned import PinnedDriftConfig, load_reference
-from llmops.drift.report import REPORTS
+from llmops.drift.pinned_compare import PinnedDriftConfig
+from llmops.drift.pinned_references import load_reference
 from llmops.evals.datasets import load_dataset
 from llmops.evals.embeddings import EmbeddingModelUnavailable
 from llmops.prompts import load_prompts
@@ -34,6 +34,7 @@ from llmops.report.slack import OUTBOX
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
 from llmops.store.outbox_models import AlertRecord
+from llmops.store.tables import DRIFT_REPORTS as REPORTS
 from llmops.store.writer import write_traces
 
 END = date(2026, 11, 26)

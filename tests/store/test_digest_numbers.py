@@ -15,13 +15,14 @@ from typer.testing import CliRunner
 
 from cli import digest as digest_cli
 from llmops.demo import DEMO_INCIDENTS, generate_traces
-from llmops.drift.report import Finding, save_findings
-from llmops.drift.trace import TraceGroup
+from llmops.drift.findings import Finding
+from llmops.drift.history import TraceGroup
+from llmops.drift.report import save_findings
+from llmops.report.delivery import claim as _claim
 from llmops.report.digest import compute_digest
 from llmops.report.slack import (
     OUTBOX,
     SlackConfig,
-    _claim,
     chart_spikes,
     enqueue,
     enqueue_alert,

@@ -18,23 +18,14 @@ from typer.testing import CliRunner
 from cli.drift import register
 from llmops import settings
 from llmops.demo import DEMO_INCIDENTS, generate_traces
-from llmops.drift.report import (
-    REPORTS,
-    Finding,
-    alert_for,
-    assess_day,
-    check_day,
-    drift_events,
-    load_history,
-    not_yet_reported,
-    save_findings,
-    stored_findings,
-)
-from llmops.drift.trace import TraceGroup
+from llmops.drift.findings import Finding
+from llmops.drift.history import TraceGroup, load_history
+from llmops.drift.report import alert_for, assess_day, check_day, drift_events, not_yet_reported, save_findings, stored_findings
 from llmops.prompts import load_prompts
 from llmops.records import TraceRecord
 from llmops.release.registry import Registry
 from llmops.store.models import Base
+from llmops.store.tables import DRIFT_REPORTS as REPORTS
 from llmops.store.writer import write_traces
 from tests.factories import trace
 

@@ -14,12 +14,11 @@ from typer.testing import CliRunner
 
 from cli.drift import register
 from llmops import settings
-from llmops.drift.pinned import (
-    OUTPUTS,
+from llmops.drift.pinned_compare import Traits
+from llmops.drift.pinned_references import (
     REFERENCE_SAMPLE,
     RERUN_SAMPLE,
     StoredAnswer,
-    Traits,
     load_reference,
     pinned_subset,
     references_of,
@@ -28,6 +27,7 @@ from llmops.drift.pinned import (
 from llmops.evals.datasets import Dataset, EvalExample
 from llmops.prompts import PromptVersion
 from llmops.store.models import Base
+from llmops.store.tables import PINNED_OUTPUTS as OUTPUTS
 
 PROMPT = PromptVersion(
     name="support-chat", version="2.3.0", model="claude-3-5-sonnet-20241022", created="2025-11-01", author="tests",

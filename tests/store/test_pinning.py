@@ -12,8 +12,8 @@ import yaml
 from sqlalchemy import Engine
 
 from llmops import settings
+from llmops.drift.history import TraceGroup
 from llmops.drift.pinning import audit_pinning, pinned_models
-from llmops.drift.trace import TraceGroup
 from llmops.prompts import PromptVersion
 from llmops.release.registry import Registry
 from llmops.store.writer import write_traces

@@ -418,7 +418,7 @@ def test_labels_moved_by_hand_pause_the_rollout_and_approve_resumes_it(engine: E
 
 def test_a_decision_on_a_stale_read_is_refused(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scheduled advance and a person acting at the same moment: the second changes nothing."""
-    import llmops.release.rollouts as rollouts_module
+    import llmops.release.rollouts.actions as rollouts_module
 
     released(engine)
     rollout_id = start_rollout(engine, request(require_approval=True), now=T0).rollout.id

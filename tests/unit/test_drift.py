@@ -16,17 +16,12 @@ from fastdigest import TDigest
 from sqlalchemy import select
 
 from llmops.demo.traffic import DEMO_INCIDENTS, generate_traces
-from llmops.drift.trace import (
-    DayStats,
-    TraceDriftConfig,
-    TraceGroup,
-    assess_trace_drift,
-    baseline_drift,
-    detect_trace_drift,
-)
+from llmops.drift.history import DayStats, TraceGroup
+from llmops.drift.trace import TraceDriftConfig, assess_trace_drift, detect_trace_drift
 from llmops.store.engine import get_engine
 from llmops.store.rollups import ROLLUPS
 from llmops.store.writer import write_traces
+from tests.benchmarks.baseline import baseline_drift
 
 GROUP = TraceGroup("production", "chat_response", "support-chat", "2.3.1", "claude-3-5-sonnet-20241022")
 CHECKED_DAY = date(2025, 3, 19)  # a Wednesday

@@ -10,18 +10,17 @@ from datetime import date
 import numpy as np
 import pytest
 
-from llmops.drift.pinned import (
+from llmops.drift.pinned import PinnedCheck, pinned_findings
+from llmops.drift.pinned_compare import (
     PairedAnswers,
-    PinnedCheck,
     PinnedDriftConfig,
     Traits,
     compare,
     is_refusal,
-    pinned_findings,
-    pinned_subset,
     structural_checks,
     structure_holds,
 )
+from llmops.drift.pinned_references import pinned_subset
 from llmops.evals.datasets import Dataset, EvalExample
 from llmops.sim.knowledge import REFUSAL
 

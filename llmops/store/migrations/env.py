@@ -17,6 +17,7 @@ MIGRATION_LOCK_ID = 74_115_001
 
 
 def run_migrations() -> None:
+    """Migrate the engine Alembic was given (or one for its ``sqlalchemy.url``) inside one transaction."""
     engine = context.config.attributes.get("engine") or create_store_engine(context.config.get_main_option("sqlalchemy.url"))
     with engine.connect() as connection:
         context.configure(
@@ -31,4 +32,5 @@ def run_migrations() -> None:
             context.run_migrations()
 
 
-run_migrations()
+if hasattr(context, "config"):  # only under Alembic; importing the module alone (pytest --doctest-modules) does nothing
+    run_migrations()

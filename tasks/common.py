@@ -1,0 +1,52 @@
+"""What every task module shares: the store a task writes to, the run it belongs to, and the
+retry policies, each defined once so that "retried twice after 10 s and 60 s" means the same
+thing everywhere.
+
+A policy is chosen by what a task talks to: the store recovers in seconds (a lock, a restart),
+a model API within a minute (rate limits), an application's database over minutes (a
+failover). Work that is expensive to repeat (an evaluation run, a compression) is not retried
+by Prefect at all: its own calls are retried inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.runtime import flow_run
+from sqlalchemy import Engine
+
+from blocks.store import TraceStore
+from llmops.store.engine import get_engine
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Prefect's ``retries`` and ``retry_delay_seconds`` for one kind of dependency."""
+
+    retries: int
+    delays: tuple[int, ...]
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of ``@task(...)``."""
+        return {"retries": self.retries, "retry_delay_seconds": list(self.delays)}
+
+
+STORE = RetryPolicy(2, (10, 60))
+"""A task that reads or writes the llmops store."""
+MODEL_API = RetryPolicy(3, (5, 30, 60))
+"""A task that calls the model provider's API outside the eval runner (counting tokens)."""
+SOURCE = RetryPolicy(3, (30, 120, 300))
+"""A pull from the application's own database, which may be failing over."""
+QUICK = RetryPolicy(2, (5, 30))
+"""A short step whose rerun is cheap and safe (a comparison, a registration)."""
+
+
+def store_engine(store: TraceStore | None) -> Engine:
+    """The store of the TraceStore block, else the one ``LLMOPS_DATABASE_URL`` names."""
+    return store.get_engine() if store is not None else get_engine()
+
+
+def current_flow_run_id() -> str | None:
+    """This flow run's id, for the audit log and events; None outside a flow run."""
+    return str(flow_run.id) if flow_run.id else None
