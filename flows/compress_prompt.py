@@ -29,7 +29,6 @@ from llmops.compression.experiment import (
     candidate_rows,
     candidate_version,
     choose,
-    default_actor,
     ineffective,
     protection_for,
     why_none,
@@ -43,6 +42,7 @@ from llmops.evals.store import COMPRESSION_CANDIDATE_CREATOR
 from llmops.evals.verdicts import VerdictPolicy
 from llmops.prompts import PromptVersion, get_prompt, load_prompts
 from llmops.release.registry import Registry, get_registry
+from llmops.release.rollouts import default_actor
 from tasks.common import store_engine
 from tasks.compression import compress_candidates, count_prompt_tokens, recent_traffic_task, register_candidate
 from tasks.digest import send_alert

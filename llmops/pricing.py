@@ -21,6 +21,8 @@ from functools import lru_cache
 from genai_prices import Usage, calc_price
 from genai_prices.types import TieredPrices
 
+from llmops.money import PICO, usd_to_pico
+
 COST_PROVIDED = "provided"
 COST_COMPUTED = "computed"
 COST_UNKNOWN_MODEL = "unknown_model"
@@ -30,7 +32,6 @@ COST_UNKNOWN_MODEL = "unknown_model"
 # as a price variant for some models only, so the discount is applied here when it is not.
 ANTHROPIC_BATCH_DISCOUNT = Decimal("0.5")
 MTOK = 1_000_000
-PICO_PER_USD = Decimal(10) ** 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class Rates:
         """The four rates in integer picodollars, when they are exact integers (almost always)."""
         exact = []
         for rate in (self.input, self.output, self.cache_read, self.cache_write):
-            pico = rate * self.batch_multiplier * PICO_PER_USD
+            pico = rate * self.batch_multiplier * PICO
             if pico != pico.to_integral_value():
                 return None
             exact.append(int(pico))
@@ -246,7 +247,7 @@ def price_picodollars(
         )
     usage = TokenUsage(input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens)
     cost = rates.cost(usage) if below_tiers else _full_price(model, usage, day, is_batch)
-    return int((cost * PICO_PER_USD).to_integral_value())
+    return usd_to_pico(cost)
 
 
 def is_known_model(model: str) -> bool:

@@ -12,7 +12,6 @@ saves. It is never promoted by itself: a person promotes it like any other versi
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -365,14 +364,6 @@ def write_version_file(prompt: PromptVersion, directory: Path) -> Path:
             f"{path} read back with different content (hash {written.content_hash[:12]}, expected {prompt.content_hash[:12]})"
         )
     return path
-
-
-def default_actor() -> str:
-    """Who runs this, for the new version's author: the login name, or ``llmops`` when there is none."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "llmops"
 
 
 def candidate_rows(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, Connection, func, select
 
 from llmops.days import day_bounds
-from llmops.store.models import Trace, pico_to_usd
+from llmops.money import pico_to_usd
+from llmops.store.models import Trace
 
 CACHING_METHOD = (
     "Calls of the day with the same model, system prompt hash, user message length and total input "

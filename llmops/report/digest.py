@@ -22,10 +22,11 @@ from sqlalchemy import Connection, Engine, select
 
 from llmops import settings
 from llmops.days import day_bounds, default_day
+from llmops.money import pico_to_usd
 from llmops.report.activity import drift_findings, eval_verdicts, label_changes, version_labels
 from llmops.report.caching import CACHING_METHOD, CachingEstimate, caching_estimate
 from llmops.report.digest_data import Budget, Digest, FeatureLine, Finding, Metric, VersionQuality
-from llmops.store.models import StoreSetting, pico_to_usd
+from llmops.store.models import StoreSetting
 from llmops.store.rollups import RollupTotals
 from llmops.store.tables import ROLLUPS
 from llmops.store.writer import ROLLUP_TIMEZONE_KEY

@@ -28,28 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-PICO = Decimal(10) ** 12
-"""Picodollars per dollar."""
-
-
-def usd_to_pico(value: Decimal) -> int:
-    """Dollars as integer picodollars, rounded half to even at the last picodollar.
-
-    Example:
-        >>> usd_to_pico(Decimal("0.000003"))
-        3000000
-    """
-    return int((value * PICO).to_integral_value())
-
-
-def pico_to_usd(value: int) -> Decimal:
-    """Integer picodollars as exact dollars.
-
-    Example:
-        >>> pico_to_usd(3_000_000)
-        Decimal('0.000003')
-    """
-    return Decimal(value) / PICO
+from llmops.money import pico_to_usd, usd_to_pico  # re-exported: the store's models speak picodollars
 
 
 class Money(TypeDecorator[Decimal]):

@@ -10,9 +10,10 @@ from __future__ import annotations
 from sqlalchemy import Engine, delete, select
 
 from llmops import settings
+from llmops.money import usd_to_pico
 from llmops.store import rollups
 from llmops.store.engine import dialect_insert
-from llmops.store.models import Trace, TraceRollup, usd_to_pico
+from llmops.store.models import Trace, TraceRollup
 from llmops.store.tables import SETTINGS, TRACES
 from llmops.store.writer import ROLLUP_TIMEZONE_KEY, lock_for_ingest
 

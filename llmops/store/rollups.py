@@ -18,8 +18,8 @@ from fastdigest import TDigest
 from sqlalchemy import Connection, Engine, bindparam, select, tuple_, update
 
 from llmops.days import local_day
+from llmops.money import PICO, pico_to_usd
 from llmops.store.engine import dialect_insert, read_only
-from llmops.store.models import PICO, pico_to_usd
 from llmops.store.tables import ROLLUPS
 
 KEY_COLUMNS = ("day", "environment", "feature", "prompt_name", "prompt_version", "model")

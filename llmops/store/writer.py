@@ -19,10 +19,10 @@ import orjson
 from sqlalchemy import Connection, Engine, func, select, text
 
 from llmops import pricing, settings
+from llmops.money import pico_to_usd, usd_to_pico
 from llmops.records import TraceRecord
 from llmops.store import rollups
 from llmops.store.engine import dialect_insert
-from llmops.store.models import pico_to_usd, usd_to_pico
 from llmops.store.tables import SETTINGS, TRACES, WATERMARKS
 
 ROLLUP_TIMEZONE_KEY = "rollup_timezone"
