@@ -395,7 +395,7 @@ def cost_report(engine: Engine, since: date, until: date, by: str) -> list[dict[
     """
     if by not in GROUPINGS:
         raise ValueError(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
-    columns = [ROLLUPS.c[name] for name in (*SUM_COLUMNS, "latency_sketch")]
+    columns = [ROLLUPS.c[name] for name in (*SUM_COLUMNS, *SQUARE_SUM_COLUMNS, "latency_sketch")]
     query = select(ROLLUPS.c[by].label("group_key"), *columns)
     groups: dict[str, RollupTotals] = {}
     with read_only(engine).connect() as connection:
