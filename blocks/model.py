@@ -9,6 +9,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, field_validator
 
 from llmops import settings
+from prefect_llmops.blocks.catalog import DOCUMENTATION_URL, LOGO_URL
 
 PINNED_MODEL = re.compile(r"^[a-z0-9][a-z0-9.\-]*-\d{8}$")
 """A dated snapshot id such as ``claude-3-5-sonnet-20241022``; aliases move under you."""
@@ -22,15 +23,17 @@ class AnthropicModel(Block):
 
     Example:
         ```python
-        from blocks import AnthropicModel
+        from prefect_llmops.blocks import AnthropicModel
 
-        model = AnthropicModel.load("claude-eval")
+        model = AnthropicModel.load("BLOCK_NAME")
         reply = model.client().messages.create(
             model=model.model, max_tokens=256, messages=[{"role": "user", "content": "Hello"}]
         )
         ```
     """
 
+    _logo_url = LOGO_URL
+    _documentation_url = DOCUMENTATION_URL
     _block_type_name = "LLMOps Anthropic Model"
     _description = "A pinned Claude model id with the API key, endpoint, timeout and retries to call it."
 

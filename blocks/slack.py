@@ -6,6 +6,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from llmops.report.slack import SlackConfig
+from prefect_llmops.blocks.catalog import DOCUMENTATION_URL, LOGO_URL
 
 
 class SlackDigest(Block):
@@ -17,13 +18,15 @@ class SlackDigest(Block):
 
     Example:
         ```python
-        from blocks import SlackDigest
+        from prefect_llmops.blocks import SlackDigest
 
-        slack = SlackDigest.load("llm-ops")
+        slack = SlackDigest.load("BLOCK_NAME")
         config = slack.config()  # an llmops.report.slack.SlackConfig for deliver_pending / enqueue_alert
         ```
     """
 
+    _logo_url = LOGO_URL
+    _documentation_url = DOCUMENTATION_URL
     _block_type_name = "LLMOps Slack Digest"
     _description = "Slack bot token and channel (or webhook) for the daily LLM cost/quality digest and alerts."
 

@@ -6,6 +6,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from llmops.ingest.pull import DEFAULT_BATCH_SIZE, SourceConfig
+from prefect_llmops.blocks.catalog import DOCUMENTATION_URL, LOGO_URL
 
 
 class TraceSource(Block):
@@ -17,13 +18,15 @@ class TraceSource(Block):
 
     Example:
         ```python
-        from blocks import TraceSource
+        from prefect_llmops.blocks import TraceSource
 
-        source = TraceSource.load("app-traces")
+        source = TraceSource.load("BLOCK_NAME")
         config = source.config()  # an llmops.ingest.pull.SourceConfig
         ```
     """
 
+    _logo_url = LOGO_URL
+    _documentation_url = DOCUMENTATION_URL
     _block_type_name = "LLMOps Trace Source"
     _description = "An application's SQL table of LLM calls, pulled incrementally into the llmops store."
 

@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr
 from sqlalchemy import Engine
 
 from llmops.store.engine import get_engine
+from prefect_llmops.blocks.catalog import DOCUMENTATION_URL, LOGO_URL
 
 
 class TraceStore(Block):
@@ -17,12 +18,15 @@ class TraceStore(Block):
 
     Example:
         ```python
-        from blocks import TraceStore
+        from prefect_llmops.blocks import TraceStore
 
-        engine = TraceStore.load("llmops-store").get_engine()
+        trace_store = TraceStore.load("BLOCK_NAME")
+        engine = trace_store.get_engine()
         ```
     """
 
+    _logo_url = LOGO_URL
+    _documentation_url = DOCUMENTATION_URL
     _block_type_name = "LLMOps Trace Store"
     _description = "The database llmops stores traces, rollups and ingest watermarks in."
 

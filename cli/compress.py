@@ -12,11 +12,11 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from cli.output import EXIT_CHECK_FAILED, console, fail, print_json, print_table
 from llmops.compression.experiment import CompressionRequest
 from llmops.compression.lingua import CompressionUnavailable, missing_extra
 from llmops.evals.runner import ModelUnavailable
 from llmops.prompts import PromptFileError, PromptNotFoundError
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, console, fail, print_json, print_table
 
 
 def _rates(text: str) -> list[float]:
@@ -50,7 +50,7 @@ def compress(
         raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))) from None
     if problem := missing_extra():
         raise fail(problem)
-    from flows.compress_prompt import compress_prompt
+    from prefect_llmops.flows.compress_prompt import compress_prompt
 
     try:
         outcome = compress_prompt(request)

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from cli.output import fail, print_json, print_table
 from llmops import settings
 from llmops.store.engine import get_engine
 from llmops.store.rollups import GROUPINGS, cost_report, report_total
+from prefect_llmops.cli.output import fail, print_json, print_table
 
 
 def _parse_day(value: str, option: str) -> date:

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from cli.output import EXIT_PARTIAL, fail, print_json
 from llmops.report.digest import DEFAULT_TOP_FEATURES, compute_digest
 from llmops.report.slack import SlackConfig, deliver_pending, enqueue_digest, render_digest
 from llmops.store.engine import get_engine
+from prefect_llmops.cli.output import EXIT_PARTIAL, fail, print_json
 
 
 def digest(

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from cli.output import console, fail, print_json, print_table
 from llmops.drift.pinned import references_of, run_pinned_checks, serving_versions
 from llmops.drift.report import check_day, finding_rows, findings_of, stored_findings
 from llmops.evals.runner import ModelUnavailable
 from llmops.release.registry import PRODUCTION, Registry
 from llmops.store.engine import get_engine
+from prefect_llmops.cli.output import console, fail, print_json, print_table
 
 drift_app = typer.Typer()
 

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json, print_table
 from llmops.evals.datasets import Dataset, DatasetError, load_dataset, load_datasets
 from llmops.evals.runner import ModelUnavailable, RunProgress, RunSettings, run_eval
 from llmops.evals.store import RunNotFound, RunRecord
@@ -23,6 +22,7 @@ from llmops.prompts import PromptFileError, PromptNotFoundError, PromptVersion, 
 from llmops.release.gates import baseline_run
 from llmops.release.registry import get_registry
 from llmops.store.engine import get_engine
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json, print_table
 
 
 def _prompt(name: str, version: str | None) -> PromptVersion:

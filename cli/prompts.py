@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
 from llmops.prompts import (
     PromptFileError,
     PromptNotFoundError,
@@ -21,6 +20,7 @@ from llmops.prompts import (
     prompt_files,
     validate_prompts,
 )
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
 
 prompts_app = typer.Typer(help="Prompt version files: prompts/<name>/<version>.yaml.", no_args_is_help=True)
 

@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr, ValidationError
 
-from cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json
 from llmops import settings
 from llmops.ingest.pull import (
     DEFAULT_BATCH_SIZE,
@@ -22,6 +21,7 @@ from llmops.ingest.pull import (
     pull_traces,
 )
 from llmops.store.engine import get_engine
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json
 
 
 def _column_map(pairs: list[str]) -> dict[str, str]:
@@ -41,9 +41,9 @@ def _explain(exc: ValidationError) -> str:
 
 def _config_from_block(name: str) -> SourceConfig:
     try:
-        from blocks.source import TraceSource
+        from prefect_llmops.blocks.source import TraceSource
     except ImportError:
-        raise fail("--block needs Prefect: pip install 'prefect-llmops[prefect]'") from None
+        raise fail("--block needs Prefect: pip install 'prefect-llmops[ops]'") from None
     try:
         return TraceSource.load(name).config()
     except ValueError as exc:  # Prefect's "Unable to find block document named …"

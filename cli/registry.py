@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
 from llmops.release.registry import (
     PRODUCTION,
     LabelEvent,
@@ -17,6 +16,7 @@ from llmops.release.registry import (
     get_registry,
 )
 from llmops.release.registry import resolve as resolve_for_user
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
 
 
 def resolve(

@@ -12,10 +12,9 @@ from typing import Annotated, Any, get_args
 import typer
 from pydantic import ValidationError
 
-from cli.output import EXIT_CHECK_FAILED, errors, fail, print_json, print_table
 from llmops.release.registry import PRODUCTION
 from llmops.release.rollouts import (
-    PromotionRequest,
+    PromotionForm,
     RolloutError,
     Strategy,
     approve,
@@ -29,6 +28,7 @@ from llmops.release.rollouts import (
     tag_if_released,
 )
 from llmops.store.engine import get_engine
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, errors, fail, print_json, print_table
 
 rollout_app = typer.Typer(help="A live rollout: approve its next step.", no_args_is_help=True)
 ab_app = typer.Typer(help="A/B comparisons of a prompt's versions from traces.", no_args_is_help=True)
@@ -78,25 +78,30 @@ def promote(
     git_tag: Annotated[
         bool, typer.Option("--tag/--no-tag", help="Tag prompt/NAME/VERSION in git when it becomes production.")
     ] = True,
+    tolerances: Annotated[
+        str, typer.Option(help="strict | default | lenient: how much worse than control a step may be.")
+    ] = "default",
     reason: Annotated[str, typer.Option(help="Why; stored with every label move.")] = "promoted from the command line",
     actor: Annotated[str | None, typer.Option(help="Who; default: your login name.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rollout as JSON.")] = False,
 ) -> None:
     """Start a promotion; staged ones are then moved on by the advance-rollouts flow every 15 minutes."""
     try:
-        request = PromotionRequest(
-            prompt_name=name, version=version, environment=environment, strategy=strategy,  # type: ignore[arg-type]
-            steps=_steps(steps), min_step_minutes=min_step_minutes, min_requests_per_step=min_requests,
-            ab_split=ab_split, ab_duration_hours=ab_duration_hours, require_approval=require_approval,
-            force_without_eval=force_without_eval, git_tag=git_tag, reason=reason, actor=actor or default_actor(),
-        )  # fmt: skip
+        form = PromotionForm.model_validate({
+            "prompt_name": name, "version": version, "environment": environment, "strategy": strategy,
+            "tolerances": tolerances, "require_approval": require_approval, "force_without_eval": force_without_eval,
+            "git_tag": git_tag, "reason": reason, "actor": actor or default_actor(),
+            "advanced": {"steps": _steps(steps), "min_step_minutes": min_step_minutes, "min_requests_per_step": min_requests,
+                         "ab_split": ab_split, "ab_duration_hours": ab_duration_hours},
+        })  # fmt: skip
+        request = form.request()
     except ValidationError as exc:
         raise fail(_explain(exc)) from None
     try:
         if _prefect_available():
-            from flows.promote_prompt import promote_prompt
+            from prefect_llmops.flows.promote_prompt import promote_prompt
 
-            shown = promote_prompt(request)
+            shown = promote_prompt(form)
         else:
             errors.print(NO_PREFECT, highlight=False)
             outcome = start_rollout(get_engine(), request)
@@ -139,7 +144,7 @@ def rollback_command(
     who = actor or default_actor()
     try:
         if _prefect_available():
-            from flows.rollback_prompt import rollback_prompt
+            from prefect_llmops.flows.rollback_prompt import rollback_prompt
 
             result: dict[str, Any] = rollback_prompt(
                 prompt_name=name, reason=reason, to_version=to, environment=environment, actor=who

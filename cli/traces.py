@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli import pull
-from cli.output import EXIT_PARTIAL, errors, fail
 from llmops.ingest.pipeline import ImportReport, import_file
 from llmops.store.engine import get_engine
+from prefect_llmops.cli import pull
+from prefect_llmops.cli.output import EXIT_PARTIAL, errors, fail
 
 traces_app = typer.Typer(help="Import and pull LLM call traces.", no_args_is_help=True)
 FORMATS = ("jsonl", "csv", "otel")

@@ -70,7 +70,7 @@ from llmops.demo import (
 )
 from llmops.records import TRACE_FIELDS, TraceRecord
 from llmops.release.registry import get_registry
-from llmops.release.rollouts import PromotionRequest, live_rollout
+from llmops.release.rollouts import AdvancedPromotion, PromotionForm, live_rollout
 from llmops.report.digest import compute_digest
 from llmops.report.slack import SlackConfig, deliver_pending, enqueue_digest, render_digest
 from llmops.store.engine import dispose_engines, get_engine
@@ -217,8 +217,8 @@ def write_application_history(
 
 def pull_with_ingest_flow(app_url: str) -> Any:
     """Save the application database as a TraceSource block and run the ``ingest-traces`` flow on it."""
-    from blocks.source import TraceSource
-    from flows.ingest_traces import ingest_traces
+    from prefect_llmops.blocks.source import TraceSource
+    from prefect_llmops.flows.ingest_traces import ingest_traces
 
     TraceSource(url=app_url, table=APP_TABLE).save(SOURCE_BLOCK, overwrite=True)
     return ingest_traces(source_block=SOURCE_BLOCK)
@@ -298,7 +298,7 @@ def _incident_finding(engine: Engine, incident: Incident, end_day: date) -> str:
 
 def print_report(engine: Engine, end_day: date) -> None:
     """The same tables ``llmops costs`` prints, then where to look."""
-    from cli.costs import costs
+    from prefect_llmops.cli.costs import costs
 
     first = end_day - timedelta(days=DEMO_DAYS - 1)
     costs(since=first.isoformat(), until=end_day.isoformat(), by="feature", as_json=False)
@@ -327,11 +327,11 @@ def evaluate_before_promotion(engine: Engine, base_url: str) -> None:
     model server, with the configured scorers (assertions, the LLM judge, embedding similarity),
     then ``llmops eval compare``: per metric the paired delta, its interval and the verdict. The
     canary's evaluation gate reads these runs."""
-    from cli.evals import compare
     from llmops.evals.datasets import load_datasets
     from llmops.evals.runner import RunSettings, async_client, evaluate
     from llmops.evals.store import RunRecord
     from llmops.prompts import get_prompt
+    from prefect_llmops.cli.evals import compare
 
     [dataset] = load_datasets(CANARY_PROMPT)
     console.print(
@@ -371,9 +371,9 @@ def start_canary(engine: Engine, base_url: str) -> None:
     existing rollout is left as it is and looked at again. No git tag: the demo's releases are not yours."""
     import anthropic
 
-    from flows.advance_rollouts import advance_rollouts
-    from flows.promote_prompt import promote_prompt
     from llmops.tracing import TraceRecorder, trace_anthropic, trace_context
+    from prefect_llmops.flows.advance_rollouts import advance_rollouts
+    from prefect_llmops.flows.promote_prompt import promote_prompt
 
     registry = get_registry(engine.url.render_as_string(hide_password=False))
     common = {"prompt_name": CANARY_PROMPT, "git_tag": False, "actor": "demo"}
@@ -382,18 +382,16 @@ def start_canary(engine: Engine, base_url: str) -> None:
         evaluate_before_promotion(engine, base_url)
         if production is None:
             promote_prompt(
-                PromotionRequest(
+                PromotionForm(
                     version=CANARY_BASELINE, strategy="immediate", reason="demo: the version the app served until now", **common
                 )
             )
         promote_prompt(
-            PromotionRequest(
+            PromotionForm(
                 version=CANARY_CANDIDATE,
                 strategy="canary",
-                steps=[5, 25, 100],
-                min_step_minutes=60,
-                min_requests_per_step=100,
                 reason="demo: explicit refund policy, clearer escalation",
+                advanced=AdvancedPromotion(steps=[5, 25, 100], min_step_minutes=60, min_requests_per_step=100),
                 **common,
             )
         )
@@ -444,7 +442,7 @@ def local_model(seed: int) -> Iterator[str]:
 
 def print_canary() -> None:
     """The rollout as `llmops rollouts` shows it, and what to try next."""
-    from cli.rollouts import rollouts
+    from prefect_llmops.cli.rollouts import rollouts
 
     console.print("\n[bold]Prompt rollout in progress[/bold]")
     rollouts(as_json=False)
@@ -459,7 +457,7 @@ def print_drift(end_day: date) -> None:
     """The drift-detection flow on the last day: chat's latency regression is its only drift (the
     pinned-model re-runs find the model unchanged);
     the pinning audit lists chat's calls on Haiku and on the undated fine-tune."""
-    from flows.drift_detection import drift_detection
+    from prefect_llmops.flows.drift_detection import drift_detection
 
     result = drift_detection(day=end_day)
     console.print(f"\n[bold]Drift on {end_day}[/bold] ({result['tests']} tests against the 14 days before)")
@@ -518,9 +516,9 @@ def compress_long_prompt() -> None:
     candidate per rate (SmolLM2 on this CPU), each evaluated on its 113 examples against the local
     model, which states only what the prompt it receives still says; the most compressed candidate
     that is not a regression is registered, never promoted."""
-    from cli.output import print_table
-    from flows.compress_prompt import compress_prompt
     from llmops.compression import CompressionRequest
+    from prefect_llmops.cli.output import print_table
+    from prefect_llmops.flows.compress_prompt import compress_prompt
 
     console.print(
         f"\n[bold]Compressing {COMPRESSED_PROMPT} {COMPRESSED_VERSION}[/bold] (its whole policy handbook) with LLMLingua "

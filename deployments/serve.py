@@ -1,6 +1,9 @@
 """``make serve``: the Prefect cockpit on this machine, from a fresh clone, with no keys.
 
-    python -m deployments.serve [--port 4200] [--host 127.0.0.1] [--workers 1]
+    python -m prefect_llmops.deployments.serve [--port 4200] [--host 127.0.0.1] [--workers 1]
+
+From a checkout it deploys the checkout's prefect.yaml; installed from a wheel, the
+current directory's prefect.yaml, or the one the package ships when there is none.
 
 What it starts, in order, and stops again on Ctrl-C (or SIGTERM):
 1. a real ``prefect server start`` on 127.0.0.1, its database in ``PREFECT_HOME``
@@ -46,8 +49,19 @@ from sqlalchemy.engine import make_url
 
 from llmops import settings
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-PREFECT_FILE = PROJECT_DIR / "prefect.yaml"
+PREFECT_FILE_NAME = "prefect.yaml"
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = CHECKOUT_DIR if (CHECKOUT_DIR / PREFECT_FILE_NAME).is_file() else Path.cwd()
+"""Where the flows run from: the checkout, or (installed from a wheel) the current directory."""
+
+
+def _prefect_file() -> Path:
+    """The project's prefect.yaml; when it has none, the copy the package ships."""
+    own = PROJECT_DIR / PREFECT_FILE_NAME
+    return own if own.is_file() else Path(__file__).resolve().with_name(PREFECT_FILE_NAME)
+
+
+PREFECT_FILE = _prefect_file()
 BIN_DIR = Path(sys.executable).parent
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
@@ -392,7 +406,7 @@ class Cockpit:
         from prefect.exceptions import ObjectNotFound
         from prefect.workers.process import ProcessWorker
 
-        from blocks import AnthropicModel, SlackDigest, TraceSource, TraceStore
+        from prefect_llmops.blocks import AnthropicModel, SlackDigest, TraceSource, TraceStore
 
         with self.client() as client:
             try:
@@ -421,8 +435,8 @@ class Cockpit:
         """Point ``name`` at the demo application's table, created empty when ``make demo`` has not run."""
         from sqlalchemy import create_engine
 
-        from blocks import TraceSource
-        from deployments.demo import APP_TABLE, create_application_table
+        from prefect_llmops.blocks import TraceSource
+        from prefect_llmops.deployments.demo import APP_TABLE, create_application_table
 
         app_database = self.home / APP_DATABASE_FILE
         app_url = f"sqlite:///{app_database}"
@@ -449,7 +463,7 @@ class Cockpit:
         with log_path.open("ab") as log:
             try:
                 finished = subprocess.run(
-                    [str(BIN_DIR / "prefect"), "--no-prompt", "deploy", *names],
+                    [str(BIN_DIR / "prefect"), "--no-prompt", "deploy", "--prefect-file", str(PREFECT_FILE), *names],
                     cwd=PROJECT_DIR, env=self._process_env(), stdin=subprocess.DEVNULL, stdout=log,
                     stderr=subprocess.STDOUT, timeout=DEPLOY_TIMEOUT_SECONDS,
                 )  # fmt: skip

@@ -13,11 +13,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from blocks.store import TraceStore
-from flows.promote_prompt import alert_outcome, publish_outcome, rollout_artifact_key
 from llmops.release.rollouts import RolloutConflictError, RolloutOutcome
-from tasks.drift import capture_when_serving
-from tasks.rollouts import advance_rollout_task, live_rollouts_task
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.flows.promote_prompt import alert_outcome, publish_outcome, rollout_artifact_key
+from prefect_llmops.tasks.drift import capture_when_serving
+from prefect_llmops.tasks.rollouts import advance_rollout_task, live_rollouts_task
 
 ARTIFACT_KEY = "live-rollouts"
 

@@ -16,10 +16,6 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from blocks.compression import LinguaModel
-from blocks.model import AnthropicModel
-from blocks.store import TraceStore
-from flows.artifact_keys import artifact_key
 from llmops import settings
 from llmops.compression.experiment import (
     REGISTERED_CREATOR,
@@ -43,10 +39,14 @@ from llmops.evals.verdicts import VerdictPolicy
 from llmops.prompts import PromptVersion, get_prompt, load_prompts
 from llmops.release.registry import Registry, get_registry
 from llmops.release.rollouts import default_actor
-from tasks.common import store_engine
-from tasks.compression import compress_candidates, count_prompt_tokens, recent_traffic_task, register_candidate
-from tasks.digest import send_alert
-from tasks.evals import compare_task, evaluate_prompt
+from prefect_llmops.blocks.compression import LinguaModel
+from prefect_llmops.blocks.model import AnthropicModel
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.flows.artifact_keys import artifact_key
+from prefect_llmops.tasks.common import store_engine
+from prefect_llmops.tasks.compression import compress_candidates, count_prompt_tokens, recent_traffic_task, register_candidate
+from prefect_llmops.tasks.digest import send_alert
+from prefect_llmops.tasks.evals import compare_task, evaluate_prompt
 
 
 def source_version(request: CompressionRequest, registry: Registry) -> PromptVersion:

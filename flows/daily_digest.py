@@ -7,11 +7,11 @@ from datetime import date
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from blocks.slack import SlackDigest
-from blocks.store import TraceStore
 from llmops.report.digest import DEFAULT_TOP_FEATURES
 from llmops.report.slack import DeliveryReport
-from tasks.digest import compute_digest_task, deliver_outbox, queue_digest
+from prefect_llmops.blocks.slack import SlackDigest
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.tasks.digest import compute_digest_task, deliver_outbox, queue_digest
 
 ARTIFACT_KEY = "daily-digest"
 

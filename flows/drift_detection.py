@@ -9,15 +9,15 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from blocks.model import AnthropicModel
-from blocks.slack import SlackDigest
-from blocks.store import TraceStore
 from llmops.drift.pinned import PinnedCheck, PinnedDriftConfig, pinned_findings
 from llmops.drift.report import alert_for, finding_rows, findings_of
 from llmops.drift.trace import TraceDriftConfig
 from llmops.release.registry import PRODUCTION
-from tasks.digest import send_alert
-from tasks.drift import (
+from prefect_llmops.blocks.model import AnthropicModel
+from prefect_llmops.blocks.slack import SlackDigest
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.tasks.digest import send_alert
+from prefect_llmops.tasks.drift import (
     assess_trace_drift_task,
     audit_pinning_task,
     emit_drift_events,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
-from blocks.source import TraceSource
-from blocks.store import TraceStore
-from flows.artifact_keys import artifact_key
 from llmops.ingest.pull import PullReport
-from tasks.ingest import pull_source
+from prefect_llmops.blocks.source import TraceSource
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.flows.artifact_keys import artifact_key
+from prefect_llmops.tasks.ingest import pull_source
 
 
 def source_artifact_key(source_block: str) -> str:

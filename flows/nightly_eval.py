@@ -21,9 +21,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from blocks.model import AnthropicModel
-from blocks.store import TraceStore
-from flows.artifact_keys import artifact_key
 from llmops import settings
 from llmops.evals.datasets import dataset_paths
 from llmops.evals.runner import RunSettings
@@ -32,8 +29,11 @@ from llmops.evals.verdicts import Comparison, VerdictPolicy
 from llmops.prompts import prompt_names
 from llmops.release.gates import baseline_run
 from llmops.release.registry import PRODUCTION, Registry, get_registry
-from tasks.common import store_engine
-from tasks.evals import CANARY_CHECK, PRODUCTION_CHECK, compare_task, emit_regression, evaluate_version
+from prefect_llmops.blocks.model import AnthropicModel
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.flows.artifact_keys import artifact_key
+from prefect_llmops.tasks.common import store_engine
+from prefect_llmops.tasks.evals import CANARY_CHECK, PRODUCTION_CHECK, compare_task, emit_regression, evaluate_version
 
 SUMMARY_KEY = "nightly-eval"
 

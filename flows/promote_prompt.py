@@ -12,12 +12,12 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from blocks.store import TraceStore
-from flows.artifact_keys import artifact_key
-from llmops.release.rollouts import PromotionRequest, Rollout, RolloutOutcome, gate_table, plan_table
-from tasks.digest import send_alert
-from tasks.drift import capture_when_serving
-from tasks.rollouts import start_rollout_task
+from llmops.release.rollouts import PromotionForm, Rollout, RolloutOutcome, gate_table, plan_table
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.flows.artifact_keys import artifact_key
+from prefect_llmops.tasks.digest import send_alert
+from prefect_llmops.tasks.drift import capture_when_serving
+from prefect_llmops.tasks.rollouts import start_rollout_task
 
 
 def rollout_artifact_key(kind: str, rollout: Rollout) -> str:
@@ -74,14 +74,19 @@ def alert_outcome(outcome: RolloutOutcome, store: TraceStore | None) -> None:
 
 
 @flow(name="promote-prompt", description="Promote a prompt version: immediate, canary, blue-green or A/B, behind gates.")
-def promote_prompt(request: PromotionRequest, store_block: str | None = None) -> dict[str, Any]:
-    """Start the rollout ``request`` describes; returns the rollout as ``llmops rollouts --json`` shows it.
+def promote_prompt(request: PromotionForm, store_block: str | None = None) -> dict[str, Any]:
+    """Start the rollout the form describes; returns the rollout as ``llmops rollouts --json`` shows it.
+
+    Args:
+        request: Prompt, version, strategy, reason and who asks; a tolerance preset; the advanced
+            section for the pace and custom tolerances.
+        store_block: A TraceStore block; empty: ``LLMOPS_DATABASE_URL``.
 
     A second promotion of a prompt with a live rollout, a version without an evaluation (unless
     forced, which the audit log records) or one whose evaluation is worse fails the run, with why.
     """
     store = TraceStore.load(store_block) if store_block else None
-    outcome = start_rollout_task(request, store)
+    outcome = start_rollout_task(request.request(), store)
     publish_outcome(outcome)
     alert_outcome(outcome, store)
     capture_when_serving(outcome, store)

@@ -12,11 +12,11 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from blocks.store import TraceStore
-from flows.artifact_keys import artifact_key
 from llmops.release.rollouts import prompt_name_from
-from tasks.digest import send_alert
-from tasks.rollouts import rollback_task
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.flows.artifact_keys import artifact_key
+from prefect_llmops.tasks.digest import send_alert
+from prefect_llmops.tasks.rollouts import rollback_task
 
 
 @flow(name="rollback-prompt", description="Restore a prompt's previous production version and end its rollout.")

@@ -23,11 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from llmops import settings
 
+__version__ = "0.2.0"
+"""The distribution's version, read by the build (pyproject's dynamic version) and by both packages."""
+
 if TYPE_CHECKING:
     from llmops.release.registry import Registry, ResolvedPrompt, get_registry, resolve
     from llmops.tracing import TraceRecorder, current_trace_context, trace_anthropic, trace_context
 
 __all__ = [
+    "__version__",
     "Registry",
     "ResolvedPrompt",
     "TraceRecorder",

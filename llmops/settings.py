@@ -21,6 +21,8 @@ LLMOPS_SOURCE_URL = "LLMOPS_SOURCE_URL"
 LLMOPS_DASK_ADDRESS = "LLMOPS_DASK_ADDRESS"  # nightly-eval's evaluations on this Dask scheduler (tcp://host:8786)
 LLMOPS_LLMLINGUA_MODEL = "LLMOPS_LLMLINGUA_MODEL"  # causal LM folder for the llmlingua method (default: SmolLM2)
 LLMOPS_LLMLINGUA2_MODEL = "LLMOPS_LLMLINGUA2_MODEL"  # LLMLingua-2 model folder; set, it is the default method
+LLMOPS_GATE_BOOTSTRAP_RESAMPLES = "LLMOPS_GATE_BOOTSTRAP_RESAMPLES"  # resamples of the gates' p95 bootstrap (2000)
+LLMOPS_GATE_SEED = "LLMOPS_GATE_SEED"  # the gates' bootstrap seed: the same traces give the same verdict (0)
 LLMOPS_TEST_POSTGRES_URL = "LLMOPS_TEST_POSTGRES_URL"
 LLMOPS_REQUIRE_POSTGRES = "LLMOPS_REQUIRE_POSTGRES"
 LLMOPS_REQUIRE_BROWSER = "LLMOPS_REQUIRE_BROWSER"
@@ -111,3 +113,42 @@ def timezone() -> ZoneInfo:
 def user_id_salt() -> bytes:
     """Key for hashing user ids before they are stored; set it per deployment."""
     return env(LLMOPS_USER_ID_SALT, "llmops-default-salt").encode()
+
+
+def _int_setting(name: str, default: int, minimum: int) -> int:
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def gate_bootstrap_resamples() -> int:
+    """Resamples of the rollout gates' bootstrap interval of the p95 latency ratio.
+
+    Returns:
+        ``LLMOPS_GATE_BOOTSTRAP_RESAMPLES``, 2,000 by default (at least 200).
+
+    Example:
+        >>> gate_bootstrap_resamples() >= 200
+        True
+    """
+    return _int_setting(LLMOPS_GATE_BOOTSTRAP_RESAMPLES, 2000, 200)
+
+
+def gate_seed() -> int:
+    """The gates' bootstrap seed, so that the same traces always give the same verdict.
+
+    Returns:
+        ``LLMOPS_GATE_SEED``, 0 by default.
+
+    Example:
+        >>> isinstance(gate_seed(), int)
+        True
+    """
+    return _int_setting(LLMOPS_GATE_SEED, 0, 0)

@@ -16,8 +16,8 @@ from typing import Any
 from prefect.runtime import flow_run
 from sqlalchemy import Engine
 
-from blocks.store import TraceStore
 from llmops.store.engine import get_engine
+from prefect_llmops.blocks.store import TraceStore
 
 
 @dataclass(frozen=True)

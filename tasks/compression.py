@@ -13,9 +13,6 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.compression import LinguaModel
-from blocks.model import AnthropicModel
-from blocks.store import TraceStore
 from llmops.compression.experiment import REGISTERED_CREATOR, Candidate, changelog, write_version_file
 from llmops.compression.lingua import CompressedText, LinguaCompressor, Method
 from llmops.compression.protect import Protection
@@ -24,8 +21,11 @@ from llmops.compression.tokens import system_prompt_tokens
 from llmops.evals.store import adopt_run
 from llmops.prompts import PromptVersion
 from llmops.release.registry import Registry
-from tasks.common import MODEL_API, QUICK, STORE, store_engine
-from tasks.evals import model_client
+from prefect_llmops.blocks.compression import LinguaModel
+from prefect_llmops.blocks.model import AnthropicModel
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.tasks.common import MODEL_API, QUICK, STORE, store_engine
+from prefect_llmops.tasks.evals import model_client
 
 COMPRESSION_TIMEOUT_SECONDS = 30 * 60
 """A whole set of candidates; one 2,000-token prompt takes ~10 s on two cores."""

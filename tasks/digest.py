@@ -14,8 +14,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_UI_URL
 
-from blocks.slack import SlackDigest
-from blocks.store import TraceStore
 from llmops.report.digest import DEFAULT_TOP_FEATURES, Digest, compute_digest
 from llmops.report.slack import (
     DeliveryReport,
@@ -26,7 +24,9 @@ from llmops.report.slack import (
     enqueue_digest,
     render_digest,
 )
-from tasks.common import STORE, store_engine
+from prefect_llmops.blocks.slack import SlackDigest
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.tasks.common import STORE, store_engine
 
 
 def slack_config(slack: SlackDigest | None) -> SlackConfig:

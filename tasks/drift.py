@@ -15,8 +15,6 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from blocks.model import AnthropicModel
-from blocks.store import TraceStore
 from llmops.drift.pinned import PinnedCheck, PinnedDriftConfig, run_pinned_checks, serving_versions
 from llmops.drift.pinning import PinningFinding
 from llmops.drift.report import (
@@ -34,7 +32,9 @@ from llmops.evals.runner import ModelUnavailable
 from llmops.prompts import prompt_names
 from llmops.release.registry import Registry
 from llmops.release.rollouts import RolloutOutcome, resource_id
-from tasks.common import STORE, current_flow_run_id, store_engine
+from prefect_llmops.blocks.model import AnthropicModel
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.tasks.common import STORE, current_flow_run_id, store_engine
 
 DRIFT_EVENT = "llmops.drift.detected"
 

@@ -15,15 +15,15 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from blocks.model import AnthropicModel
-from blocks.store import TraceStore
 from llmops.evals.datasets import load_dataset
 from llmops.evals.runner import RunSettings, async_client, evaluate
 from llmops.evals.store import RunRecord
 from llmops.evals.verdicts import Comparison, VerdictPolicy, compare_runs
 from llmops.prompts import PromptVersion, get_prompt
 from llmops.release.rollouts import resource_id
-from tasks.common import QUICK, current_flow_run_id, store_engine
+from prefect_llmops.blocks.model import AnthropicModel
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.tasks.common import QUICK, current_flow_run_id, store_engine
 
 REGRESSION_EVENT = "llmops.eval.regression"
 PRODUCTION_CHECK = "production_vs_reference"

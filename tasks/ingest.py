@@ -15,11 +15,11 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import task_run
 from prefect.states import State
 
-from blocks.source import TraceSource
-from blocks.store import TraceStore
 from llmops.ingest.pull import PullReport, SourceConfig, pull_traces
 from llmops.store.engine import get_engine
-from tasks.common import SOURCE
+from prefect_llmops.blocks.source import TraceSource
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.tasks.common import SOURCE
 
 PULL_TIMEOUT_SECONDS = 14 * 60
 """Shorter than the 15-minute schedule, so runs never pile up; a cut-off pull keeps its batches."""

@@ -19,7 +19,6 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.events import emit_event
 from prefect.states import State
 
-from blocks.store import TraceStore
 from llmops.release.rollouts import (
     PromotionRequest,
     RollbackResult,
@@ -34,7 +33,8 @@ from llmops.release.rollouts import (
     start_rollout,
     tag_if_released,
 )
-from tasks.common import STORE, current_flow_run_id, store_engine
+from prefect_llmops.blocks.store import TraceStore
+from prefect_llmops.tasks.common import STORE, current_flow_run_id, store_engine
 
 GATE_FAILED_EVENT = "llmops.rollout.gate_failed"
 ROLLED_BACK_EVENT = "llmops.prompt.rolled_back"

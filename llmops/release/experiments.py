@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmops import settings
 from llmops.stats import (
     Interval,
     bootstrap_ratio,
@@ -121,12 +122,26 @@ class Tolerances(BaseModel):
     min_samples_per_arm: int = Field(300, ge=2, description="Calls per arm before errors, latency and cost are judged.")
     min_scores_per_arm: int = Field(30, ge=2, description="Feedback, eval scores or outcome values per arm.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Two-sided level of every interval.")
-    bootstrap_resamples: int = Field(2000, ge=200)
-    seed: int = Field(0, description="Bootstrap seed: the same traces give the same verdict.")
 
     def outcome(self, name: str) -> OutcomeTolerance:
         """How the outcome ``name`` is judged: as listed, else higher-is-better within 0.05."""
         return self.outcomes.get(name, OutcomeTolerance())
+
+
+TolerancePreset = Literal["strict", "default", "lenient"]
+TOLERANCE_PRESETS: dict[str, Tolerances] = {
+    "strict": Tolerances(
+        max_error_rate_increase=0.005, max_p95_latency_increase=0.10, max_cost_increase=0.05,
+        max_feedback_drop=0.03, max_eval_score_drop=0.03,
+    ),
+    "default": Tolerances(),
+    "lenient": Tolerances(
+        max_error_rate_increase=0.02, max_p95_latency_increase=0.25, max_cost_increase=0.20,
+        max_feedback_drop=0.10, max_eval_score_drop=0.10,
+    ),
+}  # fmt: skip
+"""What the promote form's "tolerances" choice means: strict for a user-facing change that must
+not cost anything, lenient for a change that trades some latency or cost for quality."""
 
 
 Scale = Literal["difference", "ratio"]
@@ -247,7 +262,7 @@ def _estimate(
         interval = ratio_of_means_interval(control, candidate, confidence, effects)
         p_value = welch_difference(control, candidate, confidence, effects)[1]
         return _Estimate(float(control.mean()), float(candidate.mean()), interval, p_value)
-    interval = bootstrap_ratio(control, candidate, p95, confidence, tolerances.bootstrap_resamples, tolerances.seed)
+    interval = bootstrap_ratio(control, candidate, p95, confidence, settings.gate_bootstrap_resamples(), settings.gate_seed())
     # the bootstrap resamples calls; each arm's share of the variance goes as 1/n
     effect = (effects[0] / control.size + effects[1] / candidate.size) / (1 / control.size + 1 / candidate.size)
     point = float(p95(candidate) / p95(control))

@@ -221,10 +221,10 @@ def quality_curve(rates: list[float]) -> dict[str, Any]:
     """The compress-prompt flow on help-center 1.0.0 against the local model server, nothing registered."""
     import shutil
 
-    from flows.compress_prompt import compress_prompt
     from llmops import settings
     from llmops.compression import CompressionRequest
     from llmops.sim import SimConfig, SimServer
+    from prefect_llmops.flows.compress_prompt import compress_prompt
 
     home = settings.home()
     shutil.copytree(REPO / "prompts", home / "prompts")

@@ -19,9 +19,12 @@ from typing import Any
 import pytest
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-from deployments.serve import PROJECT_DIR, Cockpit, CockpitConfig, free_port
 from llmops import settings
+from prefect_llmops.deployments.serve import PROJECT_DIR, Cockpit, CockpitConfig, free_port
+from tests.store.test_rollouts import write_prompt
 
+COCKPIT_PROMPTS = ("cockpit-promote", "cockpit-rollback", "cockpit-advance")
+"""Prompts the cockpit tests promote, written before the deploy: the form lists the prompts there are then."""
 WORKER_POLL_SECONDS = 1.0
 """Tests wait on runs: the worker asks for them every second instead of every 10."""
 RUN_TIMEOUT_SECONDS = 180.0
@@ -33,6 +36,9 @@ def cockpit_config(root: Path, **overrides: Any) -> CockpitConfig:
     home = root / "llmops-home"
     prompts = home / "prompts"
     shutil.copytree(PROJECT_DIR / "prompts", prompts)
+    for name in COCKPIT_PROMPTS:
+        for version in ("1.0.0", "1.1.0"):
+            write_prompt(prompts, version, name=name)
     fields: dict[str, Any] = {
         "home": home,
         "prefect_home": root / "prefect-home",

@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import Engine
 
-from deployments.serve import Cockpit
 from llmops import settings
 from llmops.release.registry import Registry
 from llmops.release.rollouts import PromotionRequest, live_rollout, start_rollout
 from llmops.store.engine import get_engine
+from prefect_llmops.deployments.serve import Cockpit
 from tests.cockpit.conftest import promotion, prompts_dir, store_url
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ CHROMIUM_FLAGS = [
 """Headless, offline, no first-run or update traffic: what runs on a CI box without a display."""
 OUTPUT_DIR = Path(__file__).parent / "output"
 VIEWPORT = {"width": 1400, "height": 1000}
-FORM_VIEWPORT = {"width": 1400, "height": 3700}
+FORM_VIEWPORT = {"width": 1400, "height": 2100}
 """Tall enough for the whole promote form in one screenshot (the UI scrolls it inside the page)."""
 UI_TIMEOUT_MS = 60_000
 PROMOTE_RUN_TIMEOUT_SECONDS = 600.0
@@ -177,9 +177,14 @@ def test_promote_form_in_the_browser_starts_a_canary_and_shows_its_rollout(page:
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Custom run", exact=True).click()
     page.locator(".flow-run-name-input input").fill(run_name)
-    form_field(page, "Prompt Name").locator("textarea").fill(PROMPT)
+    prompt = form_field(page, "Prompt").get_by_role("button")  # a choice among the prompt files, not free text
+    prompt.focus()
+    page.keyboard.press("ArrowDown")  # the UI's select opens from the keyboard (a synthetic click toggles it shut)
+    page.get_by_role("option", name=PROMPT, exact=True).click()
+    expect(form_field(page, "Prompt")).to_contain_text(PROMPT)
     form_field(page, "Version").locator("textarea").fill(CANDIDATE)
     expect(form_field(page, "Strategy (Optional)")).to_contain_text("canary")
+    expect(form_field(page, "Tolerances (Optional)")).to_contain_text("default")
     force = form_field(page, "Force Without Eval (Optional)")
     force.get_by_role("switch").click()
     expect(force.locator("input[type=checkbox]")).to_be_checked()

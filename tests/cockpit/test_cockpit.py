@@ -28,18 +28,25 @@ from prefect.events.clients import PrefectEventsClient
 from prefect.exceptions import PrefectHTTPStatusError
 from sqlalchemy import Engine
 
-from deployments.serve import Cockpit, project_deployments, trigger_names
 from llmops import settings
 from llmops.release.experiments import Tolerances
 from llmops.release.registry import Registry
 from llmops.release.rollouts import PromotionRequest, live_rollout, resource_id, start_rollout
 from llmops.store.engine import get_engine
 from llmops.store.writer import write_traces
-from tests.cockpit.conftest import deployment_id, promotion, prompts_dir, run_deployment, store_url, wait_for_final_state
+from prefect_llmops.deployments.serve import Cockpit, project_deployments, trigger_names
+from tests.cockpit.conftest import (
+    COCKPIT_PROMPTS,
+    deployment_id,
+    promotion,
+    prompts_dir,
+    run_deployment,
+    store_url,
+    wait_for_final_state,
+)
 from tests.factories import trace
-from tests.store.test_rollouts import write_prompt
 
-PROMOTED, ROLLED_BACK, ADVANCED = "cockpit-promote", "cockpit-rollback", "cockpit-advance"
+PROMOTED, ROLLED_BACK, ADVANCED = COCKPIT_PROMPTS
 """One prompt per scenario, so the runs (and the browser test's) never meet."""
 AUTOMATION_TIMEOUT_SECONDS = 180.0
 
@@ -68,9 +75,6 @@ class Scenarios:
 def scenarios(cockpit: Cockpit) -> Scenarios:
     """Start at once: a promotion through the API, a canary's regression event, and advance-rollouts
     on a canary whose first step has had its traffic (the store seeded the way the app fills it)."""
-    for name in (PROMOTED, ROLLED_BACK, ADVANCED):
-        for version in ("1.0.0", "1.1.0"):
-            write_prompt(prompts_dir(cockpit), version, name=name)
     engine = get_engine(store_url(cockpit))
     with pytest.MonkeyPatch.context() as patch:  # the registry reads version files from the cockpit's prompts
         patch.setenv(settings.LLMOPS_PROMPTS_DIR, str(prompts_dir(cockpit)))
@@ -165,7 +169,8 @@ def test_promote_prompt_run_through_the_api_moves_production_and_shows_its_artif
     ("change", "refusal"),
     [
         ({"strategy": "yolo"}, "yolo"),
-        ({"min_step_minutes": -5}, "-5"),
+        ({"advanced": {"min_step_minutes": -5}}, "-5"),
+        ({"prompt_name": "no-such-prompt"}, "no-such-prompt"),  # the form offers the prompts there are
         ({"reason": ""}, "reason"),
         ({"rollout_speed": "fast"}, "rollout_speed"),
     ],

@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from deployments.serve import Cockpit, groups_alive, process_groups
 from llmops.release.registry import Registry
 from llmops.store.engine import get_engine
+from prefect_llmops.deployments.serve import Cockpit, groups_alive, process_groups
 from tests.cockpit.conftest import cockpit_config, promotion, run_deployment, store_url, wait_for_final_state
 from tests.conftest import fresh_postgres_database
 

@@ -19,7 +19,6 @@ import yaml
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from cli.evals import register
 from llmops import settings as env
 from llmops.evals import store
 from llmops.evals.batch import BatchPolling
@@ -33,6 +32,7 @@ from llmops.prompts import PromptVersion, get_prompt
 from llmops.release.registry import get_registry
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
+from prefect_llmops.cli.evals import register
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,6 @@ import typer
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from cli.drift import register
 from llmops import settings
 from llmops.drift.pinned import CREATED_BY, pinned_findings, run_pinned_checks
 from llmops.drift.pinned_compare import PinnedDriftConfig
@@ -28,6 +27,7 @@ from llmops.prompts import load_prompts
 from llmops.release.registry import Registry
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
+from prefect_llmops.cli.drift import register
 
 pytestmark = pytest.mark.e2e
 

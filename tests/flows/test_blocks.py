@@ -12,9 +12,9 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 from pydantic import ValidationError
 
-from blocks import AnthropicModel, TraceSource, TraceStore
 from llmops import settings
 from llmops.store.engine import get_engine
+from prefect_llmops.blocks import AnthropicModel, TraceSource, TraceStore
 
 PASSWORD = "pw-3c9b71d0"
 API_KEY = "sk-ant-test-5f0e2a"
@@ -109,4 +109,4 @@ def test_block_load_by_slug_works_in_a_process_that_never_imports_blocks() -> No
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["blocks.source", "llm_calls"]
+    assert result.stdout.split() == ["prefect_llmops.blocks.source", "llm_calls"]

@@ -16,9 +16,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-import flows.compress_prompt as flow_module
-from cli import app
-from flows.compress_prompt import compress_prompt
+import prefect_llmops.flows.compress_prompt as flow_module
 from llmops import settings as env
 from llmops.compression import CompressionRequest, CompressionUnavailable
 from llmops.evals.store import find_runs
@@ -28,6 +26,8 @@ from llmops.sim import SimConfig, SimServer
 from llmops.sim.knowledge import SUPPORT_TOPICS
 from llmops.store.engine import get_engine
 from llmops.store.outbox_models import AlertRecord
+from prefect_llmops.cli import app
+from prefect_llmops.flows.compress_prompt import compress_prompt
 from tests.e2e.test_eval_runner import QUIET, REFUND_QUESTIONS
 from tests.lingua_models import tiny_causal_lm
 
@@ -156,7 +156,10 @@ def test_without_the_compression_extra_the_flow_fails_at_once_with_the_install_c
 def test_the_deployment_has_a_typed_form_and_a_weekly_schedule_that_is_off() -> None:
     config = yaml.safe_load((REPO / "prefect.yaml").read_text())
     [deployment] = [d for d in config["deployments"] if d["name"] == "compress-prompt"]
-    assert deployment["entrypoint"] == "flows/compress_prompt.py:compress_prompt" and deployment["enforce_parameter_schema"]
+    assert (
+        deployment["entrypoint"] == "prefect_llmops.flows.compress_prompt:compress_prompt"
+        and deployment["enforce_parameter_schema"]
+    )
     [schedule] = deployment["schedules"]
     assert schedule["cron"].endswith("* * 1") and schedule["active"] is False
     CompressionRequest.model_validate(deployment["parameters"]["request"])

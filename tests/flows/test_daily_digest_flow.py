@@ -10,14 +10,14 @@ from prefect.artifacts import Artifact
 from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
-from blocks.slack import SlackDigest
-from flows.daily_digest import ARTIFACT_KEY, DigestNotDelivered, daily_digest
 from llmops import settings
 from llmops.demo import generate_traces
 from llmops.report.slack import OUTBOX
 from llmops.store.engine import get_engine
 from llmops.store.writer import write_traces
-from tasks.digest import send_alert
+from prefect_llmops.blocks.slack import SlackDigest
+from prefect_llmops.flows.daily_digest import ARTIFACT_KEY, DigestNotDelivered, daily_digest
+from prefect_llmops.tasks.digest import send_alert
 from tests.e2e.slack_server import SlackServer
 
 DAY = date(2026, 11, 26)

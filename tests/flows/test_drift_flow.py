@@ -18,9 +18,7 @@ from prefect.server.events.schemas.automations import EventTrigger
 from prefect.server.events.schemas.events import ReceivedEvent
 from sqlalchemy import Engine, func, select
 
-import tasks.drift as drift_tasks
-from flows.drift_detection import ARTIFACT_KEY, drift_detection
-from flows.promote_prompt import promote_prompt
+import prefect_llmops.tasks.drift as drift_tasks
 from llmops import settings
 from llmops.demo import generate_traces
 from llmops.drift.pinned_compare import PinnedDriftConfig
@@ -29,13 +27,15 @@ from llmops.evals.datasets import load_dataset
 from llmops.evals.embeddings import EmbeddingModelUnavailable
 from llmops.prompts import load_prompts
 from llmops.release.registry import Registry
-from llmops.release.rollouts import PromotionRequest
+from llmops.release.rollouts import PromotionForm
 from llmops.report.slack import OUTBOX
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
 from llmops.store.outbox_models import AlertRecord
 from llmops.store.tables import DRIFT_REPORTS as REPORTS
 from llmops.store.writer import write_traces
+from prefect_llmops.flows.drift_detection import ARTIFACT_KEY, drift_detection
+from prefect_llmops.flows.promote_prompt import promote_prompt
 
 END = date(2026, 11, 26)
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ PROMPTS = REPO / "prompts"
 ALERTS = AlertRecord.__table__
 PREFECT_YAML_DEPLOYMENT = """
   - name: drift-detection
-    entrypoint: flows/drift_detection.py:drift_detection
+    entrypoint: prefect_llmops.flows.drift_detection:drift_detection
     description: >-
       Every night at 02:30, yesterday's traces against the 14 days before, per environment,
       feature, prompt version and model: p50/p95 latency, time to first token, tokens and cost
@@ -224,7 +224,7 @@ def pinned_evals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_promotion_keeps_the_new_versions_pinned_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     golden = pinned_evals(tmp_path, monkeypatch)
     engine = get_engine()
-    request = PromotionRequest(prompt_name="support-chat", version="2.3.0", strategy="immediate", force_without_eval=True,
+    request = PromotionForm(prompt_name="support-chat", version="2.3.0", strategy="immediate", force_without_eval=True,
                                git_tag=False, reason="release", actor="ci")  # fmt: skip
     with SimServer(SimConfig(latency_median_ms=2, ttft_ms=1, seed=3)) as sim:
         monkeypatch.setenv(settings.ANTHROPIC_BASE_URL, sim.base_url)

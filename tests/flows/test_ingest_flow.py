@@ -20,15 +20,15 @@ from prefect.logging.handlers import APILogWorker
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, func, select
 from typer.testing import CliRunner
 
-import flows.ingest_traces as ingest_module
-import tasks.ingest as task_module
-from blocks import TraceSource, TraceStore
-from cli.pull import register
-from flows.ingest_traces import ingest_traces, source_artifact_key
+import prefect_llmops.flows.ingest_traces as ingest_module
+import prefect_llmops.tasks.ingest as task_module
 from llmops.ingest.pull import SourceConfig, SourceConfigError, SourceUnavailable
 from llmops.store.engine import get_engine
 from llmops.store.models import Trace
-from tasks.ingest import pull_source
+from prefect_llmops.blocks import TraceSource, TraceStore
+from prefect_llmops.cli.pull import register
+from prefect_llmops.flows.ingest_traces import ingest_traces, source_artifact_key
+from prefect_llmops.tasks.ingest import pull_source
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 11, 3, 9, 0)

@@ -18,14 +18,14 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.task_runners import ThreadPoolTaskRunner
 
-import tasks.evals as task_module
-from flows.nightly_eval import nightly_eval
+import prefect_llmops.tasks.evals as task_module
 from llmops import settings as env
 from llmops.evals.store import find_runs
 from llmops.prompts import get_prompt
 from llmops.release.registry import get_registry
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
+from prefect_llmops.flows.nightly_eval import nightly_eval
 from tests.e2e.test_eval_runner import QUIET, SONNET, write_prompt_and_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,7 +120,7 @@ def test_an_outage_night_ends_incomplete_and_alerts_nobody(sim: SimServer, emitt
 
 PREFECT_YAML_SNIPPET = """
   - name: nightly-eval
-    entrypoint: flows/nightly_eval.py:nightly_eval
+    entrypoint: prefect_llmops.flows.nightly_eval:nightly_eval
     description: >-
       Every night at 02:00, each prompt's production and canary versions (registry labels) on
       every dataset beside them, against their pinned models: production is compared with its
@@ -157,7 +157,7 @@ def test_the_prefect_yaml_snippet_deploys_the_flow_at_two_in_the_morning() -> No
 
 
 def test_a_dask_address_without_prefect_dask_fails_the_run_not_the_import(monkeypatch: pytest.MonkeyPatch) -> None:
-    import flows.nightly_eval as flow_module
+    import prefect_llmops.flows.nightly_eval as flow_module
 
     monkeypatch.setenv(env.LLMOPS_DASK_ADDRESS, "tcp://127.0.0.1:8786")
     real_find_spec = importlib.util.find_spec
@@ -174,7 +174,7 @@ def test_the_evaluations_fan_out_over_a_dask_cluster(
 ) -> None:
     from prefect_dask import DaskTaskRunner
 
-    import flows.nightly_eval as flow_module
+    import prefect_llmops.flows.nightly_eval as flow_module
 
     assert isinstance(flow_module.eval_task_runner(), ThreadPoolTaskRunner)  # by default, in the flow's process
     monkeypatch.setenv(env.LLMOPS_DASK_ADDRESS, "tcp://127.0.0.1:8786")

@@ -30,18 +30,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-import tasks.rollouts as task_module
-from cli.rollouts import register
-from flows.advance_rollouts import advance_rollouts
-from flows.promote_prompt import promote_prompt
-from flows.rollback_prompt import rollback_prompt
+import prefect_llmops.tasks.rollouts as task_module
 from llmops import settings
 from llmops.release.experiments import Tolerances
 from llmops.release.registry import get_registry
-from llmops.release.rollouts import PromotionRequest, get_rollout, latest_rollout
+from llmops.release.rollouts import AdvancedPromotion, PromotionForm, get_rollout, latest_rollout
 from llmops.sim import SimConfig, SimServer
 from llmops.store.engine import get_engine
 from llmops.store.writer import write_traces
+from prefect_llmops.cli.rollouts import register
+from prefect_llmops.flows.advance_rollouts import advance_rollouts
+from prefect_llmops.flows.promote_prompt import promote_prompt
+from prefect_llmops.flows.rollback_prompt import rollback_prompt
 from tests.e2e.test_eval_runner import BRIEF_SYSTEM, POLICY_SYSTEM
 from tests.factories import trace
 from tests.store.test_rollouts import evaluated, write_prompt
@@ -50,7 +50,7 @@ REPO = Path(__file__).resolve().parents[2]
 NAME = "support"
 PREFECT_YAML_SNIPPET = """
   - name: promote-prompt
-    entrypoint: flows/promote_prompt.py:promote_prompt
+    entrypoint: prefect_llmops.flows.promote_prompt:promote_prompt
     description: >-
       The promote button. Fill in the form: prompt, version, strategy (immediate, canary
       5 → 25 → 100 %, blue_green 10 → 50 → 100 % with the old version kept as fallback, or
@@ -61,7 +61,7 @@ PREFECT_YAML_SNIPPET = """
     enforce_parameter_schema: true
     work_pool: *llmops_pool
   - name: advance-rollouts
-    entrypoint: flows/advance_rollouts.py:advance_rollouts
+    entrypoint: prefect_llmops.flows.advance_rollouts:advance_rollouts
     description: >-
       Every 15 minutes, looks at each active prompt rollout once: moves it to its next step
       when the step has run long enough, had enough traffic and passed its gates; waits for
@@ -76,7 +76,7 @@ PREFECT_YAML_SNIPPET = """
     concurrency_limit: 1
     work_pool: *llmops_pool
   - name: rollback-prompt
-    entrypoint: flows/rollback_prompt.py:rollback_prompt
+    entrypoint: prefect_llmops.flows.rollback_prompt:rollback_prompt
     description: >-
       Restores a prompt's previous production version (or the one named), ends its rollout and
       emits llmops.prompt.rolled_back. Started by hand (`llmops rollback`), or by the automation
@@ -138,18 +138,23 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return seen
 
 
-def promotion(version: str = "1.1.0", **overrides: Any) -> PromotionRequest:
+def promotion(version: str = "1.1.0", **overrides: Any) -> PromotionForm:
+    """The form, with the advanced section's fields given by name like the others."""
+    advanced: dict[str, Any] = {
+        "min_step_minutes": 0,
+        "min_requests_per_step": 100,
+        "custom_tolerances": Tolerances(min_samples_per_arm=100),
+    }
     fields: dict[str, Any] = {
         "prompt_name": NAME,
         "version": version,
-        "min_step_minutes": 0,
-        "min_requests_per_step": 100,
         "force_without_eval": True,
-        "tolerances": Tolerances(min_samples_per_arm=100),
         "reason": "better refunds",
         "actor": "alice",
     }
-    return PromotionRequest(**(fields | overrides))
+    for key, value in overrides.items():
+        (advanced if key in AdvancedPromotion.model_fields else fields)[key] = value
+    return PromotionForm(**fields, advanced=AdvancedPromotion(**advanced))
 
 
 def release(version: str = "1.0.0") -> dict[str, Any]:
@@ -239,11 +244,14 @@ def test_promote_immediate_moves_production_tags_the_release_and_publishes_the_p
 
 def test_the_parameter_model_refuses_bad_values_before_the_run() -> None:
     schema = promote_prompt.parameters.model_dump()
-    request_schema = schema["definitions"]["PromotionRequest"]
+    request_schema = schema["definitions"]["PromotionForm"]
+    assert list(request_schema["properties"])[:5] == ["prompt_name", "version", "strategy", "reason", "actor"]
     assert request_schema["properties"]["strategy"]["enum"] == ["immediate", "canary", "blue_green", "ab"]
+    assert request_schema["properties"]["tolerances"]["enum"] == ["strict", "default", "lenient"]
     assert set(request_schema["required"]) == {"prompt_name", "version", "reason", "actor"}
+    assert "bootstrap_resamples" not in str(schema) and "seed" not in str(schema), "statistical internals are settings"
     with pytest.raises(ValidationError, match="steps must increase"):
-        PromotionRequest.model_validate({**promotion().model_dump(), "steps": [50, 5, 100]})
+        promotion(steps=[50, 5, 100]).request()
 
 
 def test_a_second_promotion_of_a_prompt_with_a_live_rollout_fails_with_a_clear_message() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from cli import app
+from prefect_llmops.cli import app
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 runner = CliRunner()

@@ -13,7 +13,6 @@ import typer
 from sqlalchemy import Column, DateTime, Engine, Float, Integer, MetaData, String, Table, delete, inspect, select
 from typer.testing import CliRunner
 
-from cli import digest as digest_cli
 from llmops.demo import DEMO_INCIDENTS, generate_traces
 from llmops.drift.findings import Finding
 from llmops.drift.history import TraceGroup
@@ -35,6 +34,7 @@ from llmops.store.engine import create_store_engine
 from llmops.store.models import Base, StoreSetting, Trace, TraceRollup
 from llmops.store.outbox_models import AlertRecord
 from llmops.store.writer import write_traces
+from prefect_llmops.cli import digest as digest_cli
 from tests.factories import trace
 
 DAY = date(2026, 11, 26)  # a Thursday

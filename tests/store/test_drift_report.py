@@ -15,7 +15,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, delete
 from typer.testing import CliRunner
 
-from cli.drift import register
 from llmops import settings
 from llmops.demo import DEMO_INCIDENTS, generate_traces
 from llmops.drift.findings import Finding
@@ -27,6 +26,7 @@ from llmops.release.registry import Registry
 from llmops.store.models import Base
 from llmops.store.tables import DRIFT_REPORTS as REPORTS
 from llmops.store.writer import write_traces
+from prefect_llmops.cli.drift import register
 from tests.factories import trace
 
 END = date(2026, 11, 26)  # a Thursday: the demo's last day, with chat's latency regression

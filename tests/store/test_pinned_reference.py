@@ -12,7 +12,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from cli.drift import register
 from llmops import settings
 from llmops.drift.pinned_compare import Traits
 from llmops.drift.pinned_references import (
@@ -28,6 +27,7 @@ from llmops.evals.datasets import Dataset, EvalExample
 from llmops.prompts import PromptVersion
 from llmops.store.models import Base
 from llmops.store.tables import PINNED_OUTPUTS as OUTPUTS
+from prefect_llmops.cli.drift import register
 
 PROMPT = PromptVersion(
     name="support-chat", version="2.3.0", model="claude-3-5-sonnet-20241022", created="2025-11-01", author="tests",

@@ -35,12 +35,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from cli.pull import register
 from llmops.ingest import pull
 from llmops.ingest.pull import SourceConfig, SourceConfigError, SourceUnavailable, pull_traces
 from llmops.settings import LLMOPS_SOURCE_URL
 from llmops.store.models import Trace
 from llmops.store.writer import load_watermark
+from prefect_llmops.cli.pull import register
 
 T0 = datetime(2025, 11, 1, 12, 0)
 COLUMN_MAP = {

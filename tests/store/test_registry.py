@@ -19,7 +19,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
-from cli.registry import register, register_prompts
 from llmops.prompts import PromptVersion
 from llmops.release import registry as registry_module
 from llmops.release.registry import (
@@ -34,6 +33,7 @@ from llmops.release.registry import (
 )
 from llmops.store.models import Base
 from llmops.store.registry_models import LabelEventRow, PromptLabel, PromptVersionRow
+from prefect_llmops.cli.registry import register, register_prompts
 
 REGISTRY_TABLES = ("label_events", "prompt_labels", "prompt_versions")
 MODEL = "claude-3-5-sonnet-20241022"

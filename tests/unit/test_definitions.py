@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("llmops", "cli", "blocks", "tasks", "flows", "deployments")
+PACKAGES = ("llmops", "prefect_llmops")
 
 
 def _modules(package: str) -> list[str]:

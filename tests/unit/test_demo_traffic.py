@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from deployments import demo
 from llmops.demo import DEMO_INCIDENTS, FEATURES_BY_NAME, UNKNOWN_MODEL, generate_traces, plan_days
 from llmops.ingest.pull import SourceConfig, pull_traces
 from llmops.pricing import TokenUsage, price_call
 from llmops.store.engine import get_engine
 from llmops.store.rollups import cost_report
+from prefect_llmops.deployments import demo
 
 UTC_ZONE = ZoneInfo("UTC")
 END_DAY = date(2025, 11, 20)  # a Thursday: day 25 is a Saturday, the quietest kind of day

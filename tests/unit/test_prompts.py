@@ -11,7 +11,6 @@ import typer
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from cli.prompts import register
 from llmops import settings
 from llmops.demo.traffic import FEATURES
 from llmops.prompts import (
@@ -31,6 +30,7 @@ from llmops.prompts import (
     sort_versions,
     validate_prompts,
 )
+from prefect_llmops.cli.prompts import register
 
 REPO = Path(__file__).parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "prompts"

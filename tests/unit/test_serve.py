@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deployments.serve import (
+from llmops import settings
+from prefect_llmops.deployments.serve import (
     CockpitConfig,
     ManagedProcess,
     groups_alive,
@@ -21,7 +22,6 @@ from deployments.serve import (
     trigger_names,
     work_pool_name,
 )
-from llmops import settings
 
 
 @pytest.mark.parametrize(

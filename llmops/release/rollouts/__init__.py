@@ -42,7 +42,9 @@ from llmops.release.rollouts.actions import (
 from llmops.release.rollouts.plan import (
     DEFAULT_STEPS,
     RESOURCE_PREFIX,
+    AdvancedPromotion,
     PlanStep,
+    PromotionForm,
     PromotionRequest,
     RolloutPlan,
     Strategy,
@@ -74,6 +76,8 @@ __all__ = [
     "EvalGateContext",
     "GateResult",
     "PlanStep",
+    "AdvancedPromotion",
+    "PromotionForm",
     "PromotionRequest",
     "RollbackResult",
     "Rollout",

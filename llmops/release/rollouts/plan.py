@@ -9,11 +9,12 @@ prompt-name helpers are here because requests, events and automations all name p
 from __future__ import annotations
 
 import getpass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from llmops.release.experiments import Tolerances
+from llmops.prompts import prompt_names
+from llmops.release.experiments import TOLERANCE_PRESETS, TolerancePreset, Tolerances
 
 Strategy = Literal["immediate", "canary", "blue_green", "ab"]
 DEFAULT_STEPS: dict[str, list[float]] = {"canary": [5, 25, 100], "blue_green": [10, 50, 100]}
@@ -192,6 +193,105 @@ class PromotionRequest(BaseModel):
             git_tag=self.git_tag,
             reason=self.reason,
         )
+
+
+def _prompt_choices(schema: dict[str, Any]) -> None:
+    """The form's prompt field lists the prompts of the prompt files when the schema is made (at deploy)."""
+    try:
+        names = prompt_names()
+    except (FileNotFoundError, ValueError):
+        return
+    if names:
+        schema["enum"] = names
+
+
+class AdvancedPromotion(BaseModel):
+    """The promote form's advanced section: the pace of the steps, the A/B split, custom tolerances."""
+
+    model_config = ConfigDict(extra="forbid", title="Advanced")
+
+    steps: list[float] | None = Field(
+        default=None,
+        description="Traffic % per step, increasing, ending at 100 (canary, blue_green). Empty: the strategy's default.",
+    )
+    min_step_minutes: float = Field(default=60, ge=0, description="Minimum time each step serves before it may pass.")
+    min_requests_per_step: int = Field(default=300, ge=1, description="Candidate requests a step needs before it may pass.")
+    ab_split: float = Field(default=50, gt=0, lt=100, description="ab: the candidate's share of traffic, in %.")
+    ab_duration_hours: float = Field(default=24, gt=0, description="ab: how long the split runs before the report decides.")
+    custom_tolerances: Tolerances | None = Field(
+        default=None, description="Every tolerance by hand, instead of the preset. Empty: the preset."
+    )
+
+
+class PromotionForm(BaseModel):
+    """The promote-prompt form: the five things a person decides, then a preset, then the rest.
+
+    ``request()`` expands it into the ``PromotionRequest`` the rollout runs on. The prompt is a
+    choice among the prompt files' names (in the UI), the tolerances a named preset; the
+    statistical internals (bootstrap resamples, seed) are settings, not questions.
+
+    Example:
+        >>> form = PromotionForm(prompt_name="support-chat", version="2.3.1", reason="written refund policy", actor="alice")
+        >>> request = form.request()
+        >>> request.strategy, request.tolerances.max_p95_latency_increase, request.min_step_minutes
+        ('canary', 0.15, 60.0)
+        >>> strict = PromotionForm(prompt_name="support-chat", version="2.3.1", reason="r", actor="a", tolerances="strict")
+        >>> strict.request().tolerances.max_cost_increase
+        0.05
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="Promote a prompt version",
+        json_schema_extra={"description": "Prompt, version, strategy, reason and who asks; the rest has defaults."},
+    )
+
+    prompt_name: str = Field(
+        min_length=1, title="Prompt", description="The prompt to promote.", json_schema_extra=_prompt_choices
+    )
+    version: str = Field(min_length=1, description="The version to promote, e.g. 2.3.1; registered from its file if needed.")
+    strategy: Strategy = Field(
+        default="canary",
+        description="immediate | canary (5 → 25 → 100 %) | blue_green (10 → 50 → 100 %, old version kept as fallback) | ab.",
+    )
+    reason: str = Field(min_length=1, description="Why; stored with every label move.")
+    actor: str = Field(min_length=1, description="Who asks for it; stored with every label move.")
+    tolerances: TolerancePreset = Field(
+        default="default",
+        description="How much worse than control a step may be: strict, default or lenient (see the README).",
+    )
+    environment: str = Field(default="production", min_length=1, description="Registry environment.")
+    require_approval: bool = Field(default=False, description="Wait for `llmops rollout approve` between steps.")
+    force_without_eval: bool = Field(
+        default=False,
+        description="Promote a version without a complete eval run (recorded in the audit log); a regression is never forced.",
+    )
+    git_tag: bool = Field(
+        default=True, description="Tag `prompt/<name>/<version>` in the prompt files' git checkout when it becomes production."
+    )
+    advanced: AdvancedPromotion | None = Field(
+        default=None, description="The pace of the steps, the A/B split and tolerances by hand. Empty: the defaults."
+    )
+
+    def request(self) -> PromotionRequest:
+        """The full request this form stands for.
+
+        Returns:
+            A validated ``PromotionRequest``.
+
+        Raises:
+            pydantic.ValidationError: Steps that do not fit the strategy, or do not rise to 100.
+        """
+        advanced = self.advanced or AdvancedPromotion()
+        return PromotionRequest(
+            prompt_name=self.prompt_name, version=self.version, environment=self.environment, strategy=self.strategy,
+            steps=advanced.steps, min_step_minutes=advanced.min_step_minutes,
+            min_requests_per_step=advanced.min_requests_per_step, ab_split=advanced.ab_split,
+            ab_duration_hours=advanced.ab_duration_hours, require_approval=self.require_approval,
+            force_without_eval=self.force_without_eval,
+            tolerances=advanced.custom_tolerances or TOLERANCE_PRESETS[self.tolerances],
+            git_tag=self.git_tag, reason=self.reason, actor=self.actor,
+        )  # fmt: skip
 
 
 class RolloutPlan(BaseModel):
