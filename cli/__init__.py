@@ -1,6 +1,7 @@
 """``llmops``: the same product as the flows, for people and scripts.
 
-Exit status: 0 success, 1 a check failed, 2 usage error (and a missing extra), 3 partial success.
+Exit status: 0 success, 1 a check failed (or the store failed: one line naming it, password
+masked), 2 usage error (and a missing extra), 3 partial success.
 
 The base install (``pip install prefect-llmops``) runs the store's commands: traces, costs,
 prompts, resolve, db. The others need the ``ops`` extra; without it they are still listed, and
@@ -15,12 +16,14 @@ from typing import Any
 import typer
 
 from llmops.extras import install_hint
+from prefect_llmops.cli.store_errors import StoreErrorsGroup
 
 app = typer.Typer(
     name="llmops",
     help="Operations for LLM applications: traces, costs, evaluations, prompt rollouts, compression, digests.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=StoreErrorsGroup,
 )
 COMMANDS: dict[str, tuple[str, ...]] = {
     "db": ("db",),

@@ -16,7 +16,7 @@ from llmops.compression.experiment import CompressionRequest
 from llmops.compression.lingua import CompressionUnavailable, missing_extra
 from llmops.evals.runner import ModelUnavailable
 from llmops.prompts import PromptFileError, PromptNotFoundError
-from prefect_llmops.cli.output import EXIT_CHECK_FAILED, console, fail, print_json, print_table
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, echo, fail, print_json, print_table
 
 
 def _rates(text: str) -> list[float]:
@@ -64,13 +64,11 @@ def compress(
         )
         if outcome["chosen"]:
             where = f"registered {outcome['registered']}" if outcome["registered"] else "not registered (--no-register)"
-            console.print(f"{name} {outcome['chosen']} (rate {outcome['chosen_rate']:g}): {where}", highlight=False, markup=False)
-            console.print(f"projected saving: {outcome['projection']}", highlight=False, markup=False)
-            console.print(
-                f"promote it: llmops promote {name} {outcome['chosen']} --strategy canary", highlight=False, markup=False
-            )
+            echo(f"{name} {outcome['chosen']} (rate {outcome['chosen_rate']:g}): {where}")
+            echo(f"projected saving: {outcome['projection']}")
+            echo(f"promote it: llmops promote {name} {outcome['chosen']} --strategy canary")
         else:
-            console.print(f"nothing registered: {outcome['why_none']}", highlight=False, markup=False)
+            echo(f"nothing registered: {outcome['why_none']}")
     if not outcome["chosen"]:
         raise typer.Exit(EXIT_CHECK_FAILED)
 

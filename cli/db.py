@@ -6,6 +6,7 @@ import typer
 
 from llmops.store.engine import get_engine
 from llmops.store.migrate import current_revisions, head_revisions
+from prefect_llmops.cli.output import echo
 
 db_app = typer.Typer(help="The store: migrations and maintenance.", no_args_is_help=True)
 
@@ -15,7 +16,7 @@ def upgrade() -> None:
     """Apply every pending migration (also done automatically on first use)."""
     engine = get_engine()
     current = ", ".join(sorted(current_revisions(engine)))
-    typer.echo(f"store {engine.url!r} at {current} (heads: {', '.join(sorted(head_revisions()))})")
+    echo(f"store {engine.url!r} at {current} (heads: {', '.join(sorted(head_revisions()))})")
 
 
 @db_app.command("rebuild-rollups")

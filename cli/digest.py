@@ -10,7 +10,7 @@ import typer
 from llmops.report.digest import DEFAULT_TOP_FEATURES, compute_digest
 from llmops.report.slack import SlackConfig, deliver_pending, enqueue_digest, render_digest
 from llmops.store.engine import get_engine
-from prefect_llmops.cli.output import EXIT_PARTIAL, fail, print_json
+from prefect_llmops.cli.output import EXIT_PARTIAL, echo, fail, print_json
 
 
 def digest(
@@ -43,7 +43,7 @@ def digest(
         print_json(numbers.as_dict())
         return
     message = render_digest(numbers, with_chart=not dry_run)
-    typer.echo(message.plain)
+    echo(message.plain)
     if dry_run:
         return
     config = SlackConfig.from_env()
@@ -51,13 +51,13 @@ def digest(
     entry = enqueue_digest(engine, numbers, config, message)
     stored = "stored in the outbox" if entry.created else "already in the outbox"
     if not config.configured:
-        typer.echo(
+        echo(
             f"\n{stored} ({entry.dedupe_key}); Slack is not configured, so it waits there "
             "(set SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL)."
         )
         return
     report = deliver_pending(engine, config)
-    typer.echo(f"\n{stored} ({entry.dedupe_key}); Slack: {report.summary()}")
+    echo(f"\n{stored} ({entry.dedupe_key}); Slack: {report.summary()}")
     if not report.ok:
         raise typer.Exit(EXIT_PARTIAL)
 

@@ -13,7 +13,7 @@ from llmops.drift.report import check_day, finding_rows, findings_of, stored_fin
 from llmops.evals.runner import ModelUnavailable
 from llmops.release.registry import PRODUCTION, Registry
 from llmops.store.engine import get_engine
-from prefect_llmops.cli.output import console, fail, print_json, print_table
+from prefect_llmops.cli.output import echo, fail, print_json, print_table
 
 drift_app = typer.Typer()
 
@@ -54,10 +54,10 @@ def drift(
     scope = f" ({feature})" if feature else ""
     tested = f"{len(check.report.tests)} tests, {len(check.report.skipped)} skipped (too few calls or reference days)"
     if not findings:
-        console.print(f"{check.day}{scope}: nothing drifted, no pinning problems; {tested}", highlight=False)
+        echo(f"{check.day}{scope}: nothing drifted, no pinning problems; {tested}")
         return
     print_table(finding_rows(findings), title=f"Drift findings of {check.day}{scope}")
-    console.print(tested, highlight=False)
+    echo(tested)
 
 
 @drift_app.command("reference")
@@ -87,7 +87,7 @@ def reference(
         except ModelUnavailable as exc:
             raise fail(str(exc)) from None
         for check in checks:
-            console.print(check.line(), highlight=False)
+            echo(check.line())
         if any(check.status == "failed" for check in checks):
             raise typer.Exit(1)
     wanted = {v for _, v, _ in targets}
@@ -107,7 +107,7 @@ def reference(
     elif rows:
         print_table(rows, title=f"Pinned-model references of {name}")
     else:
-        console.print(f"{name}: no pinned reference stored for {', '.join(sorted(wanted))}", highlight=False)
+        echo(f"{name}: no pinned reference stored for {', '.join(sorted(wanted))}")
 
 
 def register(app: typer.Typer) -> None:

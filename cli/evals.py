@@ -22,7 +22,7 @@ from llmops.prompts import PromptFileError, PromptNotFoundError, PromptVersion, 
 from llmops.release.gates import baseline_run
 from llmops.release.registry import get_registry
 from llmops.store.engine import get_engine
-from prefect_llmops.cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json, print_table
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, echo, errors, fail, print_json, print_table, safe_text
 
 
 def _prompt(name: str, version: str | None) -> PromptVersion:
@@ -57,10 +57,11 @@ def _summary(run: RunRecord, comparison: Comparison | None) -> dict[str, Any]:
 
 def _progress_bar(label: str) -> tuple[Progress, Any]:
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}", markup=False),
         TimeElapsedColumn(), console=errors,
     )  # fmt: skip
-    task = bar.add_task(label, total=None, status="")
+    task = bar.add_task(safe_text(label), total=None, status="")
 
     def update(progress: RunProgress) -> None:
         status = f"${progress.cost_usd:.4f}" + (f" · {progress.failed} failed" if progress.failed else "")
@@ -68,7 +69,7 @@ def _progress_bar(label: str) -> tuple[Progress, Any]:
             status += f" · {progress.cached} cached"
         if progress.note and progress.note.startswith(("batch", "circuit")):
             status += f" · {progress.note}"
-        bar.update(task, total=progress.total, completed=progress.done + progress.failed, status=status)
+        bar.update(task, total=progress.total, completed=progress.done + progress.failed, status=safe_text(status))
 
     return bar, update
 
@@ -120,9 +121,9 @@ def run(
         print_table([_summary(record, comparison) for record, comparison in outcomes], title=f"Evaluation of {prompt.ref}")
         for record, comparison in outcomes:
             if record.status_reason:
-                errors.print(f"run {record.id} {record.status}: {record.status_reason}", highlight=False, markup=False)
+                echo(f"run {record.id} {record.status}: {record.status_reason}", err=True)
             if comparison and comparison.verdict != "no_difference":
-                errors.print(f"run {record.id}: {comparison.verdict}: {comparison.reason}", highlight=False, markup=False)
+                echo(f"run {record.id}: {comparison.verdict}: {comparison.reason}", err=True)
     statuses = {record.status for record, _ in outcomes}
     regressed = any(c is not None and c.verdict == "regression" for _, c in outcomes)
     if "failed" in statuses or (fail_on_regression and regressed):
@@ -150,7 +151,7 @@ def compare(
         a, b = comparison.baseline, comparison.candidate
         title = f"Run {b.id} ({b.prompt_version}) vs run {a.id} ({a.prompt_version}) on {b.dataset_name}"
         print_table(comparison.rows(), title=title)
-        typer.echo(f"verdict: {comparison.verdict} — {comparison.reason}")
+        echo(f"verdict: {comparison.verdict} — {comparison.reason}")
     if fail_on_regression and comparison.verdict == "regression":
         raise typer.Exit(EXIT_CHECK_FAILED)
 

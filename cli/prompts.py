@@ -20,7 +20,7 @@ from llmops.prompts import (
     prompt_files,
     validate_prompts,
 )
-from prefect_llmops.cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, echo, fail, print_json, print_table
 
 prompts_app = typer.Typer(help="Prompt version files: prompts/<name>/<version>.yaml.", no_args_is_help=True)
 
@@ -65,7 +65,7 @@ def validate(
                     "problems": [problem.to_dict() for problem in problems]})  # fmt: skip
     else:
         for problem in problems:
-            typer.echo(str(problem))
+            echo(problem)
         typer.echo(f"{_count(checked, 'prompt file')} checked: {_count(errors, 'error')}, {_count(warnings, 'warning')}")
     if errors:
         raise typer.Exit(EXIT_CHECK_FAILED)
@@ -113,9 +113,9 @@ def show(
     if prompt.eval_metrics:
         header["eval metrics"] = ", ".join(f"{key}={value}" for key, value in prompt.eval_metrics.items())
     for label, value in header.items():
-        typer.echo(f"{label + ':':<14}{value}")
+        echo(f"{label + ':':<14}{value}")
     typer.echo("system:")
-    typer.echo(prompt.system.rstrip("\n"))
+    echo(prompt.system.rstrip("\n"))
 
 
 @prompts_app.command("diff")
@@ -128,7 +128,7 @@ def diff_versions(
     """Model and parameter changes, then a unified diff of the system prompts."""
     with _exits_on_bad_prompts():
         before, after = get_prompt(name, old, directory), get_prompt(name, new, directory)
-    typer.echo(diff(before, after))
+    echo(diff(before, after))
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,7 @@ from llmops.ingest.pull import (
     pull_traces,
 )
 from llmops.store.engine import get_engine
-from prefect_llmops.cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, errors, fail, print_json
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, EXIT_PARTIAL, echo, fail, print_json
 
 
 def _column_map(pairs: list[str]) -> dict[str, str]:
@@ -114,13 +114,13 @@ def pull(
         raise fail(str(exc), EXIT_CHECK_FAILED) from None
     for rejection in report.first_rejections:
         column = f" {rejection.column}:" if rejection.column else ""
-        errors.print(f"row {rejection.row_id!r}:{column} {rejection.reason}", highlight=False, markup=False)
+        echo(f"row {rejection.row_id!r}:{column} {rejection.reason}", err=True)
     if report.rejected > len(report.first_rejections):
-        errors.print(f"… {report.rejected - len(report.first_rejections)} more rejected", highlight=False)
+        echo(f"… {report.rejected - len(report.first_rejections)} more rejected", err=True)
     if as_json:
         print_json(report.as_dict())
     else:
-        typer.echo(report.summary())
+        echo(report.summary())
     if report.rejected:
         raise typer.Exit(EXIT_PARTIAL)
 

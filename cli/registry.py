@@ -16,7 +16,7 @@ from llmops.release.registry import (
     get_registry,
 )
 from llmops.release.registry import resolve as resolve_for_user
-from prefect_llmops.cli.output import EXIT_CHECK_FAILED, fail, print_json, print_table
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, errors, fail, print_json, print_table, safe_text
 
 
 def resolve(
@@ -30,6 +30,13 @@ def resolve(
         served = resolve_for_user(name, user, environment)
     except (PromptNotServed, RegistryUnavailable) as exc:
         raise fail(str(exc), EXIT_CHECK_FAILED) from None
+    if served.stale:  # the last known version, served during an outage: no label state to read
+        errors.print(f"warning: the store is unreachable; {safe_text(served.version)} is the last known version", markup=False)
+        if as_json:
+            print_json(dataclasses.asdict(served))
+        else:
+            print_table([{"prompt": name, "version": served.version, "label": served.label, "stale": True}], title=name)
+        return
     state = get_registry().labels(name, environment)
     line = {
         "prompt": served.name,

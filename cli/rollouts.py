@@ -28,7 +28,7 @@ from llmops.release.rollouts import (
     tag_if_released,
 )
 from llmops.store.engine import get_engine
-from prefect_llmops.cli.output import EXIT_CHECK_FAILED, errors, fail, print_json, print_table
+from prefect_llmops.cli.output import EXIT_CHECK_FAILED, echo, errors, fail, print_json, print_table
 
 rollout_app = typer.Typer(help="A live rollout: approve its next step.", no_args_is_help=True)
 ab_app = typer.Typer(help="A/B comparisons of a prompt's versions from traces.", no_args_is_help=True)
@@ -112,7 +112,7 @@ def promote(
     if as_json:
         print_json(shown)
         return
-    typer.echo(
+    echo(
         f"rollout {shown['id']}: {shown['prompt']} {shown['baseline'] or '–'} → {shown['candidate']} "
         f"({shown['strategy']}), step {shown['step']} at {shown['traffic_percent']:g} %, {shown['status']}; gates: {shown['gates']}"
     )
@@ -159,7 +159,7 @@ def rollback_command(
     if as_json:
         print_json(result)
         return
-    typer.echo(result["message"])
+    echo(result["message"])
 
 
 @rollout_app.command("approve")
@@ -173,11 +173,11 @@ def approve_command(
         outcome = approve(get_engine(), name, environment=environment, actor=actor or default_actor())
         tag = tag_if_released(outcome)
         if tag:
-            typer.echo(f"tagged {tag}")
+            echo(f"tagged {tag}")
     except RolloutError as exc:
         raise fail(str(exc), EXIT_CHECK_FAILED) from None
     rollout = outcome.rollout
-    typer.echo(
+    echo(
         f"rollout {rollout.id} of {rollout.prompt_name}: {outcome.message} ({rollout.status}, {rollout.step.traffic_percent:g} %)"
     )
 
@@ -202,8 +202,8 @@ def ab_report_command(
     if as_json:
         print_json({"rollout_id": rollout.id, "baseline": rollout.baseline, "candidate": rollout.candidate, **report.as_dict()})
         return
-    typer.echo(f"rollout {rollout.id} ({rollout.strategy}, {rollout.status}), since {rollout.created_at:%Y-%m-%d %H:%M} UTC")
-    typer.echo(report.to_markdown())
+    echo(f"rollout {rollout.id} ({rollout.strategy}, {rollout.status}), since {rollout.created_at:%Y-%m-%d %H:%M} UTC")
+    echo(report.to_markdown())
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from llmops.ingest.pipeline import ImportReport, import_file
 from llmops.store.engine import get_engine
 from prefect_llmops.cli import pull
-from prefect_llmops.cli.output import EXIT_PARTIAL, errors, fail
+from prefect_llmops.cli.output import EXIT_PARTIAL, echo, errors, fail, safe_text
 
 traces_app = typer.Typer(help="Import and pull LLM call traces.", no_args_is_help=True)
 FORMATS = ("jsonl", "csv", "otel")
@@ -36,14 +36,14 @@ def import_traces(
     total_rejected = 0
     for path in files:
         with Progress(
-            TextColumn(f"[bold]{path.name}"),
+            TextColumn("{task.fields[file]}", style="bold", markup=False),
             BarColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             TimeElapsedColumn(),
             console=errors,
             transient=True,
         ) as progress:
-            task = progress.add_task("", total=None)
+            task = progress.add_task("", total=None, file=safe_text(path.name))
 
             def show(report: ImportReport, task_id=task, progress=progress) -> None:  # type: ignore[no-untyped-def]
                 progress.update(task_id, description=report.summary())
@@ -54,14 +54,14 @@ def import_traces(
                 raise fail(str(exc)) from None
         for rejection in report.first_rejections:
             field = f" {rejection.field}:" if rejection.field else ""
-            errors.print(f"{path}:{rejection.line}:{field} {rejection.reason}", highlight=False, markup=False)
+            echo(f"{path}:{rejection.line}:{field} {rejection.reason}", err=True)
         if report.rejected > len(report.first_rejections):
-            errors.print(f"… {report.rejected - len(report.first_rejections)} more", highlight=False)
+            echo(f"… {report.rejected - len(report.first_rejections)} more", err=True)
         if report.rejects_path:
-            errors.print(f"rejected lines written to {report.rejects_path}", highlight=False)
-        typer.echo(f"{path}: {report.summary()}")
+            echo(f"rejected lines written to {report.rejects_path}", err=True)
+        echo(f"{path}: {report.summary()}")
         for note in report.notes():
-            typer.echo(f"  {note}")
+            echo(f"  {note}")
         total_rejected += report.rejected
     if total_rejected:
         raise typer.Exit(EXIT_PARTIAL)

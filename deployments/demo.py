@@ -56,8 +56,9 @@ from sqlalchemy import (
     create_engine,
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 
-from llmops import settings
+from llmops import privacy, settings
 from llmops.demo import (
     DEFAULT_CALLS_PER_WEEKDAY,
     DEFAULT_SEED,
@@ -132,12 +133,24 @@ SAMPLE_REQUESTS: dict[str, tuple[str, tuple[str, ...]]] = {
 console = Console(soft_wrap=True)
 
 
+def _say(text: str) -> None:
+    """A line holding data from the store or a flow, printed as text (never markup), terminal-safe."""
+    from prefect_llmops.cli.output import plain
+
+    console.print(plain(text, multiline=True), highlight=False)
+
+
 def demo_database_url() -> tuple[str, bool]:
     """The store the demo writes to, and whether it is the demo's own (and so may be rebuilt)."""
     url = settings.env(settings.LLMOPS_DATABASE_URL)
     if url:
         return url, False
     return f"sqlite:///{(settings.home() / DEMO_STORE_FILE).resolve()}", True
+
+
+def shown_url(url: str) -> str:
+    """The store's URL as the demo prints it: the password masked (``***``)."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def history_marker(seed: int, calls_per_weekday: int, end_day: date) -> dict[str, Any]:
@@ -159,10 +172,10 @@ def prepare_demo_store(url: str, owned: bool, marker: dict[str, Any]) -> str | N
             note = f"rebuilt {store}: it held the history ending {previous['end_day']} (seed {previous['seed']})"
         else:
             note = (
-                f"{url} already holds a demo history ending {previous['end_day']}; the new one is added "
+                f"{shown_url(url)} already holds a demo history ending {previous['end_day']}; the new one is added "
                 "next to it (set no LLMOPS_DATABASE_URL to get a store of the demo's own)"
             )
-    marker_path.parent.mkdir(parents=True, exist_ok=True)
+    privacy.private_dir(marker_path.parent)
     marker_path.write_text(json.dumps(marker))
     return note
 
@@ -305,7 +318,7 @@ def print_report(engine: Engine, end_day: date) -> None:
     costs(since=(end_day - timedelta(days=6)).isoformat(), until=end_day.isoformat(), by="day", as_json=False)
     console.print("\n[bold]What to look at[/bold]")
     for incident in DEMO_INCIDENTS:
-        console.print(f"  • {_incident_finding(engine, incident, end_day)}", highlight=False)
+        _say(f"  • {_incident_finding(engine, incident, end_day)}")
     console.print(
         "  • the unpriced requests are chat calls on the internal fine-tune 'acme-ft-support-v1', which "
         "genai-prices has no price for: counted, never priced at $0",
@@ -462,15 +475,14 @@ def print_drift(end_day: date) -> None:
     result = drift_detection(day=end_day)
     console.print(f"\n[bold]Drift on {end_day}[/bold] ({result['tests']} tests against the 14 days before)")
     for line in result["pinned"]:
-        console.print(f"  • pinned model: {line}", highlight=False)
+        _say(f"  • pinned model: {line}")
     for finding in result["findings"]:
         where = f"{finding['feature']} {finding['prompt_name']}@{finding['prompt_version']} on {finding['model']}"
-        console.print(f"  • {finding['kind']}: {where}: {finding['summary']}", highlight=False)
+        _say(f"  • {finding['kind']}: {where}: {finding['summary']}")
     for event in result["events"]:
-        console.print(
+        _say(
             f"  llmops.drift.detected for {event['version']} ({event.get('label') or 'no label'}): "
-            "under a Prefect server, a canary's event starts the rollback-prompt automation",
-            highlight=False,
+            "under a Prefect server, a canary's event starts the rollback-prompt automation"
         )
 
 
@@ -478,11 +490,11 @@ def print_digest(engine: Engine, end_day: date) -> None:
     """The digest of the demo's last day, printed; sent to Slack when a token or webhook is configured."""
     digest = compute_digest(engine, end_day)
     message = render_digest(digest)
-    console.print(f"\n{message.plain}", highlight=False, markup=False)
+    _say(f"\n{message.plain}")
     config = SlackConfig.from_env()
     entry = enqueue_digest(engine, digest, config, message)
     if config.configured:
-        console.print(f"  Slack: {deliver_pending(engine, config).summary()}", highlight=False)
+        _say(f"  Slack: {deliver_pending(engine, config).summary()}")
     else:
         console.print(
             f"  stored in the outbox ({entry.dedupe_key}); set SLACK_BOT_TOKEN and SLACK_CHANNEL to post it",
@@ -505,7 +517,7 @@ def use_demo_prompts() -> Path:
     for path in source.glob("*/*.yaml"):
         copy = target / path.relative_to(source)
         if not copy.exists():
-            copy.parent.mkdir(parents=True, exist_ok=True)
+            privacy.private_dir(copy.parent)
             shutil.copyfile(path, copy)
     os.environ[settings.LLMOPS_PROMPTS_DIR] = str(target)
     return target
@@ -533,18 +545,15 @@ def compress_long_prompt() -> None:
         f"{COMPRESSED_PROMPT} {COMPRESSED_VERSION}: candidates ({outcome['model']}; tokens by the pinned model's count)",
     )
     if outcome["chosen"]:
-        console.print(
-            f"  registered {COMPRESSED_PROMPT} {outcome['chosen']} (rate {outcome['chosen_rate']:g}) as {outcome['registered']}",
-            highlight=False, markup=False,
-        )  # fmt: skip
-        console.print(f"  projected saving: {outcome['projection']}", highlight=False, markup=False)
+        _say(f"  registered {COMPRESSED_PROMPT} {outcome['chosen']} (rate {outcome['chosen_rate']:g}) as {outcome['registered']}")
+        _say(f"  projected saving: {outcome['projection']}")
         console.print(
             f"  not promoted: try LLMOPS_PROMPTS_DIR={settings.prompts_dir()} .venv/bin/llmops prompts diff "
             f"{COMPRESSED_PROMPT} {COMPRESSED_VERSION} {outcome['chosen']}",
             highlight=False, markup=False,
         )  # fmt: skip
     else:
-        console.print(f"  nothing registered: {outcome['why_none']}", highlight=False, markup=False)
+        _say(f"  nothing registered: {outcome['why_none']}")
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -557,6 +566,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    privacy.private_dir(settings.home())  # 0700: the demo's stores, prompts and Prefect home are inside
+    privacy.use_demo_salt()  # invented users: hashed with the demo's own salt, no default-salt warning
     os.environ.setdefault("PREFECT_HOME", str((settings.home() / "prefect").resolve()))  # keep ~/.prefect clean
     url, owned = demo_database_url()
     prompts = use_demo_prompts()
@@ -567,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = get_engine(url)
     console.print(f"[bold]llmops demo[/bold]: Acme Corp's support assistant, store {engine.url!r}")
     if note:
-        console.print(f"  {note}", highlight=False)
+        _say(f"  {note}")
 
     if not args.no_sample_calls:
         if today_has_traces(engine):
@@ -596,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"  the application's table {APP_TABLE} in {app_url}: {DEMO_DAYS} days to {end_day}")
     console.print("  running the ingest-traces flow (Prefect) to pull it into the store …")
     report = pull_with_ingest_flow(app_url)
-    console.print(f"  ingest-traces: {report.summary()}", highlight=False)
+    _say(f"  ingest-traces: {report.summary()}")
     print_report(engine, end_day)
     with local_model(args.seed) as base_url:
         start_canary(engine, base_url)
@@ -605,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         compress_long_prompt()
     print_digest(engine, end_day)
     console.print(
-        f"\nExplore it yourself: LLMOPS_DATABASE_URL={url} LLMOPS_PROMPTS_DIR={prompts} .venv/bin/llmops costs --by model",
+        f"\nExplore it yourself: LLMOPS_DATABASE_URL={shown_url(url)} LLMOPS_PROMPTS_DIR={prompts} .venv/bin/llmops costs --by model",
         highlight=False,
     )
     return 0

@@ -47,7 +47,8 @@ import httpx
 import yaml
 from sqlalchemy.engine import make_url
 
-from llmops import settings
+from llmops import privacy, settings
+from prefect_llmops.cli.output import safe_text
 
 PREFECT_FILE_NAME = "prefect.yaml"
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
@@ -358,7 +359,7 @@ class Cockpit:
         return environment
 
     def _launch(self, name: str, argv: list[str], environment: dict[str, str]) -> ManagedProcess:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(self.log_dir)
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log:
             popen = subprocess.Popen(
@@ -378,7 +379,7 @@ class Cockpit:
         config = self.config
         if port_in_use(config.host, config.port):
             raise CockpitError(f"{config.host}:{config.port} is already in use (another `make serve`?): stop it or pass --port")
-        config.prefect_home.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(config.prefect_home)
         return self._launch(
             "prefect-server",
             [str(BIN_DIR / "prefect"), "server", "start", "--host", config.host, "--port", str(config.port)],
@@ -440,7 +441,7 @@ class Cockpit:
 
         app_database = self.home / APP_DATABASE_FILE
         app_url = f"sqlite:///{app_database}"
-        self.home.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(self.home)
         engine = create_engine(app_url)
         create_application_table(engine)
         engine.dispose()
@@ -459,7 +460,7 @@ class Cockpit:
         paused = self.paused_schedules()
         names = [f"--name={name}" for name in self.config.deployments] or ["--all"]
         log_path = self.log_dir / "deploy.log"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(self.log_dir)
         with log_path.open("ab") as log:
             try:
                 finished = subprocess.run(
@@ -622,7 +623,7 @@ def _raise_interrupt(_number: int, _frame: object) -> None:
 
 
 def _print(line: str, stream: IO[str] = sys.stdout) -> None:
-    print(f"  {line}", file=stream, flush=True)
+    print(safe_text(f"  {line}", multiline=True), file=stream, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -630,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = CockpitConfig.from_environment(port=args.port, host=args.host, workers=args.workers)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(safe_text(f"error: {exc}", multiline=True), file=sys.stderr)
         return 2
     cockpit = Cockpit(config, report=_print)
     for number in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell's background job starts with it ignored
@@ -643,10 +644,11 @@ def main(argv: list[str] | None = None) -> int:
         while not (dead := cockpit.dead_processes()):
             time.sleep(1)
         for process in dead:
-            print(f"error: {process.name} exited ({process.popen.returncode}):\n{process.log_tail()}", file=sys.stderr)
+            tail = safe_text(process.log_tail(), multiline=True)
+            print(f"error: {process.name} exited ({process.popen.returncode}):\n{tail}", file=sys.stderr)
         status = 1
     except CockpitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(safe_text(f"error: {exc}", multiline=True), file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
         print("\nllmops cockpit: stopping", flush=True)

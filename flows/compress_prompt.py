@@ -39,6 +39,7 @@ from llmops.evals.verdicts import VerdictPolicy
 from llmops.prompts import PromptVersion, get_prompt, load_prompts
 from llmops.release.registry import Registry, get_registry
 from llmops.release.rollouts import default_actor
+from llmops.text import markdown_code, markdown_escape
 from prefect_llmops.blocks.compression import LinguaModel
 from prefect_llmops.blocks.model import AnthropicModel
 from prefect_llmops.blocks.store import TraceStore
@@ -64,21 +65,23 @@ def versions_for(source: PromptVersion, registry: Registry) -> Callable[[str], s
 
 
 def _markdown(source: PromptVersion, candidates: list[Candidate], chosen: Candidate | None, registered: str | None) -> str:
-    lines = [f"## Compression of {source.ref} ({len(candidates)} rates)", ""]
+    md = markdown_escape  # every name, version, verdict and note below is data
+    lines = [f"## Compression of {md(source.ref)} ({len(candidates)} rates)", ""]
     if chosen is None:
-        lines.append(f"**Nothing registered.** {why_none(candidates)}")
+        lines.append(f"**Nothing registered.** {md(why_none(candidates))}")
     else:
-        where = f"registered as `{registered}`" if registered else "not registered (register was off)"
+        where = f"registered as {markdown_code(registered)}" if registered else "not registered (register was off)"
         lines += [
-            f"**{source.name} {chosen.prompt.version}**: rate {chosen.rate:g}, {chosen.tokens_before:,} → "
-            f"{chosen.tokens_after:,} tokens ({chosen.ratio:.0%}), {chosen.verdict}; {where}.",
+            f"**{md(source.name)} {md(chosen.prompt.version)}**: rate {chosen.rate:g}, {chosen.tokens_before:,} → "
+            f"{chosen.tokens_after:,} tokens ({chosen.ratio:.0%}), {md(chosen.verdict)}; {where}.",
             "",
-            f"Projected saving: {chosen.projection.summary() if chosen.projection else '–'}.",
+            f"Projected saving: {md(chosen.projection.summary()) if chosen.projection else '–'}.",
             "",
-            f"Promote it with the promote-prompt form or `llmops promote {source.name} {chosen.prompt.version} --strategy canary`.",
+            "Promote it with the promote-prompt form or "
+            f"{markdown_code(f'llmops promote {source.name} {chosen.prompt.version} --strategy canary')}.",
         ]
     lines += ["", "| rate | ratio | status | why |", "|---|---|---|---|"]
-    lines += [f"| {c.rate:g} | {c.ratio:.0%} | {c.status} | {c.note.replace('|', '/')} |" for c in candidates]
+    lines += [f"| {c.rate:g} | {c.ratio:.0%} | {md(c.status)} | {md(c.note)} |" for c in candidates]
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from llmops.report.digest import DEFAULT_TOP_FEATURES
 from llmops.report.slack import DeliveryReport
+from llmops.text import markdown_code, markdown_escape
 from prefect_llmops.blocks.slack import SlackDigest
 from prefect_llmops.blocks.store import TraceStore
 from prefect_llmops.tasks.digest import compute_digest_task, deliver_outbox, queue_digest
@@ -49,7 +50,10 @@ def daily_digest(
     status = _status(entry.dedupe_key, entry.status, report)
     create_markdown_artifact(
         key=ARTIFACT_KEY,
-        markdown=f"{markdown}\n\n---\nOutbox `{entry.dedupe_key}`: {status}. Delivery: {report.summary()}",
+        markdown=(
+            f"{markdown}\n\n---\nOutbox {markdown_code(entry.dedupe_key)}: {markdown_escape(status)}. "
+            f"Delivery: {markdown_escape(report.summary())}"
+        ),
         description=f"LLM cost & quality digest of {digest.day}",
     )
     if not report.ok:

@@ -29,6 +29,7 @@ from llmops.evals.verdicts import Comparison, VerdictPolicy
 from llmops.prompts import prompt_names
 from llmops.release.gates import baseline_run
 from llmops.release.registry import PRODUCTION, Registry, get_registry
+from llmops.text import markdown_code, markdown_escape
 from prefect_llmops.blocks.model import AnthropicModel
 from prefect_llmops.blocks.store import TraceStore
 from prefect_llmops.flows.artifact_keys import artifact_key
@@ -71,14 +72,18 @@ def _row(label: str, run: RunRecord, comparison: Comparison | None) -> dict[str,
 
 def _line(name: str, kind: str, comparison: Comparison) -> str:
     candidate, baseline = comparison.candidate, comparison.baseline
+    md = markdown_escape  # names, versions, datasets and reasons are data
     who = (
-        f"canary {candidate.prompt_version} vs production {baseline.prompt_version}"
+        f"canary {md(candidate.prompt_version)} vs production {md(baseline.prompt_version)}"
         if kind == CANARY_CHECK
-        else (f"production {candidate.prompt_version} vs its reference run {baseline.id}")
+        else (f"production {md(candidate.prompt_version)} vs its reference run {md(baseline.id)}")
     )
-    details = "; ".join(comparison.regression_changes())
-    verdict = f"**{comparison.verdict}**" + (f" — {details}" if details else f" — {comparison.reason}")
-    return f"- **{name}** {who} on `{candidate.dataset_name}`: {verdict} (run {candidate.id} vs run {baseline.id})"
+    details = md("; ".join(comparison.regression_changes()))
+    verdict = f"**{md(comparison.verdict)}**" + (f" — {details}" if details else f" — {md(comparison.reason)}")
+    return (
+        f"- **{md(name)}** {who} on {markdown_code(candidate.dataset_name)}: {verdict} "
+        f"(run {md(candidate.id)} vs run {md(baseline.id)})"
+    )
 
 
 def missing_dask() -> str | None:
@@ -184,8 +189,8 @@ def nightly_eval(
             for kind, checked, comparison in checks:
                 if comparison is None:
                     lines.append(
-                        f"- **{name}** {kind.replace('_', ' ')} on `{path.stem}`: "
-                        f"run {checked.id} {checked.status}, nothing to compare with"
+                        f"- **{markdown_escape(name)}** {kind.replace('_', ' ')} on {markdown_code(path.stem)}: "
+                        f"run {markdown_escape(checked.id)} {markdown_escape(checked.status)}, nothing to compare with"
                     )
                     continue
                 lines.append(_line(name, kind, comparison))
@@ -200,7 +205,9 @@ def nightly_eval(
     headline = f"{regressions} regression(s)" if regressions else "no regressions"
     create_markdown_artifact(
         key=SUMMARY_KEY,
-        markdown="\n".join([f"## Nightly evaluation: {headline}", "", *lines, *(f"- could not run: {f}" for f in failures)]),
+        markdown="\n".join(
+            [f"## Nightly evaluation: {headline}", "", *lines, *(f"- could not run: {markdown_escape(f)}" for f in failures)]
+        ),
         description=f"Nightly evaluation in {environment}: {headline}",
     )
     if failures:

@@ -13,6 +13,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from llmops.release.rollouts import PromotionForm, Rollout, RolloutOutcome, gate_table, plan_table
+from llmops.text import markdown_code, markdown_escape
 from prefect_llmops.blocks.store import TraceStore
 from prefect_llmops.flows.artifact_keys import artifact_key
 from prefect_llmops.tasks.digest import send_alert
@@ -43,14 +44,21 @@ def publish_outcome(outcome: RolloutOutcome) -> None:
     )
     create_markdown_artifact(
         key=rollout_artifact_key("status", rollout),
-        markdown=(
-            f"### {rollout.prompt_name}: {rollout.baseline or '–'} → {rollout.candidate} ({rollout.strategy}, {rollout.environment})\n\n"
-            f"**{outcome.action}**: {outcome.message}\n\n"
-            f"Status `{rollout.status}`, step {rollout.current_step + 1}/{len(rollout.plan.steps)} at "
-            f"{rollout.step.traffic_percent:g} %. Gates: {rollout.gate_status}.\n\n"
-            f"Requested by {rollout.created_by}: {rollout.plan.reason}"
-        ),
+        markdown=status_markdown(outcome),
         description=f"Rollout {rollout.id} of {rollout.prompt_name}",
+    )
+
+
+def status_markdown(outcome: RolloutOutcome) -> str:
+    """What happened to a rollout, one paragraph of Markdown; every name, reason and actor escaped."""
+    rollout, md = outcome.rollout, markdown_escape
+    return (
+        f"### {md(rollout.prompt_name)}: {md(rollout.baseline or '–')} → {md(rollout.candidate)} "
+        f"({md(rollout.strategy)}, {md(rollout.environment)})\n\n"
+        f"**{md(outcome.action)}**: {md(outcome.message)}\n\n"
+        f"Status {markdown_code(rollout.status)}, step {rollout.current_step + 1}/{len(rollout.plan.steps)} at "
+        f"{rollout.step.traffic_percent:g} %. Gates: {md(rollout.gate_status)}.\n\n"
+        f"Requested by {md(rollout.created_by)}: {md(rollout.plan.reason)}"
     )
 
 

@@ -13,10 +13,20 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from llmops.release.rollouts import prompt_name_from
+from llmops.text import markdown_escape
 from prefect_llmops.blocks.store import TraceStore
 from prefect_llmops.flows.artifact_keys import artifact_key
 from prefect_llmops.tasks.digest import send_alert
 from prefect_llmops.tasks.rollouts import rollback_task
+
+
+def rollback_markdown(name: str, environment: str, message: str, actor: str, reason: str, ended: Any) -> str:
+    """The rollback artifact: what was restored, by whom and why, every value escaped as Markdown text."""
+    md = markdown_escape
+    text = f"### Rollback of {md(name)} ({md(environment)})\n\n{md(message)}\n\nRequested by {md(actor)}: {md(reason)}"
+    if ended:
+        text += f"\n\nEnded rollout {md(ended.id)} ({md(ended.strategy)} of {md(ended.candidate)})."
+    return text
 
 
 @flow(name="rollback-prompt", description="Restore a prompt's previous production version and end its rollout.")
@@ -42,11 +52,7 @@ def rollback_prompt(
         send_alert("rollback", title, f"{result.message}\nRequested by {actor}: {reason}", "warning", store=store)
     create_markdown_artifact(
         key=artifact_key("rollback", name, environment),
-        markdown=(
-            f"### Rollback of {name} ({environment})\n\n{result.message}\n\n"
-            f"Requested by {actor}: {reason}"
-            + (f"\n\nEnded rollout {ended.id} ({ended.strategy} of {ended.candidate})." if ended else "")
-        ),
+        markdown=rollback_markdown(name, environment, result.message, actor, reason, ended),
         description=f"Rollback of {name}",
     )
     return {

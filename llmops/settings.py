@@ -17,12 +17,19 @@ LLMOPS_EVALS_DIR = "LLMOPS_EVALS_DIR"
 LLMOPS_TIMEZONE = "LLMOPS_TIMEZONE"
 LLMOPS_MONTHLY_BUDGET_USD = "LLMOPS_MONTHLY_BUDGET_USD"
 LLMOPS_USER_ID_SALT = "LLMOPS_USER_ID_SALT"
+LLMOPS_REDACT_DETECTORS = "LLMOPS_REDACT_DETECTORS"  # built-in redaction detectors, comma-separated, or none (all)
+LLMOPS_REDACT_PATTERNS = "LLMOPS_REDACT_PATTERNS"  # own patterns: JSON object name -> regex, or a file of name=regex
+LLMOPS_CAPTURE_TEXT = "LLMOPS_CAPTURE_TEXT"  # 1: store prompt and answer text, redacted (off)
+LLMOPS_CAPTURE_TEXT_MAX_CHARS = "LLMOPS_CAPTURE_TEXT_MAX_CHARS"  # characters of each captured text kept (4000)
 LLMOPS_SOURCE_URL = "LLMOPS_SOURCE_URL"
 LLMOPS_DASK_ADDRESS = "LLMOPS_DASK_ADDRESS"  # nightly-eval's evaluations on this Dask scheduler (tcp://host:8786)
 LLMOPS_LLMLINGUA_MODEL = "LLMOPS_LLMLINGUA_MODEL"  # causal LM folder for the llmlingua method (default: SmolLM2)
 LLMOPS_LLMLINGUA2_MODEL = "LLMOPS_LLMLINGUA2_MODEL"  # LLMLingua-2 model folder; set, it is the default method
 LLMOPS_GATE_BOOTSTRAP_RESAMPLES = "LLMOPS_GATE_BOOTSTRAP_RESAMPLES"  # resamples of the gates' p95 bootstrap (2000)
 LLMOPS_GATE_SEED = "LLMOPS_GATE_SEED"  # the gates' bootstrap seed: the same traces give the same verdict (0)
+LLMOPS_STORE_CONNECT_TIMEOUT_SECONDS = "LLMOPS_STORE_CONNECT_TIMEOUT_SECONDS"  # PostgreSQL store: connecting and its startup (10)
+LLMOPS_STORE_STATEMENT_TIMEOUT_SECONDS = "LLMOPS_STORE_STATEMENT_TIMEOUT_SECONDS"  # PostgreSQL store: a statement (60)
+LLMOPS_RESOLVE_TIMEOUT_SECONDS = "LLMOPS_RESOLVE_TIMEOUT_SECONDS"  # resolve waits this long for the store (5)
 LLMOPS_TEST_POSTGRES_URL = "LLMOPS_TEST_POSTGRES_URL"
 LLMOPS_REQUIRE_POSTGRES = "LLMOPS_REQUIRE_POSTGRES"
 LLMOPS_REQUIRE_BROWSER = "LLMOPS_REQUIRE_BROWSER"
@@ -110,9 +117,54 @@ def timezone() -> ZoneInfo:
         raise ValueError(f"{LLMOPS_TIMEZONE}={name!r} is not an IANA timezone (e.g. 'Europe/Berlin')") from exc
 
 
+DEFAULT_USER_ID_SALT = "llmops-default-salt"
+"""The built-in salt: public, so a hash made with it can be reversed by trying user ids (``llmops.privacy`` warns)."""
+
+
 def user_id_salt() -> bytes:
-    """Key for hashing user ids before they are stored; set it per deployment."""
-    return env(LLMOPS_USER_ID_SALT, "llmops-default-salt").encode()
+    """Key for hashing user ids before they are stored; set it per deployment (``LLMOPS_USER_ID_SALT``)."""
+    return env(LLMOPS_USER_ID_SALT, DEFAULT_USER_ID_SALT).encode()
+
+
+def redact_detectors() -> str:
+    """The built-in redaction detectors to run (``LLMOPS_REDACT_DETECTORS``): names, comma-separated, or ``none``.
+
+    Example:
+        >>> isinstance(redact_detectors(), str)
+        True
+    """
+    return env(LLMOPS_REDACT_DETECTORS, "all")
+
+
+def redact_patterns() -> str | None:
+    """The deployment's own redaction patterns (``LLMOPS_REDACT_PATTERNS``), unparsed; ``llmops.privacy`` reads them.
+
+    A JSON object of name -> regular expression, or the path of a file of ``name=regex`` lines.
+    """
+    return env(LLMOPS_REDACT_PATTERNS)
+
+
+def capture_text() -> bool:
+    """Whether the store keeps prompt and answer text, redacted (``LLMOPS_CAPTURE_TEXT``: ``1``/``true``/``yes``; off by default).
+
+    Example:
+        >>> isinstance(capture_text(), bool)
+        True
+    """
+    return env(LLMOPS_CAPTURE_TEXT, "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def capture_text_max_chars() -> int:
+    """Characters of each captured prompt or answer text the store keeps (``LLMOPS_CAPTURE_TEXT_MAX_CHARS``).
+
+    Returns:
+        4,000 by default (at least 1); longer texts are cut, after redaction.
+
+    Example:
+        >>> capture_text_max_chars() >= 1
+        True
+    """
+    return _int_setting(LLMOPS_CAPTURE_TEXT_MAX_CHARS, 4000, 1)
 
 
 def _int_setting(name: str, default: int, minimum: int) -> int:
@@ -152,3 +204,47 @@ def gate_seed() -> int:
         True
     """
     return _int_setting(LLMOPS_GATE_SEED, 0, 0)
+
+
+def store_connect_timeout() -> int:
+    """Seconds to connect to a PostgreSQL store, startup and authentication included.
+
+    A server that accepts the connection and never answers fails after this long instead of
+    hanging the command.
+
+    Returns:
+        ``LLMOPS_STORE_CONNECT_TIMEOUT_SECONDS``, 10 by default (at least 2, libpq's minimum).
+
+    Example:
+        >>> store_connect_timeout() >= 2
+        True
+    """
+    return _int_setting(LLMOPS_STORE_CONNECT_TIMEOUT_SECONDS, 10, 2)
+
+
+def store_statement_timeout() -> int:
+    """Seconds one statement on a PostgreSQL store may run (lock waits included); 0 for no limit.
+
+    Migrations run without it: a schema change on a big store may take longer.
+
+    Returns:
+        ``LLMOPS_STORE_STATEMENT_TIMEOUT_SECONDS``, 60 by default.
+
+    Example:
+        >>> store_statement_timeout() >= 0
+        True
+    """
+    return _int_setting(LLMOPS_STORE_STATEMENT_TIMEOUT_SECONDS, 60, 0)
+
+
+def resolve_timeout() -> int:
+    """Seconds ``resolve`` waits for the store before serving the last known version (or failing).
+
+    Returns:
+        ``LLMOPS_RESOLVE_TIMEOUT_SECONDS``, 5 by default (at least 1).
+
+    Example:
+        >>> resolve_timeout() >= 1
+        True
+    """
+    return _int_setting(LLMOPS_RESOLVE_TIMEOUT_SECONDS, 5, 1)

@@ -17,6 +17,7 @@ from prefect.states import State
 
 from llmops.ingest.pull import PullReport, SourceConfig, pull_traces
 from llmops.store.engine import get_engine
+from llmops.store.writer import RollupTimezoneMismatch
 from prefect_llmops.blocks.source import TraceSource
 from prefect_llmops.blocks.store import TraceStore
 from prefect_llmops.tasks.common import SOURCE
@@ -34,10 +35,14 @@ def _run_name() -> str:
 
 
 def _worth_retrying(_task: Task, _run: TaskRun, state: State) -> bool:
-    """Retry anything but a configuration error, which would fail identically again."""
+    """Retry anything but a configuration error, which would fail identically again.
+
+    A bad source row is no error: the pull rejects it (``PullReport.rejected``) and goes on, so
+    a ValueError here always means configuration, never data.
+    """
     try:
         state.result()
-    except ValueError:  # SourceConfigError, an invalid max_rows
+    except (ValueError, RollupTimezoneMismatch):  # SourceConfigError, an invalid max_rows; LLMOPS_TIMEZONE
         return False
     except Exception:
         return True

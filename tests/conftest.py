@@ -50,6 +50,9 @@ def llmops_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(settings.LLMOPS_HOME, str(home))
     monkeypatch.delenv(settings.LLMOPS_DATABASE_URL, raising=False)
     monkeypatch.delenv(settings.LLMOPS_TIMEZONE, raising=False)
+    # A salt of the tests' own: the default-salt warning (tests/unit/test_privacy.py) never lands in
+    # another test's captured output depending on which test wrote first.
+    monkeypatch.setenv(settings.LLMOPS_USER_ID_SALT, "llmops-test-salt")
     yield home
     dispose_engines()
 

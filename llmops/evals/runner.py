@@ -63,6 +63,10 @@ CHARS_PER_TOKEN = 4
 """For the tokens-per-minute limiter's estimate of a request's input before it is sent."""
 FEED_CHUNK = 256
 """Cases whose cache entries are looked up in one query."""
+MODEL_TIMEOUT_SECONDS = 60.0
+"""``async_client``'s timeout per request (the SDK's own default is 10 minutes)."""
+MODEL_MAX_RETRIES = 2
+"""``async_client``'s retries per request (evaluation runs use their ``RetryPolicy`` instead)."""
 
 
 class ModelUnavailable(RuntimeError):
@@ -142,7 +146,8 @@ def async_client(api_key: str | None = None, base_url: str | None = None) -> ant
         base_url: The API's address; ``ANTHROPIC_BASE_URL`` when None (e.g. the ``llmops sim`` server).
 
     Returns:
-        The client; the caller closes it.
+        The client, with a ``MODEL_TIMEOUT_SECONDS`` timeout and ``MODEL_MAX_RETRIES`` retries
+        (an evaluation run replaces both with its own); the caller closes it.
 
     Raises:
         ModelUnavailable: If neither a key nor a base URL is set.
@@ -161,7 +166,13 @@ def async_client(api_key: str | None = None, base_url: str | None = None) -> ant
             f"no model to evaluate against: set {env.ANTHROPIC_API_KEY}, or start the local model server "
             f"(`llmops sim`) and set {env.ANTHROPIC_BASE_URL} to its address"
         )
-    return anthropic.AsyncAnthropic(api_key=api_key or "sim", base_url=base_url, http_client=anthropic.DefaultAioHttpClient())
+    return anthropic.AsyncAnthropic(
+        api_key=api_key or "sim",
+        base_url=base_url,
+        timeout=MODEL_TIMEOUT_SECONDS,
+        max_retries=MODEL_MAX_RETRIES,
+        http_client=anthropic.DefaultAioHttpClient(),
+    )
 
 
 def default_scorers(prompt_name: str, evals_dir: Path | str | None = None) -> ScorerConfig | list[Scorer]:

@@ -21,6 +21,7 @@ from typing import Any, Literal, get_args
 import orjson
 from pydantic import ValidationError
 
+from llmops import privacy
 from llmops.ingest.otel import OtlpJsonParser
 from llmops.ingest.rejections import Rejection, describe_validation_error, sort_out, truncate_raw
 from llmops.records import TRACE_FIELDS, TraceRecord
@@ -123,7 +124,10 @@ class _CsvParser:
     def __init__(self, text: io.TextIOWrapper, source: str) -> None:
         self._source = source
         self._rows = csv.reader(text)
-        header = next(self._rows, None)
+        try:
+            header = next(self._rows, None)
+        except csv.Error as exc:
+            raise ValueError(f"{source}: the CSV header row is unreadable: {exc}") from None
         if not header:
             raise ValueError(f"{source}: the CSV file is empty; expected a header row naming the trace fields")
         names = [cell.strip().lower() for cell in header]
@@ -134,19 +138,30 @@ class _CsvParser:
             )
         self._width = len(names)
         self._columns = [(index, name) for index, name in enumerate(names) if name in _KNOWN_FIELDS]
+        self._user_id_column = names.index("user_id") if "user_id" in names else None
 
     def parse(self) -> Iterator[TraceRecord | Rejection]:
         """Records and rejections, each numbered by the physical line its record starts on."""
         rows, source, width, columns = self._rows, self._source, self._width, self._columns
         end_of_previous = rows.line_num
-        for row in rows:
+        while True:
             line = end_of_previous + 1
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a cell over csv.field_size_limit(); the reader goes on at the next line
+                end_of_previous = rows.line_num
+                yield Rejection(
+                    source, line, None, f"unreadable CSV record: {exc}", f"<CSV record of lines {line}–{end_of_previous}>"
+                )
+                continue
             end_of_previous = rows.line_num
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != width:
                 reason = f"has {len(row)} cells but the header has {width} (a stray comma or quote?)"
-                yield Rejection(source, line, None, reason, _csv_raw(row))
+                yield Rejection(source, line, None, reason, _csv_raw(row, self._user_id_column))
                 continue
             fields: dict[str, Any] = {name: row[index] for index, name in columns if row[index].strip()}
             if "metadata" in fields:
@@ -154,17 +169,20 @@ class _CsvParser:
                     fields["metadata"] = orjson.loads(fields["metadata"])
                 except orjson.JSONDecodeError as exc:
                     reason = f"expected a JSON object, invalid JSON: {exc}"
-                    yield Rejection(source, line, "metadata", reason, _csv_raw(row))
+                    yield Rejection(source, line, "metadata", reason, _csv_raw(row, self._user_id_column))
                     continue
             try:
                 yield TraceRecord.model_validate(fields)
             except ValidationError as exc:
                 field, reason = describe_validation_error(exc)
-                yield Rejection(source, line, field, reason, _csv_raw(row))
+                yield Rejection(source, line, field, reason, _csv_raw(row, self._user_id_column))
 
 
-def _csv_raw(row: list[str]) -> str:
-    """A rejected record written back as one CSV record (quoted as needed)."""
+def _csv_raw(row: list[str], user_id_column: int | None = None) -> str:
+    """A rejected record written back as one CSV record (quoted as needed), its user id as the store's pseudonym."""
+    if user_id_column is not None and user_id_column < len(row) and row[user_id_column].strip():
+        row = [*row]
+        row[user_id_column] = privacy.user_id_pseudonym(row[user_id_column])
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="").writerow(row)
     return truncate_raw(buffer.getvalue())

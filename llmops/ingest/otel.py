@@ -126,7 +126,11 @@ def any_value(value: Any) -> Any:
     if "arrayValue" in value:
         array = value["arrayValue"]
         items = array.get("values") if isinstance(array, dict) else None
-        return [any_value(item) for item in items] if isinstance(items, list) else []
+        converted: list[Any] = []
+        if isinstance(items, list):
+            for item in items:  # a loop, not a comprehension: one stack frame per level of nesting
+                converted.append(any_value(item))
+        return converted
     if "kvlistValue" in value:
         kvlist = value["kvlistValue"]
         return attributes_of(kvlist.get("values") if isinstance(kvlist, dict) else None)
@@ -144,11 +148,13 @@ def attributes_of(key_values: Any) -> dict[str, Any]:
     """
     if not isinstance(key_values, list):
         return {}
-    return {
-        item["key"]: any_value(item.get("value"))
-        for item in key_values
-        if isinstance(item, dict) and isinstance(item.get("key"), str)
-    }
+    # A loop, not a comprehension: nested kvlists then take two stack frames a level, and orjson's
+    # parsing limit (1,024 levels) keeps any input far from Python's recursion limit.
+    attributes: dict[str, Any] = {}
+    for item in key_values:
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            attributes[item["key"]] = any_value(item.get("value"))
+    return attributes
 
 
 def _first(attributes: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any] | None:
@@ -176,7 +182,8 @@ def is_model_call(span: dict[str, Any], attributes: Mapping[str, Any]) -> bool:
     """
     if not any(marker in attributes for marker in GENAI_MARKERS):
         return False
-    if attributes.get("gen_ai.operation.name") in NOT_MODEL_CALL_OPERATIONS:
+    operation = attributes.get("gen_ai.operation.name")
+    if isinstance(operation, str) and operation in NOT_MODEL_CALL_OPERATIONS:
         return False
     name = span.get("name")
     return not (isinstance(name, str) and name in NOT_MODEL_CALL_SPAN_NAMES)
@@ -191,7 +198,7 @@ def _nanoseconds(value: Any) -> int | None:
     """A ``*TimeUnixNano`` field (a string or a number); 0 and absent mean unknown."""
     try:
         nanoseconds = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return None
     return nanoseconds or None
 
@@ -202,6 +209,14 @@ def _datetime(nanoseconds: int) -> datetime | None:
         return _EPOCH + timedelta(microseconds=nanoseconds // 1000)
     except OverflowError:
         return None
+
+
+def _span_raw(span: dict[str, Any]) -> str:
+    """A rejected span as JSON for the rejects file; a span too deep for JSON output is named only."""
+    try:
+        return truncate_raw(orjson.dumps(span))
+    except TypeError:  # orjson.JSONEncodeError: nested deeper than orjson writes
+        return f"<span {span.get('spanId')!r}: nested too deeply to show>"
 
 
 class _SpanFields:
@@ -404,4 +419,4 @@ class OtlpJsonParser:
                 field, reason = describe_validation_error(exc, call.origins)
                 name = call.span.get("name") or "?"
                 where = f"span #{call.index} {name!r} (spanId {call.span.get('spanId') or '?'})"
-                yield Rejection(self.source, line, field, f"{where}: {reason}", truncate_raw(orjson.dumps(call.span)))
+                yield Rejection(self.source, line, field, f"{where}: {reason}", _span_raw(call.span))

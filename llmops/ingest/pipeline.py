@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from llmops import settings
+from llmops import privacy, settings
 from llmops.ingest.files import DEFAULT_BATCH_SIZE, open_binary, parse_jsonl_lines, read_traces
 from llmops.ingest.rejections import Rejection, rejection_to_json, sort_out
 from llmops.records import TraceRecord
@@ -153,6 +153,7 @@ def _imported_in_workers(
 ) -> Iterator[tuple[WriteResult, list[Rejection]]]:
     """Chunks of the file imported by ``workers`` processes; results in file order, a few in flight."""
     timezone = settings.timezone().key
+    privacy.user_id_salt()  # warns here, once, rather than in every worker
     database_url = engine.url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     if os.name == "posix":

@@ -6,6 +6,8 @@ corrected by hand and imported again.
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +16,14 @@ import orjson
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from llmops import privacy
 from llmops.records import TraceRecord
 
 RAW_LIMIT = 2000
 """Characters of an offending line kept in a rejection: enough to fix it, not a whole blob."""
+
+SCRUB_WHOLE_LIMIT = 1_000_000
+"""Characters of an offending line parsed as a whole to make it private; of a longer one, only the kept start is scrubbed."""
 
 VALUE_LIMIT = 80
 """Characters of an offending value quoted in a reason."""
@@ -67,14 +73,19 @@ def rejection_to_json(rejection: Rejection) -> bytes:
 
 
 def truncate_raw(raw: bytes | str) -> str:
-    """The offending input as text, without its line ending, cut to ``RAW_LIMIT`` characters.
+    """The offending input as text, without its line ending, private, cut to ``RAW_LIMIT`` characters.
+
+    Private: user ids become the store's pseudonym and personal data is redacted (``privacy.scrub_raw``).
 
     Example:
-        >>> truncate_raw(b'{"trace_id": 1}\\r\\n')
-        '{"trace_id": 1}'
+        >>> truncate_raw(b'{"trace_id": 1, "metadata": {"ssn": "123-45-6789"}}\\r\\n')
+        '{"trace_id":1,"metadata":{"ssn":"[redacted:ssn]"}}'
     """
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     text = text.rstrip("\r\n")
+    if len(text) > SCRUB_WHOLE_LIMIT:  # too long to parse: only what is kept is scrubbed
+        text = text[: RAW_LIMIT + 256]
+    text = privacy.scrub_raw(text)
     return text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "…"
 
 
@@ -82,13 +93,16 @@ def quote_value(value: Any) -> str:
     """A value as it would look in the input (JSON spelling), cut to ``VALUE_LIMIT`` characters.
 
     Example:
-        >>> quote_value(None), quote_value("12")
-        ('null', '"12"')
+        >>> quote_value(None), quote_value("12"), quote_value(float("-inf"))
+        ('null', '"12"', '-Infinity')
     """
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value).replace("inf", "Infinity").replace("nan", "NaN")  # JSON would say null
     try:
-        text = orjson.dumps(value, default=str).decode()
-    except TypeError:
-        text = repr(value)
+        text = orjson.dumps(privacy.scrub_document(value), default=str).decode()
+    except TypeError:  # not JSON, or nested too deep for it: a shallow repr
+        text = reprlib.repr(value)
+    text = privacy.redactor().text(text)  # also what default=str or repr spelled out
     return text if len(text) <= VALUE_LIMIT else text[:VALUE_LIMIT] + "…"
 
 
@@ -103,7 +117,9 @@ def explain_error(error: ErrorDetails) -> str:
     """
     kind = error["type"]
     ctx: Mapping[str, Any] = error.get("ctx") or {}
-    got = f"got {quote_value(error.get('input'))}"
+    value = error.get("input")
+    user_id = error["loc"][:1] == ("user_id",) and value is not None  # the store's pseudonym, never the id
+    got = f"got {privacy.user_id_pseudonym(value) if user_id else quote_value(value)}"
     loc = error["loc"]
     field = loc[0] if loc else None
     number = "an integer" if field in _INTEGER_FIELDS else "a number"
@@ -115,8 +131,16 @@ def explain_error(error: ErrorDetails) -> str:
         return f"expected a JSON object, {got}"
     if kind in {"int_parsing", "int_type", "int_from_float", "int_parsing_size"}:
         return f"expected an integer, {got}"
-    if kind in {"float_parsing", "float_type", "finite_number"}:
+    if kind in {"float_parsing", "float_type"}:
         return f"expected a number, {got}"
+    if kind == "finite_number":
+        return f"expected a finite number, {got}"
+    if kind == "timestamp_range":
+        return f"expected a time from {ctx['earliest']} to before {ctx['latest']} (UTC), {got}"
+    if kind in {"metadata_json", "metadata_size"}:
+        return error["msg"]
+    if kind == "string_pattern_mismatch" and "\\x00" in str(ctx.get("pattern")):
+        return "must not contain NUL (\\u0000) characters"
     if kind == "greater_than_equal":
         return f"expected {number} ≥ {ctx['ge']}, {got}"
     if kind == "greater_than":
@@ -135,6 +159,8 @@ def explain_error(error: ErrorDetails) -> str:
         return f"must be at most {ctx['max_length']} characters, got {len(str(error.get('input')))}"
     if kind == "string_type":
         return f"expected text, {got}"
+    if kind == "string_unicode":
+        return f"expected valid Unicode text (no lone surrogates), {got}"
     if kind in {"bool_parsing", "bool_type"}:
         return f"expected true or false, {got}"
     if kind in {"decimal_parsing", "decimal_type"}:

@@ -11,6 +11,7 @@ file state.
 - ``checks``: reading one file, every problem located by line (``check_prompt_file``).
 - ``directory``: the prompts directory, loaded all or nothing (``load_prompts``, ``get_prompt``).
 - ``rendering``: ``render`` a version's system prompt, ``diff`` two versions.
+- ``safe_yaml``: YAML from users loaded within limits of size, nodes, aliases and depth.
 
 Every name is importable from ``llmops.prompts`` itself, which is how the rest of the project
 imports them.
@@ -36,6 +37,17 @@ from llmops.prompts.directory import (
     validate_prompts,
 )
 from llmops.prompts.rendering import PromptRenderError, diff, render
+from llmops.prompts.safe_yaml import (
+    MAX_YAML_ALIASES,
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    LimitedLoader,
+    YAMLLimitError,
+    compose_and_load,
+    read_limited,
+    safe_load,
+)
 from llmops.prompts.schema import (
     PINNED_DATE,
     PLACEHOLDER,
@@ -50,6 +62,15 @@ from llmops.prompts.schema import (
 from llmops.prompts.versions import SEMVER, is_pre_release, latest_version, parse_ref, semver_key, sort_versions
 
 __all__ = [
+    "MAX_YAML_ALIASES",
+    "MAX_YAML_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
+    "LimitedLoader",
+    "YAMLLimitError",
+    "compose_and_load",
+    "read_limited",
+    "safe_load",
     "FIELD_HINTS",
     "FILE_FIELDS",
     "PASSED_THROUGH_PARAMETERS",

@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from llmops.pricing import is_known_model
+from llmops.prompts.safe_yaml import YAMLLimitError, compose_and_load, read_limited
 from llmops.prompts.schema import PROMPT_FILE_SUFFIX, PromptParameters, PromptVersion
 
 FIELD_HINTS: dict[str, str] = {
@@ -180,10 +181,10 @@ def _schema_problems(path: Path, root: yaml.MappingNode, error: ValidationError)
 
 def _compose(path: Path, text: str) -> tuple[yaml.Node | None, Any, list[Problem]]:
     """The document's node tree (for lines) and its data, or YAML's own error with its line."""
-    loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        node, data = compose_and_load(text)
+    except YAMLLimitError as exc:
+        return None, None, [Problem(path, exc.line, "yaml", str(exc))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -192,8 +193,6 @@ def _compose(path: Path, text: str) -> tuple[yaml.Node | None, Any, list[Problem
             context = f"{context} opened on line {exc.context_mark.line + 1}"
         reason = "; ".join(part for part in (context, exc.problem) if part)
         return None, None, [Problem(path, line, "yaml", f"not valid YAML: {reason}")]
-    finally:
-        loader.dispose()
     return node, data, []
 
 
@@ -222,7 +221,9 @@ def check_prompt_file(
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path).decode("utf-8")
+    except YAMLLimitError as exc:
+        return None, [Problem(path, exc.line, "file", str(exc))]
     except UnicodeDecodeError as exc:
         return None, [Problem(path, 1, "file", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
     node, data, problems = _compose(path, text)

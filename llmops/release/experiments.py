@@ -37,6 +37,7 @@ from llmops.stats import (
     welch_difference,
     wilson_interval,
 )
+from llmops.text import markdown_escape
 
 GateVerdict = Literal["pass", "fail", "not_enough_data"]
 ABVerdict = Literal["winner", "no_difference", "not_enough_data"]
@@ -483,7 +484,8 @@ class ABReport:
 
     def to_markdown(self) -> str:
         """A table per metric row and version column, then the verdicts, for a Prefect artifact."""
-        header = "| metric | " + " | ".join(self.versions) + " | verdict |"
+        md = markdown_escape  # versions and outcome names come from traces
+        header = "| metric | " + " | ".join(md(version) for version in self.versions) + " | verdict |"
         lines = [
             f"## A/B report ({self.confidence:.0%} intervals)",
             "",
@@ -493,11 +495,11 @@ class ABReport:
         for metric in self.metrics:
             cells = [_markdown_cell(metric, metric.summaries[version]) for version in self.versions]
             verdict = {
-                "winner": f"**{metric.winner}** wins",
+                "winner": f"**{md(metric.winner)}** wins",
                 "no_difference": "no difference",
                 "not_enough_data": "not enough data yet",
             }[metric.verdict]
-            lines.append(f"| {metric.label} | " + " | ".join(cells) + f" | {verdict} |")
+            lines.append(f"| {md(metric.label)} | " + " | ".join(cells) + f" | {verdict} |")
         lines += ["", "A winner is better than every other version, with intervals adjusted for all metrics and pairs."]
         return "\n".join(lines) + "\n"
 

@@ -15,6 +15,9 @@ this registry invalidates its entry at once; other processes see the move within
 avoids a per-request round trip while keeping the staleness bound explicit; a notification
 channel (LISTEN/NOTIFY) would not work on SQLite. When the store is unreachable the last known
 routing keeps serving, marked ``stale``, with one warning per outage and one retry per TTL.
+A store that hangs is an outage too: ``resolve`` waits for it at most ``timeout`` seconds
+(``LLMOPS_RESOLVE_TIMEOUT_SECONDS``, first connection and migration check included), the read
+goes on in the background, and meanwhile every call serves the last known routing at once.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from llmops import settings
 from llmops.release.label_store import (
     CANARY,
     LABEL_ACTIONS,
@@ -87,6 +93,35 @@ class PromptNotServed(RegistryError, LookupError):
 
 class RegistryUnavailable(RegistryError):
     """The store is unreachable and this process has no last known version to fall back on."""
+
+
+_T = TypeVar("_T")
+
+
+def _within(seconds: float, action: Callable[[], _T], name: str) -> _T:
+    """``action()`` in a daemon thread, waited for at most ``seconds``; it runs on after a timeout.
+
+    Raises:
+        TimeoutError: ``action`` did not finish in time.
+    """
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = action()
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    if not done.wait(seconds):
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    value: _T = outcome["value"]
+    return value
 
 
 def bucket(prompt_name: str, user_id: str) -> int:
@@ -178,9 +213,11 @@ class Registry(LabelStore):
     Args:
         engine: The store.
         cache_ttl: How long, in seconds, resolved labels are served before they are re-checked.
+        timeout: How long, in seconds, ``resolve`` waits for the store; None reads
+            ``LLMOPS_RESOLVE_TIMEOUT_SECONDS``.
 
     Raises:
-        ValueError: A negative ``cache_ttl``.
+        ValueError: A negative ``cache_ttl`` or a ``timeout`` that is not positive.
 
     Example:
         ```python
@@ -189,11 +226,15 @@ class Registry(LabelStore):
         ```
     """
 
-    def __init__(self, engine: Engine, *, cache_ttl: float = DEFAULT_CACHE_TTL_SECONDS) -> None:
+    def __init__(self, engine: Engine, *, cache_ttl: float = DEFAULT_CACHE_TTL_SECONDS, timeout: float | None = None) -> None:
         if cache_ttl < 0:
             raise ValueError(f"cache_ttl must be ≥ 0 seconds, got {cache_ttl}")
+        timeout = settings.resolve_timeout() if timeout is None else timeout
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
         super().__init__(engine)
         self.cache_ttl = cache_ttl
+        self.timeout = timeout
         self._contents: dict[tuple[str, str], _Content] = {}
         self._routing: dict[tuple[str, str], _Routing] = {}
         self._refresh_lock = threading.Lock()
@@ -216,8 +257,8 @@ class Registry(LabelStore):
 
         Raises:
             PromptNotServed: The prompt has no production version there.
-            RegistryUnavailable: The store is unreachable and this process never resolved the
-                prompt before.
+            RegistryUnavailable: The store is unreachable, or did not answer within ``timeout``,
+                and this process never resolved the prompt before.
 
         Example:
             ```python
@@ -254,36 +295,61 @@ class Registry(LabelStore):
         )
 
     def _refresh(self, name: str, environment: str, previous: _Routing | None) -> _Routing:
-        """Re-read the labels; another thread already refreshing → serve what we have meanwhile."""
+        """Re-read the labels within ``timeout``; another thread already refreshing → serve what we have.
+
+        The read runs in a worker thread that holds the refresh lock until it ends, so a hung
+        store costs one caller ``timeout`` seconds per outage; the others serve ``previous`` at once.
+        """
+        key = (name, environment)
         if previous is None:
-            self._refresh_lock.acquire()
+            if not self._refresh_lock.acquire(timeout=self.timeout):
+                raise self._unavailable(name, environment, f"no answer within {self.timeout:g} s")
         elif not self._refresh_lock.acquire(blocking=False):
             return previous
         try:
-            latest = self._routing.get((name, environment))
-            if latest is not None and latest is not previous and time.monotonic() - latest.checked_at < self.cache_ttl:
-                return latest
+            latest = self._routing.get(key)
+            fresh = latest is not None and time.monotonic() - latest.checked_at < self.cache_ttl
+        except BaseException:
+            self._refresh_lock.release()
+            raise
+        if latest is not None and latest is not previous and fresh:
+            self._refresh_lock.release()
+            return latest
+
+        def read() -> _Routing:
             try:
                 routing = self._read_routing(name, environment, previous)
-            except OperationalError as exc:
-                routing = self._during_outage(name, environment, previous, exc)
-            else:
+                self._routing[key] = routing
                 if self._outage:
                     self._outage = False
                     logger.warning("prompt registry store reachable again; serving current label state")
-            self._routing[(name, environment)] = routing
-            return routing
-        finally:
-            self._refresh_lock.release()
+                return routing
+            finally:
+                self._refresh_lock.release()
 
-    def _during_outage(self, name: str, environment: str, previous: _Routing | None, exc: OperationalError) -> _Routing:
-        reason = type(exc.orig or exc).__name__
+        cause: BaseException
+        try:
+            return _within(self.timeout, read, "llmops-registry-refresh")
+        except OperationalError as exc:
+            reason, cause = type(exc.orig or exc).__name__, exc
+        except TimeoutError as exc:
+            reason, cause = f"no answer within {self.timeout:g} s", exc
+        routing = self._during_outage(name, environment, previous, reason, cause)
+        if self._routing.get(key) is previous:  # the late read may have landed already
+            self._routing[key] = routing
+        return self._routing.get(key) or routing
+
+    def _unavailable(self, name: str, environment: str, reason: str) -> RegistryUnavailable:
+        store = self.engine.url.render_as_string(hide_password=True)
+        return RegistryUnavailable(
+            f"prompt registry store {store} is unreachable ({reason}) and this process has not resolved "
+            f"{name!r} in {environment!r} before, so there is no last known version to serve"
+        )
+
+    def _during_outage(self, name: str, environment: str, previous: _Routing | None, reason: str, exc: BaseException) -> _Routing:
         store = self.engine.url.render_as_string(hide_password=True)
         if previous is None:
-            raise RegistryUnavailable(
-                f"prompt registry store {store} is unreachable ({reason}) and this process has not resolved "
-                f"{name!r} in {environment!r} before, so there is no last known version to serve"
-            ) from exc
+            raise self._unavailable(name, environment, reason) from exc
         if not self._outage:
             self._outage = True
             logger.warning(
@@ -374,7 +440,8 @@ def resolve(prompt_name: str, user_id: str, environment: str = PRODUCTION) -> Re
 
     Raises:
         PromptNotServed: The prompt has no production version there.
-        RegistryUnavailable: The store is unreachable at first use.
+        RegistryUnavailable: The store is unreachable, or not ready within
+            ``LLMOPS_RESOLVE_TIMEOUT_SECONDS``, at first use.
 
     Example:
         ```python
@@ -383,11 +450,22 @@ def resolve(prompt_name: str, user_id: str, environment: str = PRODUCTION) -> Re
         resolve("support-chat", "user-42").system
         ```
     """
+    url = settings.database_url()
     try:
-        registry = get_registry()
-    except OperationalError as exc:
+        if url in _opened:
+            registry = get_registry(url)
+        else:  # the first connection and the migration check, within resolve's own deadline
+            timeout = settings.resolve_timeout()
+            registry = _within(timeout, lambda: get_registry(url), "llmops-registry-open")
+            _opened.add(url)
+    except (OperationalError, TimeoutError) as exc:
+        reason = type(exc.orig or exc).__name__ if isinstance(exc, OperationalError) else str(exc)
         raise RegistryUnavailable(
-            f"prompt registry store is unreachable ({type(exc.orig or exc).__name__}) at first use, "
-            "so there is no last known version to serve"
+            f"prompt registry store {make_url(url).render_as_string(hide_password=True)} is unreachable "
+            f"({reason}) at first use, so there is no last known version to serve"
         ) from exc
     return registry.resolve(prompt_name, user_id, environment)
+
+
+_opened: set[str] = set()
+"""Store URLs whose registry this process has opened (``resolve`` waits no longer for them)."""

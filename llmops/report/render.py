@@ -2,15 +2,15 @@
 
 A message is first a list of ``Section``s holding raw text; each output format escapes it
 its own way: Block Kit escapes Slack's control characters (a feature named ``<!channel>``
-pings nobody), markdown escapes HTML for the Prefect UI, and plain text is left as is for the
-terminal. Block Kit is built with slack_sdk's block models, which validate Slack's limits,
-and each part is clipped to those limits first, so a long digest loses its tail, never its
-delivery. The result, a ``RenderedMessage``, is what the outbox stores.
+pings nobody), markdown escapes every Markdown special character for the Prefect UI
+(``llmops.text.markdown_escape``: no link, image or HTML from trace data), and plain text is
+left as is for the terminal (the CLI makes it terminal-safe). Block Kit is built with
+slack_sdk's block models, which validate Slack's limits, and each part is clipped to those
+limits first, so a long digest loses its tail, never its delivery. The result, a ``RenderedMessage``, is what the outbox stores.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from llmops import settings
 from llmops.report.chart import render_chart
 from llmops.report.digest_data import Digest, Finding, Metric
 from llmops.report.formatting import change, clip, escape, money, name, number, percent, score
+from llmops.text import markdown_escape
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -329,7 +330,10 @@ def _unslack(text: str) -> str:
 
 
 def to_markdown(header: str, sections: Sequence[Section], context: str) -> str:
-    """Lay a message out as markdown for a Prefect artifact, HTML-escaped because the UI renders HTML.
+    """Lay a message out as markdown for a Prefect artifact, every value escaped as Markdown text.
+
+    The Prefect UI renders the artifact, so a name from traces such as ``[x](https://evil)``
+    or ``<img>`` must show as written: ``markdown_escape`` turns it into literal text.
 
     Args:
         header: The title (raw).
@@ -345,21 +349,22 @@ def to_markdown(header: str, sections: Sequence[Section], context: str) -> str:
         <BLANKLINE>
         ## Spend
         <BLANKLINE>
-        - a &lt; b
+        - a \\< b
         <BLANKLINE>
         _footer_
     """
-    out = [f"# {html.escape(header)}"]
+    md = markdown_escape
+    out = [f"# {md(header)}"]
     for section in sections:
-        out.append(f"\n## {html.escape(section.title)}\n")
+        out.append(f"\n## {md(section.title)}\n")
         if section.fields:
             out += ["| | |", "|---|---|"]
             out += [
-                f"| **{html.escape(label)}** | {html.escape(value).replace(chr(10), '<br>')} |" for label, value in section.fields
+                f"| **{md(label)}** | {'<br>'.join(md(part) for part in value.splitlines())} |" for label, value in section.fields
             ]
             out.append("")
-        out += [f"- {html.escape(line)}" for line in section.lines]
-    out.append(f"\n_{html.escape(_unslack(context))}_")
+        out += [f"- {md(line)}" for line in section.lines]
+    out.append(f"\n_{md(_unslack(context))}_")
     return "\n".join(out)
 
 

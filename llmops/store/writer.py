@@ -7,18 +7,16 @@ exactly where its last committed batch ended.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, func, select, text
 
-from llmops import pricing, settings
+from llmops import pricing, privacy, settings
 from llmops.money import pico_to_usd, usd_to_pico
 from llmops.records import TraceRecord
 from llmops.store import rollups
@@ -58,7 +56,11 @@ INSERT_COLUMNS = (
     "is_batch",
     "tags",
     "metadata",
+    "input_text",
+    "output_text",
 )
+SESSION_ID_LIMIT = 128
+"""The ``session_id`` column's width: a redacted session id is cut to it."""
 
 
 @dataclass
@@ -84,24 +86,6 @@ class WriteResult:
 
 class RollupTimezoneMismatch(RuntimeError):
     """The store's rollup days were cut in another timezone than the one configured now."""
-
-
-@lru_cache(maxsize=65_536)
-def hash_user_id(user_id: str, salt: bytes) -> str:
-    """A stable pseudonym: traces never store the raw user id.
-
-    Args:
-        user_id: The application's user id.
-        salt: ``LLMOPS_USER_ID_SALT`` (at most 64 bytes are used, blake2b's key limit).
-
-    Returns:
-        32 hex digits, the same for the same id and salt.
-
-    Example:
-        >>> hash_user_id("u-42", b"salt") == hash_user_id("u-42", b"salt") != hash_user_id("u-43", b"salt")
-        True
-    """
-    return hashlib.blake2b(user_id.encode(), key=salt[:64], digest_size=16).hexdigest()
 
 
 def price_record(record: TraceRecord, day: date) -> tuple[int | None, str]:
@@ -173,13 +157,15 @@ def prepare(records: Sequence[TraceRecord], *, sqlite_times: bool, timezone: str
     """
     unique, duplicates = _unique_by_trace_id(records)
     timezone = timezone or settings.timezone().key
-    salt = settings.user_id_salt()
+    salt = privacy.user_id_salt()
+    redactor = privacy.redactor()
+    text_limit = _text_limit()
     params: list[tuple[Any, ...]] = []
     rollup_rows: list[rollups.RollupRow] = []
     for record in unique:
         naive_utc = record.timestamp.replace(tzinfo=None)  # TraceRecord timestamps are UTC
         cost, cost_source = price_record(record, naive_utc.date())
-        params.append(insert_params(record, naive_utc, cost, cost_source, salt, sqlite_times))
+        params.append(insert_params(record, naive_utc, cost, cost_source, salt, sqlite_times, redactor, text_limit))
         rollup_rows.append(rollups.rollup_row(record, naive_utc, cost, timezone))
     return PreparedBatch(params, rollup_rows, timezone, sqlite_times, duplicates)
 
@@ -236,10 +222,25 @@ def insert_sql(connection: Connection) -> str:
     return f"INSERT INTO traces ({columns}) VALUES ({marks}) ON CONFLICT (trace_id) DO NOTHING"
 
 
+def _text_limit() -> int:
+    """Characters of captured prompt and answer text to keep; 0 while text capture is off."""
+    return settings.capture_text_max_chars() if settings.capture_text() else 0
+
+
 def insert_params(
-    record: TraceRecord, naive_utc: datetime, cost: int | None, cost_source: str, salt: bytes, sqlite_times: bool
+    record: TraceRecord,
+    naive_utc: datetime,
+    cost: int | None,
+    cost_source: str,
+    salt: bytes,
+    sqlite_times: bool,
+    redactor: privacy.Redactor | None = None,
+    text_limit: int | None = None,
 ) -> tuple[Any, ...]:
-    """The DBAPI parameters of one row, in ``INSERT_COLUMNS`` order.
+    """The DBAPI parameters of one row, in ``INSERT_COLUMNS`` order, with personal data redacted.
+
+    The session id, tags, every string in metadata and (captured) texts pass ``redactor``; the
+    session id's placeholders carry a keyed hash, so distinct sessions stay distinct.
 
     Args:
         record: The call.
@@ -248,10 +249,17 @@ def insert_params(
         cost_source: Where the cost came from (``price_record``).
         salt: The user-id salt (the raw id is never stored).
         sqlite_times: Write the timestamp as SQLite's text.
+        redactor: What to redact; None: the configured one (``privacy.redactor``).
+        text_limit: Characters of input and output text to keep, 0 to keep none; None: the settings.
 
     Returns:
         One tuple for ``executemany``.
     """
+    redact = redactor if redactor is not None else privacy.redactor()
+    limit = _text_limit() if text_limit is None else text_limit
+    session_id = record.session_id
+    if session_id:
+        session_id = redact.keyed(salt).text(session_id)[:SESSION_ID_LIMIT]
     return (
         record.trace_id,
         naive_utc.isoformat(sep=" ", timespec="microseconds") if sqlite_times else naive_utc,
@@ -272,15 +280,17 @@ def insert_params(
         record.error_type,
         cost,
         cost_source,
-        hash_user_id(record.user_id, salt) if record.user_id else None,
-        record.session_id,
+        privacy.stored_user_id(record.user_id, salt) if record.user_id else None,
+        session_id,
         record.user_message_length,
         record.system_prompt_hash,
         record.user_feedback,
         record.automated_eval_score,
         record.is_batch,
-        orjson.dumps(record.tags).decode() if record.tags else None,
-        orjson.dumps(record.metadata).decode() if record.metadata else None,
+        orjson.dumps([redact.text(tag) for tag in record.tags]).decode() if record.tags else None,
+        orjson.dumps(redact.json(record.metadata)).decode() if record.metadata else None,
+        privacy.captured_text(redact, record.input_text, limit) if limit else None,
+        privacy.captured_text(redact, record.output_text, limit) if limit else None,
     )
 
 

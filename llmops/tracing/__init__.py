@@ -4,7 +4,8 @@ The app keeps using the official SDK; each call is measured (latency including t
 retries, time to first token, usage, stop reason, error type), tagged with who and what it
 served (feature, prompt version, user, session), and handed to a ``TraceRecorder`` that writes
 in the background, so the app's call never waits on the store and never fails because of it.
-Prompt and answer text are not recorded. ``context`` holds the scopes (``trace_context``),
+Prompt and answer text are not recorded unless text capture is on (``LLMOPS_CAPTURE_TEXT=1``).
+``context`` holds the scopes (``trace_context``),
 ``recorder`` the background writer, ``calls`` what one call records, and ``anthropic`` the
 client wrapper (``trace_anthropic``); import the public names from here.
 """

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar, cast
 
+from llmops import settings
 from llmops.tracing.calls import TracedCall, Tracer
 from llmops.tracing.context import TraceContext
 from llmops.tracing.recorder import TraceRecorder, default_recorder
@@ -328,6 +329,7 @@ def trace_anthropic(
     environment: str | None = None,
     tags: Sequence[str] = (),
     metadata: Mapping[str, Any] | None = None,
+    capture_text: bool | None = None,
 ) -> ClientT:
     """Wrap an Anthropic client (sync or async) so that every ``messages`` call is recorded as one trace.
 
@@ -336,7 +338,8 @@ def trace_anthropic(
     including the SDK's retries, time to first token, usage with cache tokens, stop reason, and
     the error type of a failed call (the exception still reaches the app unchanged). Traces are
     written in the background; the call never waits on the store and never fails because of it.
-    Prompt and answer text are not recorded.
+    Prompt and answer text are not recorded unless text capture is on; the store then keeps them
+    redacted and cut to ``LLMOPS_CAPTURE_TEXT_MAX_CHARS``.
 
     Args:
         client: An ``anthropic.Anthropic`` or ``anthropic.AsyncAnthropic``, not already traced.
@@ -347,6 +350,9 @@ def trace_anthropic(
         environment: Default environment (``"production"`` when unset everywhere).
         tags: Tags of every trace; ``trace_context`` adds more.
         metadata: Metadata of every trace; ``trace_context`` overrides keys.
+        capture_text: Keep the last user message and the answer's text with each trace. None
+            follows ``LLMOPS_CAPTURE_TEXT`` (off by default); False keeps this client's text out
+            even when it is on. The store keeps text only while ``LLMOPS_CAPTURE_TEXT=1``.
 
     Returns:
         A ``TracedClient`` standing in for ``client`` (typed as ``client`` for the app's type checker).
@@ -396,5 +402,7 @@ def trace_anthropic(
         tags=tuple(tags),
         metadata=dict(metadata or {}),
     )
-    traced = TracedClient(client, Tracer(recorder if recorder is not None else default_recorder(), defaults))
+    capture = settings.capture_text() if capture_text is None else capture_text
+    limit = settings.capture_text_max_chars() + 64 if capture else 0  # the store redacts, then cuts to the limit
+    traced = TracedClient(client, Tracer(recorder if recorder is not None else default_recorder(), defaults, limit))
     return cast(ClientT, traced)  # it stands in for the client: same attributes, traced messages

@@ -3,8 +3,10 @@
 Whatever shape the call takes (a whole message, a stream read to the end, abandoned or broken
 off by an error), it reports what it sees to one ``TracedCall``, which measures latency and time
 to first token, keeps the response's id, model, usage and stop reason, and hands exactly one
-trace to the recorder when the call ends. The prompt and answer texts are never kept: only the
-length of the last user message and a hash of the system prompt. The wrappers that feed it
+trace to the recorder when the call ends. The prompt and answer texts are not kept, only the
+length of the last user message and a hash of the system prompt, unless text capture is on
+(``LLMOPS_CAPTURE_TEXT=1`` or ``trace_anthropic(capture_text=True)``): then the last user message
+and the answer's text go with the trace, cut, and the store redacts them. The wrappers that feed it
 live in ``anthropic``; the context it is tagged with comes from ``context``.
 """
 
@@ -38,6 +40,7 @@ class TracedCall:
         recorder: Where the trace goes.
         context: What the call served and for whom (already merged with the client's defaults).
         request: The ``messages.create`` keyword arguments: model, messages and system are read.
+        capture_text: Characters of the prompt and answer text to keep with the trace; 0 keeps none.
 
     Example:
         >>> from datetime import UTC, datetime
@@ -63,13 +66,19 @@ class TracedCall:
         "_finish_reason",
         "_usage",
         "_done",
+        "_capture",
+        "_input_text",
+        "_output_parts",
     )
 
-    def __init__(self, recorder: TraceRecorder, context: TraceContext, request: Mapping[str, Any]) -> None:
+    def __init__(self, recorder: TraceRecorder, context: TraceContext, request: Mapping[str, Any], capture_text: int = 0) -> None:
         self._recorder = recorder
         self._context = context
         self._model = request.get("model")
         self._user_message_length = _last_user_message_length(request.get("messages"))
+        self._capture = capture_text
+        self._input_text = _last_user_message(request.get("messages"))[:capture_text] if capture_text else None
+        self._output_parts: list[str] = []
         self._system_prompt_hash = _system_prompt_hash(request.get("system"))
         self._ttft_ms: float | None = None
         self._trace_id: str | None = None
@@ -96,6 +105,8 @@ class TracedCall:
         self._response_model = getattr(message, "model", None)
         self._finish_reason = getattr(message, "stop_reason", None)
         self._take_usage(getattr(message, "usage", None))
+        if self._capture:
+            self._output_parts.append(_text_of(getattr(message, "content", None)) or "")
         self.ended()
 
     def observe(self, event: Any) -> None:
@@ -110,6 +121,8 @@ class TracedCall:
         if kind == "content_block_delta":
             if self._ttft_ms is None:
                 self._ttft_ms = (time.perf_counter() - self._started) * 1000.0
+            if self._capture and len(self._output_parts) < self._capture:  # each part is a character or more
+                self._output_parts.append(getattr(event.delta, "text", None) or "")
         elif kind == "message_start":
             message = event.message
             self._trace_id = message.id
@@ -164,6 +177,9 @@ class TracedCall:
         }
         if context.environment is not None:
             record["environment"] = context.environment
+        if self._capture:
+            record["input_text"] = self._input_text or None
+            record["output_text"] = "".join(self._output_parts)[: self._capture] or None
         self._recorder.record(record)
 
 
@@ -186,11 +202,13 @@ class Tracer:
         ```
     """
 
-    __slots__ = ("recorder", "defaults", "_merged")
+    __slots__ = ("recorder", "defaults", "capture_text", "_merged")
 
-    def __init__(self, recorder: TraceRecorder, defaults: TraceContext) -> None:
+    def __init__(self, recorder: TraceRecorder, defaults: TraceContext, capture_text: int = 0) -> None:
         self.recorder = recorder
         self.defaults = defaults
+        self.capture_text = capture_text
+        """Characters of prompt and answer text each call keeps; 0 keeps none."""
         self._merged: tuple[TraceContext | None, TraceContext] = (None, defaults)
 
     def start(self, request: Mapping[str, Any]) -> TracedCall:
@@ -207,7 +225,7 @@ class Tracer:
         if scope is not seen:
             merged = self.defaults.merged(scope)
             self._merged = (scope, merged)
-        return TracedCall(self.recorder, merged, request)
+        return TracedCall(self.recorder, merged, request, self.capture_text)
 
     @contextmanager
     def call(self, request: Mapping[str, Any]) -> Iterator[TracedCall]:
@@ -248,6 +266,15 @@ def _text_of(content: Any) -> str | None:
     if isinstance(content, Sequence):
         return "".join(_part(block, "text") or "" for block in content if _part(block, "type") == "text")
     return None
+
+
+def _last_user_message(messages: Any) -> str:
+    """The text of the last user message, or "" (for text capture)."""
+    if isinstance(messages, Sequence):
+        for message in reversed(messages):
+            if _part(message, "role") == "user":
+                return _text_of(_part(message, "content")) or ""
+    return ""
 
 
 def _last_user_message_length(messages: Any) -> int | None:

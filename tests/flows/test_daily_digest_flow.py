@@ -47,7 +47,7 @@ def test_without_slack_the_digest_is_an_artifact_and_waits_in_the_outbox(engine:
     rows = outbox(engine)
     assert len(rows) == 1 and rows[0]["status"] == "pending" and rows[0]["kind"] == "digest"
     artifact = Artifact.get(ARTIFACT_KEY)
-    assert artifact is not None and "# LLM cost &amp; quality — Thu 26 Nov 2026" in artifact.data
+    assert artifact is not None and "# LLM cost & quality — Thu 26 Nov 2026" in artifact.data
     assert f"Outbox `digest:{DAY}:outbox`: pending" in artifact.data
 
 

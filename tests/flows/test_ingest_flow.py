@@ -25,6 +25,7 @@ import prefect_llmops.tasks.ingest as task_module
 from llmops.ingest.pull import SourceConfig, SourceConfigError, SourceUnavailable
 from llmops.store.engine import get_engine
 from llmops.store.models import Trace
+from llmops.store.writer import RollupTimezoneMismatch
 from prefect_llmops.blocks import TraceSource, TraceStore
 from prefect_llmops.cli.pull import register
 from prefect_llmops.flows.ingest_traces import ingest_traces, source_artifact_key
@@ -137,7 +138,11 @@ def test_a_failing_source_shows_no_password_in_state_logs_or_artifacts(monkeypat
 
 @pytest.mark.parametrize(
     ("failure", "attempts"),
-    [(SourceUnavailable("source down"), 3), (SourceConfigError("table 'calls' lacks columns"), 1)],
+    [
+        (SourceUnavailable("source down"), 3),
+        (SourceConfigError("table 'calls' lacks columns"), 1),
+        (RollupTimezoneMismatch("the store's daily rollups are cut at midnight UTC"), 1),
+    ],
 )
 def test_the_task_retries_outages_but_not_configuration_errors(
     failure: Exception, attempts: int, monkeypatch: pytest.MonkeyPatch

@@ -118,7 +118,7 @@ def test_message_reports_each_part_of_the_digest() -> None:
     assert "no hash of the input" in plain  # the estimate says how it was made
     assert "support-chat@<b>2.3.1" in plain
     assert "Europe/Berlin" in plain
-    assert "| **Cost** |" in message.markdown and "&lt;!channel&gt;" in message.markdown
+    assert "| **Cost** |" in message.markdown and "\\<\\!channel\\>" in message.markdown  # Markdown text, not HTML
 
 
 def test_optional_sections_appear_only_with_data() -> None:

@@ -21,7 +21,7 @@ from llmops.evals.scorers.assertions import AssertionScorer
 from llmops.evals.scorers.base import Score, Scorer
 from llmops.evals.scorers.judge import JUDGE_PROMPTS, LATEST_JUDGE_PROMPT, JudgeScorer
 from llmops.evals.scorers.similarity import SimilarityScorer
-from llmops.prompts import Problem, is_pinned_model
+from llmops.prompts import Problem, YAMLLimitError, compose_and_load, is_pinned_model, read_limited
 
 SCORER_CONFIG_FILE = "scorers.yaml"
 CONFIG_FIELDS = ("judge", "scorers")
@@ -246,10 +246,13 @@ def parse_scorer_config(path: Path | str, prompt_name: str | None = None) -> Sco
         ```
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        text = read_limited(path).decode("utf-8")
+        root, data = compose_and_load(text)
+    except YAMLLimitError as exc:
+        raise ScorerConfigError([Problem(path, exc.line, "yaml", str(exc))]) from None
+    except UnicodeDecodeError as exc:
+        raise ScorerConfigError([Problem(path, 1, "file", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

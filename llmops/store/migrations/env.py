@@ -1,7 +1,8 @@
 """Alembic environment: runs on the engine handed over in ``config.attributes``.
 
-On PostgreSQL an advisory lock serialises processes that migrate at the same moment; on
-SQLite the engine's ``BEGIN IMMEDIATE`` does the same.
+On PostgreSQL an advisory lock serialises processes that migrate at the same moment (with no
+statement timeout: migrations may take long); on SQLite the engine's ``BEGIN IMMEDIATE`` does
+the same.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def run_migrations() -> None:
         )
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":
+                # a schema change on a big store, or the wait for another process's migration,
+                # may outlast LLMOPS_STORE_STATEMENT_TIMEOUT_SECONDS: migrations run without it
+                connection.execute(text("SET LOCAL statement_timeout = 0"))
                 connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
             context.run_migrations()
 
