@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,6 +24,10 @@ def digest(
     top: Annotated[
         int, typer.Option(min=1, max=20, help="Features listed before the rest is summed as 'other'.")
     ] = DEFAULT_TOP_FEATURES,
+    preview: Annotated[
+        Path | None,
+        typer.Option("--preview", help="Also draw the message as Slack shows it (its thread included) into this PNG file."),
+    ] = None,
 ) -> None:
     """Compute the day's digest; store it in the outbox and send it to Slack when configured.
 
@@ -37,13 +42,21 @@ def digest(
         raise fail(f"--date expects YYYY-MM-DD, got {day!r}") from None
     try:
         numbers = compute_digest(get_engine(), wanted, environment=environment, top_features=top)
-    except ValueError as exc:  # a malformed LLMOPS_TIMEZONE or LLMOPS_MONTHLY_BUDGET_USD
+    except ValueError as exc:  # a malformed LLMOPS_TIMEZONE, LLMOPS_MONTHLY_BUDGET_USD or LLMOPS_FEATURE_OWNERS
         raise fail(str(exc)) from None
     if as_json:
         print_json(numbers.as_dict())
         return
     message = render_digest(numbers, with_chart=not dry_run)
     echo(message.plain)
+    if preview is not None:
+        from llmops.report.preview import render_preview
+
+        try:
+            preview.write_bytes(render_preview(message.blocks, message.thread_blocks))
+        except OSError as exc:
+            raise fail(f"--preview: cannot write {preview}: {exc.strerror}") from None
+        echo(f"\npreview of the Slack message: {preview}")
     if dry_run:
         return
     config = SlackConfig.from_env()

@@ -13,7 +13,7 @@ from llmops.drift.report import check_day, finding_rows, findings_of, stored_fin
 from llmops.evals.runner import ModelUnavailable
 from llmops.release.registry import PRODUCTION, Registry
 from llmops.store.engine import get_engine
-from prefect_llmops.cli.output import echo, fail, print_json, print_table
+from prefect_llmops.cli.output import EXIT_PARTIAL, echo, fail, print_json, print_table
 
 drift_app = typer.Typer()
 
@@ -73,24 +73,29 @@ def reference(
 ) -> None:
     """A version's pinned-model reference: its answers on a fixed subset of each eval dataset,
     which the nightly drift-detection flow asks again and compares. Captures it when missing
-    (or with --force), then lists what is stored."""
+    (or with --force), then lists what is stored. Listing needs no model: with none reachable,
+    a missing reference is reported on stderr, what is stored is listed, and the exit status is 3."""
     engine = get_engine()
     if version is not None:
-        targets = [(name, version, None)]
+        targets: list[tuple[str, str, str | None]] = [(name, version, None)]
     else:
         targets = [(n, v, label) for n, v, label in serving_versions(Registry(engine), [name], environment)]
         if not targets:
             raise fail(f"{name} has no production or canary version in {environment}; pass --version")
-    if capture or force:
+    wanted = {v for _, v, _ in targets}
+    stored = {r.prompt_version for r in references_of(engine, name)}
+    missing = [target for target in targets if force or target[1] not in stored]  # only these need the model
+    uncaptured = False
+    if (capture or force) and missing:
         try:
-            checks = run_pinned_checks(engine, targets, capture_only=True, force=force, captured_by="cli")
-        except ModelUnavailable as exc:
-            raise fail(str(exc)) from None
+            checks = run_pinned_checks(engine, missing, capture_only=True, force=force, captured_by="cli")
+        except ModelUnavailable as exc:  # listing what is stored needs no model
+            echo(f"warning: not captured ({', '.join(v for _, v, _ in missing)}): {exc}", err=True)
+            checks, uncaptured = [], True
         for check in checks:
             echo(check.line())
         if any(check.status == "failed" for check in checks):
             raise typer.Exit(1)
-    wanted = {v for _, v, _ in targets}
     references = [r for r in references_of(engine, name) if r.prompt_version in wanted]
     rows = [
         {
@@ -108,6 +113,8 @@ def reference(
         print_table(rows, title=f"Pinned-model references of {name}")
     else:
         echo(f"{name}: no pinned reference stored for {', '.join(sorted(wanted))}")
+    if uncaptured:
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,12 +8,14 @@ data already: orjson escapes control characters.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -37,7 +39,18 @@ LABELS = {
     "p95_latency_ms": "p95 ms",
     "p99_latency_ms": "p99 ms",
     "unpriced_requests": "unpriced",
+    "traffic_percent": "traffic %",
+    "step_started_at": "step since",
+    "environment": "env",
+    "adjusted_p": "adj. p",
+    "content_hash": "content hash",
+    "dataset_hash": "dataset hash",
 }
+FREE_TEXT = frozenset({"reason", "summary", "statistic", "examples", "message", "changelog", "gates", "status_reason", "note"})
+"""Columns of prose: the only ones a table wraps (at spaces). Every other column (ids, models,
+versions, numbers, times) is printed whole on one line, or the table turns vertical."""
+FREE_TEXT_LENGTH = 32
+"""A text column whose values have spaces and reach this length is prose too (wrapped at spaces)."""
 
 
 _ESCAPE_SEQUENCE = (
@@ -121,21 +134,158 @@ def _cell(value: Any, column: str = "") -> Text:
     return plain(_cell_text(value, column))
 
 
-def print_table(rows: Sequence[dict[str, Any]], title: str, footer: dict[str, Any] | None = None) -> None:
+def _free_text(column: str, cells: Sequence[str], tight: bool) -> bool:
+    if column in FREE_TEXT:
+        return True
+    return any(" " in cell for cell in cells) and (tight or max(map(len, cells), default=0) >= FREE_TEXT_LENGTH)
+
+
+def _numeric(column: str, values: Sequence[Any], numeric: Collection[str]) -> bool:
+    if column in numeric:
+        return True
+    present = [value for value in values if value is not None]
+    return bool(present) and all(isinstance(value, int | float) and not isinstance(value, bool) for value in present)
+
+
+PROSE_MIN_WIDTH = 20
+"""The narrowest a prose column gets (less when its longest cell is shorter), never below its longest word."""
+
+
+def _atomic_width(label: str, footer_text: str, cells: Sequence[str]) -> int:
+    return max(len(label), len(footer_text), *(len(cell) for cell in cells))
+
+
+def _prose_width(label: str, cells: Sequence[str], tight: bool) -> int:
+    longest_word = max((len(word) for cell in [label, *cells] for word in cell.split()), default=0)
+    if tight:
+        return longest_word
+    return max(
+        longest_word, min(PROSE_MIN_WIDTH, max((len(cell) for cell in cells), default=0)), min(len(label), PROSE_MIN_WIDTH)
+    )
+
+
+def _narrowest(table: Table) -> int:
+    """The table's width with every column at its minimum: cells plus padding and the borders."""
+    padding = sum(table._get_padding_width(index) for index in range(len(table.columns)))
+    return sum(column.min_width or 1 for column in table.columns) + padding + table._extra_width
+
+
+def _header(label: str, width: int) -> str:
+    """``label`` broken at spaces into lines of at most ``width`` (a word longer stays whole)."""
+    lines: list[str] = []
+    for word in label.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
+def table_console() -> Console:
+    """Where tables go: the terminal at its width; piped, ``$COLUMNS`` wide (else 200 columns)."""
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else TABLE_WIDTH_WHEN_PIPED, soft_wrap=True)
+
+
+def build_table(
+    rows: Sequence[dict[str, Any]],
+    title: str,
+    footer: dict[str, Any] | None = None,
+    *,
+    numeric: Collection[str] = (),
+    tight: bool = False,
+    compact: bool = False,
+) -> Table:
+    """The rich table of ``rows``, its ids, models and numbers never wrapped or cut.
+
+    Every column but prose (``FREE_TEXT``, or long text with spaces; with ``tight`` any text
+    with spaces) is ``no_wrap`` with a minimum width of its widest cell, so Rich can only narrow
+    the prose columns, which wrap at spaces and are never narrower than their longest word (so
+    no word is split, and nothing gets an ellipsis). Whether it fits at all is ``print_table``'s
+    question. ``compact``: no outer border, one space between columns, headers broken at spaces.
+    """
+    columns = list(rows[0])
+    table = Table(title=plain(title), show_footer=footer is not None)
+    if compact:
+        table = Table(
+            title=plain(title), show_footer=footer is not None, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+            collapse_padding=True,
+        )  # fmt: skip
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        cells = [_cell_text(value, column) for value in values]
+        label = LABELS.get(column, column)
+        footer_text = _cell_text(footer.get(column), column) if footer else ""
+        right = _numeric(column, values, numeric)
+        if _free_text(column, cells, tight):
+            table.add_column(plain(label), justify="right" if right else "left", overflow="fold",
+                             min_width=_prose_width(label, cells, tight),
+                             footer=plain(footer_text) if footer else "")  # fmt: skip
+        else:
+            width = _atomic_width(label, footer_text, cells)
+            if compact:
+                width = _atomic_width(max(label.split(" "), key=len), footer_text, cells)
+                label = _header(label, width)
+            table.add_column(
+                plain(label, multiline=True), justify="right" if right else "left", no_wrap=True, overflow="fold", min_width=width,
+                footer=plain(footer_text) if footer else "",
+            )  # fmt: skip
+    for row in rows:
+        table.add_row(*(_cell(row.get(column), column) for column in columns))
+    return table
+
+
+def _vertical(out: Console, rows: Sequence[dict[str, Any]], title: str, footer: dict[str, Any] | None) -> None:
+    """One block per record, ``field: value`` lines: what a table too wide for the terminal becomes."""
+    if footer is not None:  # in the rows' column order
+        footer = {column: footer.get(column) for column in rows[0]} | footer
+    records = [*rows, footer] if footer else list(rows)
+    labels = {column: LABELS.get(column, column) for record in records for column in record}
+    pad = max(map(len, labels.values())) + 2
+    out.print(plain(title, style="bold"), soft_wrap=True)
+    for index, record in enumerate(records):
+        out.print(
+            plain("── total" if footer is not None and record is footer else f"── {index + 1} of {len(rows)}"), soft_wrap=True
+        )
+        for column, value in record.items():
+            out.print(plain(f"{labels[column] + ':':<{pad}}{_cell_text(value, column)}".rstrip()), soft_wrap=True)
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]],
+    title: str,
+    footer: dict[str, Any] | None = None,
+    *,
+    numeric: Collection[str] = (),
+    out: Console | None = None,
+) -> None:
+    """``rows`` as a table that fits: never a truncated id, model or number.
+
+    Only prose columns wrap; when the ids and numbers alone are wider than the terminal, the
+    records are printed one block each (``field: value`` lines) instead.
+
+    Args:
+        rows: The records, all with the same keys (the columns, in order).
+        title: The table's title.
+        footer: A totals row, by column.
+        numeric: Columns of preformatted numbers (strings) to right-align.
+        out: The console; ``table_console()`` when None.
+    """
     if not rows:
         console.print(plain(f"{title}: no data"))
         return
-    table = Table(title=plain(title), show_footer=footer is not None)
-    for column in rows[0]:
-        numeric = isinstance(rows[0][column], int | float) or rows[0][column] is None
-        table.add_column(
-            plain(LABELS.get(column, column)),
-            justify="right" if numeric else "left",
-            footer=_cell(footer.get(column), column) if footer else "",
-        )
-    for row in rows:
-        table.add_row(*(_cell(value, column) for column, value in row.items()))
-    (console if console.is_terminal else Console(width=TABLE_WIDTH_WHEN_PIPED)).print(table)
+    out = out or table_console()
+    table = build_table(rows, title, footer, numeric=numeric)
+    if _narrowest(table) > out.width:  # let every text with spaces wrap, words whole
+        table = build_table(rows, title, footer, numeric=numeric, tight=True)
+    if _narrowest(table) > out.width:  # then lighter borders and headers on two lines
+        table = build_table(rows, title, footer, numeric=numeric, tight=True, compact=True)
+    if _narrowest(table) > out.width:
+        _vertical(out, rows, title, footer)
+        return
+    out.print(table)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:

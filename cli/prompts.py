@@ -71,19 +71,69 @@ def validate(
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
+def _labels(names: list[str], environment: str) -> dict[str, dict[str, dict[str, object]]] | None:
+    """``{prompt: {label: {"version", "traffic_percent"}}}`` from the registry; None (and a warning) without a store."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from llmops.release.registry import RegistryError, get_registry
+
+    try:
+        registry = get_registry()
+        states = {name: registry.labels(name, environment) for name in names}
+    except (SQLAlchemyError, RegistryError, OSError) as exc:
+        echo(f"warning: labels not shown, the registry could not be read: {str(exc).splitlines()[0]}", err=True)
+        return None
+    return {
+        name: {
+            label: {"version": slot.version, "traffic_percent": slot.traffic_percent}
+            for label, slot in sorted(state.slots.items()) if slot.version is not None
+        }
+        for name, state in states.items()
+    }  # fmt: skip
+
+
+def _label_cell(labels: dict[str, dict[str, object]], label: str) -> str | None:
+    slot = labels.get(label)
+    if slot is None:
+        return None
+    traffic = slot["traffic_percent"]
+    return f"{slot['version']} ({traffic:g} %)" if isinstance(traffic, int | float) else str(slot["version"])
+
+
 @prompts_app.command("list")
-def list_prompts(directory: DirOption = None, as_json: JsonOption = False) -> None:
-    """Each prompt with its versions, its latest release and that release's model."""
+def list_prompts(
+    directory: DirOption = None,
+    environment: Annotated[str, typer.Option(help="Whose labels to show (the registry's environment).")] = "production",
+    as_json: JsonOption = False,
+) -> None:
+    """Each prompt with its versions, its latest release and that release's model, and the
+    versions its registry labels point at (production, canary with its traffic share, others)."""
     with _exits_on_bad_prompts():
         prompts = load_prompts(directory)
+    labels = _labels(list(prompts), environment)
     rows = []
     for name, versions in prompts.items():
         latest = versions[latest_version(versions)]
-        rows.append({"name": name, "versions": list(versions), "latest": latest.version, "model": latest.model})
+        row: dict[str, object] = {"name": name, "versions": list(versions), "latest": latest.version, "model": latest.model}
+        if labels is not None:
+            row["labels"] = labels.get(name, {})
+        rows.append(row)
     if as_json:
         print_json(rows)
-    else:
-        print_table([{**row, "versions": ", ".join(row["versions"])} for row in rows], title="prompts")
+        return
+    shown = []
+    for row in rows:
+        line = {key: ", ".join(value) if key == "versions" else value for key, value in row.items() if key != "labels"}  # type: ignore[arg-type]
+        if labels is not None:
+            prompt_labels: dict[str, dict[str, object]] = row["labels"]  # type: ignore[assignment]
+            line["production"] = _label_cell(prompt_labels, "production")
+            line["canary"] = _label_cell(prompt_labels, "canary")
+            others = [
+                f"{label} {_label_cell(prompt_labels, label)}" for label in prompt_labels if label not in ("production", "canary")
+            ]
+            line["other labels"] = ", ".join(others) or None
+        shown.append(line)
+    print_table(shown, title="prompts" if labels is None else f"prompts, with their labels in {environment}")
 
 
 @prompts_app.command("show")

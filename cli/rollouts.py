@@ -1,8 +1,9 @@
 """``llmops promote``, ``rollouts``, ``rollback``, ``rollout approve`` and ``ab report``.
 
-``promote`` and ``rollback`` run the promote-prompt and rollback-prompt flows when Prefect is
-installed, so the run shows in the Prefect UI and the rollback's event reaches automations;
-without Prefect they call the same core functions. Reading and approving need no flow.
+``promote`` and ``rollback`` submit a run of the cockpit's promote-prompt and rollback-prompt
+deployments when ``PREFECT_API_URL`` is set, so the run shows in the Prefect UI and the
+rollback's event reaches automations, and print the run's link; without it they call the same
+core functions here, with no Prefect server (``cockpit_runs``). Reading and approving need no flow.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from llmops.release.registry import PRODUCTION
 from llmops.release.rollouts import (
     PromotionForm,
+    RolloutAlert,
     RolloutError,
     Strategy,
     approve,
@@ -28,11 +30,19 @@ from llmops.release.rollouts import (
     tag_if_released,
 )
 from llmops.store.engine import get_engine
+from prefect_llmops.cli.cockpit_runs import (
+    PROMOTE_DEPLOYMENT,
+    RAN_HERE,
+    ROLLBACK_DEPLOYMENT,
+    SubmitError,
+    api_url,
+    submit,
+    submitted_line,
+)
 from prefect_llmops.cli.output import EXIT_CHECK_FAILED, echo, errors, fail, print_json, print_table
 
 rollout_app = typer.Typer(help="A live rollout: approve its next step.", no_args_is_help=True)
 ab_app = typer.Typer(help="A/B comparisons of a prompt's versions from traces.", no_args_is_help=True)
-NO_PREFECT = "Prefect is not installed: no flow run recorded and no Prefect event sent"
 
 
 def _steps(text: str | None) -> list[float] | None:
@@ -49,14 +59,6 @@ def _explain(exc: ValidationError) -> str:
         f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {str(error['msg']).removeprefix('Value error, ')}"
         for error in exc.errors(include_url=False)
     )
-
-
-def _prefect_available() -> bool:
-    try:
-        import prefect  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def promote(
@@ -97,18 +99,26 @@ def promote(
         request = form.request()
     except ValidationError as exc:
         raise fail(_explain(exc)) from None
-    try:
-        if _prefect_available():
-            from prefect_llmops.flows.promote_prompt import promote_prompt
-
-            shown = promote_prompt(form)
+    if api_url():
+        try:
+            run = submit(PROMOTE_DEPLOYMENT, {"request": form.model_dump(mode="json")})
+        except SubmitError as exc:
+            raise fail(str(exc), EXIT_CHECK_FAILED) from None
+        if as_json:
+            print_json(run)
         else:
-            errors.print(NO_PREFECT, highlight=False)
-            outcome = start_rollout(get_engine(), request)
-            tag_if_released(outcome)
-            shown = outcome.rollout.to_dict()
+            echo(submitted_line(run))
+        return
+    try:
+        outcome = start_rollout(get_engine(), request)
     except RolloutError as exc:
         raise fail(str(exc), EXIT_CHECK_FAILED) from None
+    try:
+        tag_if_released(outcome)
+    except RolloutError as exc:  # the labels moved and committed; a missing tag must not undo that
+        errors.print(f"warning: {exc}", highlight=False, markup=False)
+    _alert(outcome.alert())
+    shown = outcome.rollout.to_dict()
     if as_json:
         print_json(shown)
         return
@@ -116,6 +126,15 @@ def promote(
         f"rollout {shown['id']}: {shown['prompt']} {shown['baseline'] or '–'} → {shown['candidate']} "
         f"({shown['strategy']}), step {shown['step']} at {shown['traffic_percent']:g} %, {shown['status']}; gates: {shown['gates']}"
     )
+    errors.print(RAN_HERE, highlight=False, markup=False, style="dim")
+
+
+def _alert(alert: RolloutAlert | None) -> None:
+    """Tell Slack as the flows do (through the outbox: a Slack that is down gets it on the next flush)."""
+    if alert is not None:
+        from llmops.report.outbox import enqueue_alert  # Slack's modules only when there is something to say
+
+        enqueue_alert(alert.kind, alert.title, alert.details, severity=alert.severity, engine=get_engine())
 
 
 def rollouts(
@@ -142,24 +161,35 @@ def rollback_command(
 ) -> None:
     """Restore the previous production version (or --to), ending any rollout of the prompt."""
     who = actor or default_actor()
-    try:
-        if _prefect_available():
-            from prefect_llmops.flows.rollback_prompt import rollback_prompt
-
-            result: dict[str, Any] = rollback_prompt(
-                prompt_name=name, reason=reason, to_version=to, environment=environment, actor=who
-            )
+    if api_url():
+        parameters = {"prompt_name": name, "reason": reason, "to_version": to, "environment": environment, "actor": who}
+        try:
+            run = submit(ROLLBACK_DEPLOYMENT, parameters)
+        except SubmitError as exc:
+            raise fail(str(exc), EXIT_CHECK_FAILED) from None
+        if as_json:
+            print_json(run)
         else:
-            errors.print(NO_PREFECT, highlight=False)
-            done = rollback(get_engine(), name, reason=reason, actor=who, environment=environment, to_version=to)
-            result = {"restored": done.restored, "replaced": done.replaced, "message": done.message,
-                      "ended_rollout": done.ended_rollout.id if done.ended_rollout else None}  # fmt: skip
+            echo(submitted_line(run))
+        return
+    try:
+        done = rollback(get_engine(), name, reason=reason, actor=who, environment=environment, to_version=to)
     except RolloutError as exc:
         raise fail(str(exc), EXIT_CHECK_FAILED) from None
+    _alert(done.alert(who, reason))
+    result: dict[str, Any] = {
+        "prompt_name": done.prompt_name,
+        "environment": done.environment,
+        "restored": done.restored,
+        "replaced": done.replaced,
+        "ended_rollout": done.ended_rollout.id if done.ended_rollout else None,
+        "message": done.message,
+    }  # as the rollback-prompt flow returns it
     if as_json:
         print_json(result)
         return
     echo(result["message"])
+    errors.print(RAN_HERE, highlight=False, markup=False, style="dim")
 
 
 @rollout_app.command("approve")
@@ -202,8 +232,12 @@ def ab_report_command(
     if as_json:
         print_json({"rollout_id": rollout.id, "baseline": rollout.baseline, "candidate": rollout.candidate, **report.as_dict()})
         return
-    echo(f"rollout {rollout.id} ({rollout.strategy}, {rollout.status}), since {rollout.created_at:%Y-%m-%d %H:%M} UTC")
-    echo(report.to_markdown())
+    title = (
+        f"A/B report of {rollout.prompt_name}, rollout {rollout.id} ({rollout.strategy}, {rollout.status}) "
+        f"since {rollout.created_at:%Y-%m-%d %H:%M} UTC: value [{report.confidence:.0%} interval]"
+    )
+    print_table(report.rows(), title=title, numeric=[key for version in report.versions for key in (version, f"{version} n")])
+    echo("A winner is better than every other version, with intervals adjusted for all metrics and pairs.")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,27 +1,33 @@
 """``make demo``: Acme Corp's support assistant, thirty days of it, in a store of its own.
 
-    python -m deployments.demo [--calls-per-weekday N] [--seed S] [--no-sample-calls]
+    python -m deployments.demo [--calls-per-weekday N] [--seed S] [--no-sample-calls] [--no-compression]
 
 What it does, in order:
-1. picks the store: ``LLMOPS_DATABASE_URL`` if you set one, else ``$LLMOPS_HOME/demo.db``;
+1. picks the store: ``LLMOPS_DATABASE_URL`` if you set one, else ``$LLMOPS_HOME/demo.db``, which it
+   makes the default store (``$LLMOPS_HOME/current-store``) of every ``llmops`` command and of
+   ``make serve`` until ``llmops demo reset``;
 2. starts the local Anthropic-compatible simulator and makes ~50 real calls through the
    tracing SDK, so some of today's traces come from real SDK calls;
 3. writes the generated 30-day history ending yesterday (``llmops.demo``) into the store;
 4. prints ``llmops costs --by feature`` (30 days) and ``--by day`` (7 days) and says where
    to look: the cost spike of ``document_summarization`` and chat's slow last day;
 5. evaluates support-chat 2.3.0 and 2.3.1 against the simulator (assertions, the LLM judge,
-   similarity), prints the verdict per metric, and starts the canary of 2.3.1 behind that
-   evaluation; drift detection and the Slack digest follow.
+   similarity), prints the verdict per metric, releases 2.3.0 (the version the history's chat
+   calls were served by) and starts the canary of 2.3.1 behind that evaluation: only today's
+   canary calls carry 2.3.1; drift detection on the history's last day (its findings are that
+   day's incident on 2.3.0, never the canary's) and the Slack digest follow.
 
 Why a separate ``demo.db``: the history is made up, and mixing it into ``llmops.db`` would put
 invented costs next to your application's real ones. The demo therefore never writes to
 ``llmops.db`` unless you point ``LLMOPS_DATABASE_URL`` there yourself, and never deletes
-anything but its own ``demo.db``.
+anything but its own files. Commands name the store they read on stderr; ``llmops demo reset``
+deletes the demo's files and makes ``llmops.db`` the default again.
 
-Running it twice changes nothing: trace ids are derived from the seed, so the history is
-stored once, and the sample calls are skipped when today already has traces. When the
-window moves (a new day, another seed or volume), ``demo.db`` is rebuilt, since mixing two
-generated histories would show two cost spikes.
+Running it twice changes nothing and prints the same sections: trace ids are derived from the
+seed, so the history is stored once, the sample calls are skipped when today already has traces,
+and a live canary is not started again (its evaluation is printed from the stored runs). When
+the window moves (a new day, another seed or volume, a new version of the story), ``demo.db`` is
+rebuilt, since mixing two generated histories would show two cost spikes.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -69,6 +76,15 @@ from llmops.demo import (
     generate_traces,
     plan_days,
 )
+from llmops.demo.store import (
+    APP_DATABASE_FILE,
+    DEMO_PROMPTS_DIR,
+    DEMO_STORE_FILE,
+    HISTORY_MARKER_FILE,
+    demo_store_url,
+    make_current,
+    remove_sqlite,
+)
 from llmops.records import TRACE_FIELDS, TraceRecord
 from llmops.release.registry import get_registry
 from llmops.release.rollouts import AdvancedPromotion, PromotionForm, live_rollout
@@ -79,8 +95,6 @@ from llmops.store.rollups import cost_report
 from llmops.store.writer import write_traces
 
 DEMO_DAYS = 30
-DEMO_STORE_FILE = "demo.db"
-APP_DATABASE_FILE = "demo-app.db"
 APP_TABLE = "llm_calls"
 SOURCE_BLOCK = "demo-app-traces"
 JSON_FIELDS = ("tags", "metadata")
@@ -98,8 +112,9 @@ _COLUMN_TYPES: dict[str, Any] = {
     "cost_usd": Numeric(20, 12),
     "is_batch": Boolean,
 }
-HISTORY_MARKER_FILE = "demo-history.json"
-"""What the demo store was seeded with; a different window means a rebuild."""
+STORY_VERSION = 2
+"""Part of the history marker: bumped when the generated history's story changes (2: chat is served
+by support-chat 2.3.0 until the canary), so that a store seeded with an older story is rebuilt."""
 BATCH_SIZE = 5_000
 SAMPLE_CALLS = 50
 SAMPLE_REQUESTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -145,7 +160,20 @@ def demo_database_url() -> tuple[str, bool]:
     url = settings.env(settings.LLMOPS_DATABASE_URL)
     if url:
         return url, False
-    return f"sqlite:///{(settings.home() / DEMO_STORE_FILE).resolve()}", True
+    return demo_store_url(), True
+
+
+def llmops_command() -> str:
+    """``llmops`` as it runs from this shell: ``llmops`` when the PATH finds this environment's, else
+    its path (``.venv/bin/llmops`` from the checkout), so that every hint the demo prints runs as printed."""
+    binary = Path(sys.executable).parent / "llmops"
+    found = shutil.which("llmops")
+    if found and binary.exists() and os.path.samefile(found, binary):
+        return "llmops"
+    try:
+        return str(binary.relative_to(Path.cwd()))
+    except ValueError:
+        return str(binary)
 
 
 def shown_url(url: str) -> str:
@@ -154,7 +182,10 @@ def shown_url(url: str) -> str:
 
 
 def history_marker(seed: int, calls_per_weekday: int, end_day: date) -> dict[str, Any]:
-    return {"seed": seed, "calls_per_weekday": calls_per_weekday, "days": DEMO_DAYS, "end_day": end_day.isoformat()}
+    return {
+        "seed": seed, "calls_per_weekday": calls_per_weekday, "days": DEMO_DAYS, "end_day": end_day.isoformat(),
+        "story": STORY_VERSION,
+    }  # fmt: skip
 
 
 def prepare_demo_store(url: str, owned: bool, marker: dict[str, Any]) -> str | None:
@@ -165,11 +196,12 @@ def prepare_demo_store(url: str, owned: bool, marker: dict[str, Any]) -> str | N
     if previous is not None and previous != marker:
         if owned:
             for name in (DEMO_STORE_FILE, APP_DATABASE_FILE):
-                database = settings.home() / name
-                for suffix in ("", "-wal", "-shm"):
-                    database.with_name(database.name + suffix).unlink(missing_ok=True)
+                remove_sqlite(settings.home() / name)
             store = settings.home() / DEMO_STORE_FILE
-            note = f"rebuilt {store}: it held the history ending {previous['end_day']} (seed {previous['seed']})"
+            held = f"the history ending {previous.get('end_day')} (seed {previous.get('seed')})"
+            if previous.get("story") != marker.get("story"):
+                held = f"an older version of the demo's history, ending {previous.get('end_day')}"
+            note = f"rebuilt {store}: it held {held}"
         else:
             note = (
                 f"{shown_url(url)} already holds a demo history ending {previous['end_day']}; the new one is added "
@@ -344,7 +376,6 @@ def evaluate_before_promotion(engine: Engine, base_url: str) -> None:
     from llmops.evals.runner import RunSettings, async_client, evaluate
     from llmops.evals.store import RunRecord
     from llmops.prompts import get_prompt
-    from prefect_llmops.cli.evals import compare
 
     [dataset] = load_datasets(CANARY_PROMPT)
     console.print(
@@ -367,6 +398,13 @@ def evaluate_before_promotion(engine: Engine, base_url: str) -> None:
             ]
 
     baseline, candidate = asyncio.run(run_both())
+    print_evaluation(baseline, candidate)
+
+
+def print_evaluation(baseline: Any, candidate: Any) -> None:
+    """The two runs and ``llmops eval compare`` of them: per metric the paired delta, its interval and the verdict."""
+    from prefect_llmops.cli.evals import compare
+
     for run in (baseline, candidate):
         judge = run.details.get("judge") or {}
         console.print(
@@ -375,6 +413,28 @@ def evaluate_before_promotion(engine: Engine, base_url: str) -> None:
             highlight=False,
         )
     compare(run_a=baseline.id, run_b=candidate.id, tolerance=0.02, confidence=0.95, fail_on_regression=False, as_json=False)
+
+
+def print_stored_evaluation(engine: Engine, why: str) -> None:
+    """A rerun's evaluation section: the runs the canary's gate read, as stored, not run again."""
+    from llmops.evals.datasets import load_datasets
+    from llmops.evals.store import find_runs
+
+    [dataset] = load_datasets(CANARY_PROMPT)
+    console.print(
+        f"\n[bold]Evaluation before the canary[/bold]: {CANARY_PROMPT} {CANARY_BASELINE} and {CANARY_CANDIDATE} on "
+        f"{dataset.name} ({len(dataset)} examples), as an earlier run of the demo stored it ({why}: not evaluated again)"
+    )
+    runs = [
+        find_runs(engine, CANARY_PROMPT, version=version, dataset_hash=dataset.content_hash, limit=1)
+        for version in (CANARY_BASELINE, CANARY_CANDIDATE)
+    ]
+    if not all(runs):
+        console.print(
+            f"  no stored evaluation of both versions: {llmops_command()} eval run {CANARY_PROMPT} makes one", highlight=False
+        )
+        return
+    print_evaluation(runs[0][0], runs[1][0])
 
 
 def start_canary(engine: Engine, base_url: str) -> None:
@@ -391,7 +451,8 @@ def start_canary(engine: Engine, base_url: str) -> None:
     registry = get_registry(engine.url.render_as_string(hide_password=False))
     common = {"prompt_name": CANARY_PROMPT, "git_tag": False, "actor": "demo"}
     production = registry.labels(CANARY_PROMPT).production
-    if live_rollout(engine, CANARY_PROMPT, "production") is None and production in (None, CANARY_BASELINE):
+    live = live_rollout(engine, CANARY_PROMPT, "production")
+    if live is None and production in (None, CANARY_BASELINE):
         evaluate_before_promotion(engine, base_url)
         if production is None:
             promote_prompt(
@@ -430,6 +491,8 @@ def start_canary(engine: Engine, base_url: str) -> None:
                     messages=[{"role": "user", "content": messages[index % len(messages)]}],
                 )
         recorder.close(timeout=30)
+    else:
+        print_stored_evaluation(engine, "the canary is live" if live is not None else f"production serves {production}")
     advance_rollouts()
 
 
@@ -459,17 +522,21 @@ def print_canary() -> None:
 
     console.print("\n[bold]Prompt rollout in progress[/bold]")
     rollouts(as_json=False)
+    cli = llmops_command()
     console.print(
-        f"  try: llmops ab report {CANARY_PROMPT} · llmops prompts history {CANARY_PROMPT} · "
-        f"llmops rollback {CANARY_PROMPT} --reason '…'",
-        highlight=False,
-    )
+        f"  try: {cli} ab report {CANARY_PROMPT} · {cli} prompts history {CANARY_PROMPT} · "
+        f"{cli} rollback {CANARY_PROMPT} --reason '…'",
+        highlight=False, markup=False,
+    )  # fmt: skip
 
 
 def print_drift(end_day: date) -> None:
     """The drift-detection flow on the last day: chat's latency regression is its only drift (the
     pinned-model re-runs find the model unchanged);
-    the pinning audit lists chat's calls on Haiku and on the undated fine-tune."""
+    the pinning audit lists chat's calls on Haiku and on the undated fine-tune.
+
+    The day is the history's last, before the canary started (today): its findings are about the
+    version production served then, and the narration says so rather than blame the canary."""
     from prefect_llmops.flows.drift_detection import drift_detection
 
     result = drift_detection(day=end_day)
@@ -479,11 +546,36 @@ def print_drift(end_day: date) -> None:
     for finding in result["findings"]:
         where = f"{finding['feature']} {finding['prompt_name']}@{finding['prompt_version']} on {finding['model']}"
         _say(f"  • {finding['kind']}: {where}: {finding['summary']}")
+    for line in drift_story(result["findings"], end_day):
+        _say(f"  {line}")
     for event in result["events"]:
-        _say(
-            f"  llmops.drift.detected for {event['version']} ({event.get('label') or 'no label'}): "
-            "under a Prefect server, a canary's event starts the rollback-prompt automation"
+        if event.get("label") == "canary":
+            what = "under a Prefect server, a canary's event starts the rollback-prompt automation"
+        else:
+            what = "the rollback-prompt automation acts on a canary's event only, so nothing is rolled back"
+        _say(f"  llmops.drift.detected for {event['version']} ({event.get('label') or 'no label'}): {what}")
+
+
+def drift_story(findings: list[dict[str, Any]], end_day: date) -> list[str]:
+    """What the night's trace findings are: the history's incident of that day, on the version
+    that served it; never the canary, which started after that day."""
+    lines = []
+    drifted = [finding for finding in findings if finding["kind"] == "trace"]
+    for incident in DEMO_INCIDENTS:
+        if incident.day(end_day) != end_day:
+            continue
+        mine = sorted({f"{f['prompt_name']}@{f['prompt_version']}" for f in drifted if f["feature"] == incident.feature})
+        if mine:
+            lines.append(
+                f"{incident.feature}'s findings are {end_day}'s incident on {', '.join(mine)}, the version production "
+                f"served that day: {incident.description}"
+            )
+    canary = f"{CANARY_PROMPT}@{CANARY_CANDIDATE}"
+    if not any(f"{f['prompt_name']}@{f['prompt_version']}" == canary for f in drifted):
+        lines.append(
+            f"none is the canary's: {canary} started after {end_day}, on today's traffic, which its rollout's gates judge"
         )
+    return lines
 
 
 def print_digest(engine: Engine, end_day: date) -> None:
@@ -504,7 +596,6 @@ def print_digest(engine: Engine, end_day: date) -> None:
 
 COMPRESSED_PROMPT, COMPRESSED_VERSION = "help-center", "1.0.0"
 COMPRESSION_RATES = [0.2, 0.3, 0.5]
-DEMO_PROMPTS_DIR = "demo-prompts"
 
 
 def use_demo_prompts() -> Path:
@@ -548,7 +639,7 @@ def compress_long_prompt() -> None:
         _say(f"  registered {COMPRESSED_PROMPT} {outcome['chosen']} (rate {outcome['chosen_rate']:g}) as {outcome['registered']}")
         _say(f"  projected saving: {outcome['projection']}")
         console.print(
-            f"  not promoted: try LLMOPS_PROMPTS_DIR={settings.prompts_dir()} .venv/bin/llmops prompts diff "
+            f"  not promoted: try LLMOPS_PROMPTS_DIR={settings.prompts_dir()} {llmops_command()} prompts diff "
             f"{COMPRESSED_PROMPT} {COMPRESSED_VERSION} {outcome['chosen']}",
             highlight=False, markup=False,
         )  # fmt: skip
@@ -561,6 +652,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls-per-weekday", type=int, default=DEFAULT_CALLS_PER_WEEKDAY)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--no-sample-calls", action="store_true", help="Skip the live calls through the simulator.")
+    parser.add_argument(
+        "--no-compression", action="store_true", help="Skip compressing the help center's prompt (minutes on a slow CPU)."
+    )
     return parser.parse_args(argv)
 
 
@@ -579,6 +673,12 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"[bold]llmops demo[/bold]: Acme Corp's support assistant, store {engine.url!r}")
     if note:
         _say(f"  {note}")
+    if owned:
+        make_current(url)
+        _say(
+            f"  the default store of every llmops command and make serve from now on, until {llmops_command()} demo reset "
+            f"({settings.DEFAULT_STORE_FILE}, where your own traces go, is left as it is)"
+        )
 
     if not args.no_sample_calls:
         if today_has_traces(engine):
@@ -613,13 +713,38 @@ def main(argv: list[str] | None = None) -> int:
         start_canary(engine, base_url)
         print_canary()
         print_drift(end_day)
-        compress_long_prompt()
+        if args.no_compression:
+            console.print(f"\n[bold]Compressing {COMPRESSED_PROMPT} {COMPRESSED_VERSION}[/bold]: skipped (--no-compression)")
+        else:
+            compress_long_prompt()
     print_digest(engine, end_day)
-    console.print(
-        f"\nExplore it yourself: LLMOPS_DATABASE_URL={shown_url(url)} LLMOPS_PROMPTS_DIR={prompts} .venv/bin/llmops costs --by model",
-        highlight=False,
-    )
+    print_next_steps(url, owned, prompts, end_day)
     return 0
+
+
+def print_next_steps(url: str, owned: bool, prompts: Path, end_day: date) -> None:
+    """Commands to explore the demo's data, each runnable as printed from where the demo ran."""
+    cli = llmops_command()
+    if owned:
+        console.print(
+            f"\n[bold]Explore it yourself[/bold]: every llmops command reads the demo's store now "
+            f"({cli} demo reset returns to {settings.DEFAULT_STORE_FILE})"
+        )
+    else:  # the user's own store: the commands need the same LLMOPS_DATABASE_URL
+        console.print(f"\n[bold]Explore it yourself[/bold] (with LLMOPS_DATABASE_URL={shown_url(url)} set, as for the demo)")
+    commands = [
+        f"{cli} costs --by model",
+        f"{cli} rollouts",
+        f"{cli} drift --date {end_day}",
+        f"{cli} digest --date {end_day} --dry-run",
+    ]
+    compressed = sorted(path.stem for path in (prompts / COMPRESSED_PROMPT).glob("*.yaml") if path.stem != COMPRESSED_VERSION)
+    if compressed:  # the demo's own copy of the prompts holds the compressed version
+        commands.append(
+            f"LLMOPS_PROMPTS_DIR={prompts} {cli} prompts diff {COMPRESSED_PROMPT} {COMPRESSED_VERSION} {compressed[-1]}"
+        )
+    for command in commands:
+        console.print(f"  {command}", highlight=False, markup=False)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,15 @@ What it starts, in order, and stops again on Ctrl-C (or SIGTERM):
 2. the ``llmops`` process work pool, the llmops Block types, and the TraceSource blocks the
    deployments' parameters name (``app-traces``: the demo application's table in
    ``$LLMOPS_HOME/demo-app.db``, created empty when missing, so the scheduled pulls succeed);
-3. every deployment of prefect.yaml (``prefect deploy --all``) with its schedules and the
-   automations of its ``triggers:``, checked through the API;
+3. every deployment of prefect.yaml (``prefect deploy --all``) with its schedules (in
+   ``LLMOPS_TIMEZONE``: see ``localized_prefect_yaml``) and the automations of its ``triggers:``,
+   checked through the API;
 4. ``llmops sim`` as the model, unless ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_BASE_URL`` is set;
 5. ``prefect worker start --pool llmops`` (``--workers N`` of them).
 
-Running it again reuses the same ``PREFECT_HOME`` and database: deploying is idempotent, and
+The flow runs read and write the store the ``llmops`` commands read (``LLMOPS_DATABASE_URL``, else
+the demo's after ``make demo`` until ``llmops demo reset``, else ``$LLMOPS_HOME/llmops.db``), which
+it names when it starts. Running it again reuses the same ``PREFECT_HOME`` and database: deploying is idempotent, and
 nothing pauses the schedules on shutdown (workers, unlike ``serve()``, own no schedules).
 Every process runs in its own process group, and stopping kills the groups of all their
 descendants too (a worker's flow runs sit in groups of their own), so nothing is orphaned.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,6 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import yaml
@@ -49,6 +54,7 @@ from sqlalchemy.engine import make_url
 
 from llmops import privacy, settings
 from prefect_llmops.cli.output import safe_text
+from prefect_llmops.cli.store_note import store_line
 
 PREFECT_FILE_NAME = "prefect.yaml"
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent
@@ -93,6 +99,32 @@ def work_pool_name() -> str:
     if len(pools) != 1:
         raise CockpitError(f"{PREFECT_FILE.name}: expected one work pool for every deployment, found {sorted(pools)}")
     return pools.pop()
+
+
+def localized_prefect_yaml(text: str, zone: str) -> str:
+    """prefect.yaml with its schedules, and the times its descriptions name, in ``zone`` instead of UTC.
+
+    prefect.yaml is written in UTC, so ``prefect deploy`` from a checkout works without any
+    variable; ``make serve`` deploys this copy when ``LLMOPS_TIMEZONE`` names another zone, so the
+    08:00 digest is sent at 08:00 where the team is and the description says so.
+
+    Args:
+        text: prefect.yaml as written.
+        zone: An IANA time zone name (``Europe/Berlin``).
+
+    Returns:
+        The text to deploy; ``text`` itself for UTC.
+    """
+    if zone == "UTC":
+        return text
+    document = yaml.safe_load(text)
+    for deployment in document["deployments"]:
+        for schedule in deployment.get("schedules") or []:
+            if schedule.get("timezone", "UTC") == "UTC":
+                schedule["timezone"] = zone
+        if deployment.get("description"):
+            deployment["description"] = re.sub(r"\bUTC\b", zone, deployment["description"])
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
 
 
 def trigger_names(deployments: list[dict[str, Any]]) -> list[str]:
@@ -458,13 +490,14 @@ class Cockpit:
         paused in the UI is paused again afterwards, so restarting the cockpit wakes nothing up.
         """
         paused = self.paused_schedules()
+        prefect_file = self.prefect_file_to_deploy()
         names = [f"--name={name}" for name in self.config.deployments] or ["--all"]
         log_path = self.log_dir / "deploy.log"
         privacy.private_dir(self.log_dir)
         with log_path.open("ab") as log:
             try:
                 finished = subprocess.run(
-                    [str(BIN_DIR / "prefect"), "--no-prompt", "deploy", "--prefect-file", str(PREFECT_FILE), *names],
+                    [str(BIN_DIR / "prefect"), "--no-prompt", "deploy", "--prefect-file", str(prefect_file), *names],
                     cwd=PROJECT_DIR, env=self._process_env(), stdin=subprocess.DEVNULL, stdout=log,
                     stderr=subprocess.STDOUT, timeout=DEPLOY_TIMEOUT_SECONDS,
                 )  # fmt: skip
@@ -478,6 +511,27 @@ class Cockpit:
         self.pause_again(paused)
         for line in self.check_deployed():
             self.report(line)
+
+    @property
+    def timezone(self) -> str:
+        """The zone the schedules run in: ``LLMOPS_TIMEZONE`` of the cockpit's flow runs, default UTC."""
+        name = {**os.environ, **self.env}.get(settings.LLMOPS_TIMEZONE) or "UTC"
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CockpitError(f"{settings.LLMOPS_TIMEZONE}={name!r} is not an IANA time zone (e.g. 'Europe/Berlin')") from None
+        return name
+
+    def prefect_file_to_deploy(self) -> Path:
+        """prefect.yaml itself in UTC; else a copy in ``$LLMOPS_HOME/deploy/`` with the schedules in ``timezone``."""
+        zone = self.timezone
+        if zone == "UTC":
+            return PREFECT_FILE
+        directory = privacy.private_dir(self.home / "deploy")
+        copy = directory / PREFECT_FILE_NAME
+        copy.write_text(localized_prefect_yaml(PREFECT_FILE.read_text(), zone))
+        self.report(f"schedules in {zone} ({settings.LLMOPS_TIMEZONE})")
+        return copy
 
     def paused_schedules(self) -> set[tuple[str, str]]:
         """(deployment, schedule) pairs that are paused on the server now."""
@@ -637,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     for number in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell's background job starts with it ignored
         signal.signal(number, _raise_interrupt)
     print(f"llmops cockpit: starting (PREFECT_HOME={config.prefect_home}, logs in {cockpit.log_dir})", flush=True)
+    _print(f"flow runs' {store_line(settings.database_url())}")  # the same store as the llmops commands
     status = 0
     try:
         cockpit.start()

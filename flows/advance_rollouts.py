@@ -1,6 +1,7 @@
 """The ``advance-rollouts`` flow: every 15 minutes, one look at every active rollout.
 
-Each is moved forward, held (too little time or traffic yet), sent for approval, paused
+Each is moved forward, held (too little time or traffic yet), sent for approval (one suspended
+``approve-rollout`` run per question, its form linked from Slack), paused
 (labels changed outside it) or rolled back (a gate failed, which emits
 ``llmops.rollout.gate_failed``). One rollout's error does not keep the others from moving;
 the run fails at the end so the UI shows it.
@@ -13,9 +14,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from llmops.release.rollouts import RolloutConflictError, RolloutOutcome
+from llmops.release.rollouts import Rollout, RolloutConflictError, RolloutOutcome
 from prefect_llmops.blocks.store import TraceStore
 from prefect_llmops.flows.promote_prompt import alert_outcome, publish_outcome, rollout_artifact_key
+from prefect_llmops.tasks.approvals import close_stale_approvals, request_approval
 from prefect_llmops.tasks.drift import capture_when_serving
 from prefect_llmops.tasks.rollouts import advance_rollout_task, live_rollouts_task
 
@@ -26,14 +28,37 @@ class RolloutsNotAdvanced(RuntimeError):
     """Some rollouts could not be looked at this time; the next run tries again."""
 
 
-@flow(name="advance-rollouts", description="Move every active prompt rollout forward, hold it, or roll it back.")
+def ask_for_approvals(
+    live: list[Rollout], outcomes: list[RolloutOutcome], store_block: str | None, store: TraceStore | None
+) -> None:
+    """One approve-rollout run waits for each rollout awaiting approval; forms no longer needed are cancelled.
+
+    A failure here is a warning: the rollout waits all the same, and ``llmops rollout approve`` works.
+    """
+    logger = get_run_logger()
+    current = {rollout.id: rollout for rollout in live} | {outcome.rollout.id: outcome.rollout for outcome in outcomes}
+    for rollout in current.values():
+        if rollout.status == "awaiting_approval":
+            state = request_approval(rollout, store_block, store, return_state=True)
+            if state.is_failed():
+                logger.warning("no approval form for rollout %s: %s", rollout.id, state.message)
+    state = close_stale_approvals(list(current.values()), return_state=True)
+    if state.is_failed():
+        logger.warning("stale approval forms not closed: %s", state.message)
+
+
+@flow(
+    name="advance-rollouts",
+    description="Move every active prompt rollout forward, ask for approval, or roll it back (every 15 min; by hand to move on now).",
+)
 def advance_rollouts(store_block: str | None = None) -> list[dict[str, Any]]:
     """Advance each active rollout once; returns what happened to each."""
     logger = get_run_logger()
     store = TraceStore.load(store_block) if store_block else None
     outcomes: list[RolloutOutcome] = []
     errors: list[str] = []
-    for rollout in live_rollouts_task(store):
+    live = live_rollouts_task(store)
+    for rollout in live:
         if rollout.status != "active":
             continue
         state = advance_rollout_task(rollout.id, store, return_state=True)
@@ -56,6 +81,7 @@ def advance_rollouts(store_block: str | None = None) -> list[dict[str, Any]]:
                 markdown=outcome.ab_report.to_markdown(),
                 description=f"A/B report of rollout {outcome.rollout.id}: {outcome.rollout.baseline} vs {outcome.rollout.candidate}",
             )
+    ask_for_approvals(live, outcomes, store_block, store)
     summary = [{**outcome.rollout.summary(), "action": outcome.action, "message": outcome.message} for outcome in outcomes]
     create_table_artifact(
         key=ARTIFACT_KEY,

@@ -28,7 +28,10 @@ def _status(key: str, stored_status: str, report: DeliveryReport) -> str:
     return f"{stored_status} by an earlier run"
 
 
-@flow(name="daily-digest", description="Yesterday's LLM cost and quality digest to Slack, chart in the thread.")
+@flow(
+    name="daily-digest",
+    description="Yesterday's LLM cost and quality digest to Slack, chart in the thread (daily; by hand to resend or backfill a day).",
+)
 def daily_digest(
     day: date | None = None,
     slack_block: str | None = None,

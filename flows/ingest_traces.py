@@ -17,7 +17,10 @@ def source_artifact_key(source_block: str) -> str:
     return artifact_key("ingest-traces", source_block)
 
 
-@flow(name="ingest-traces", description="Pull new LLM calls from the application's table, priced, with rollups.")
+@flow(
+    name="ingest-traces",
+    description="Pull new LLM calls from the application's table, priced, with rollups (every 15 min; by hand to catch up at once).",
+)
 def ingest_traces(source_block: str = "app-traces", store_block: str | None = None, max_rows: int | None = None) -> PullReport:
     """Pull from the TraceSource block ``source_block`` into ``store_block`` (default: the configured store).
 

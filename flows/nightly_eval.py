@@ -109,7 +109,7 @@ def eval_task_runner() -> TaskRunner[Any]:
 
 @flow(
     name="nightly-eval",
-    description="Evaluate every prompt's production and canary versions; alert on regressions.",
+    description="Evaluate every prompt's production and canary versions; alert on regressions (nightly; by hand before a promotion).",
     task_runner=eval_task_runner(),
 )
 def nightly_eval(

@@ -62,23 +62,10 @@ def status_markdown(outcome: RolloutOutcome) -> str:
     )
 
 
-ALERTS: dict[str, tuple[str, str]] = {
-    "started": ("promotion", "info"),
-    "completed": ("promotion", "info"),
-    "rolled_back": ("gate_failed", "critical"),
-}
-"""Which rollout outcomes people hear about at once in Slack: (alert kind, severity)."""
-
-
 def alert_outcome(outcome: RolloutOutcome, store: TraceStore | None) -> None:
     """Promotions and failed gates go to Slack through the outbox, linking this flow run."""
-    if outcome.action not in ALERTS:
-        return
-    kind, severity = ALERTS[outcome.action]
-    rollout = outcome.rollout
-    moved = f"{rollout.baseline or '–'} → {rollout.candidate}"
-    title = f"{rollout.prompt_name} ({rollout.environment}): {moved}, {outcome.action.replace('_', ' ')}"
-    send_alert(kind, title, outcome.message, severity, store=store)
+    if alert := outcome.alert():
+        send_alert(alert.kind, alert.title, alert.details, alert.severity, store=store)
 
 
 @flow(name="promote-prompt", description="Promote a prompt version: immediate, canary, blue-green or A/B, behind gates.")

@@ -47,9 +47,8 @@ def rollback_prompt(
     store = TraceStore.load(store_block) if store_block else None
     result = rollback_task(name, reason, actor, environment, to_version or None, only_if_serving or None, store)
     ended = result.ended_rollout
-    if result.restored:
-        title = f"{name} ({environment}) rolled back: {result.replaced or '–'} → {result.restored}"
-        send_alert("rollback", title, f"{result.message}\nRequested by {actor}: {reason}", "warning", store=store)
+    if alert := result.alert(actor, reason):
+        send_alert(alert.kind, alert.title, alert.details, alert.severity, store=store)
     create_markdown_artifact(
         key=artifact_key("rollback", name, environment),
         markdown=rollback_markdown(name, environment, result.message, actor, reason, ended),

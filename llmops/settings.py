@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import overload
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 LLMOPS_HOME = "LLMOPS_HOME"
@@ -16,6 +16,7 @@ LLMOPS_PROMPTS_DIR = "LLMOPS_PROMPTS_DIR"
 LLMOPS_EVALS_DIR = "LLMOPS_EVALS_DIR"
 LLMOPS_TIMEZONE = "LLMOPS_TIMEZONE"
 LLMOPS_MONTHLY_BUDGET_USD = "LLMOPS_MONTHLY_BUDGET_USD"
+LLMOPS_FEATURE_OWNERS = "LLMOPS_FEATURE_OWNERS"  # digest: feature=owner,… or a JSON object; Slack ids (U…) are pinged
 LLMOPS_USER_ID_SALT = "LLMOPS_USER_ID_SALT"
 LLMOPS_REDACT_DETECTORS = "LLMOPS_REDACT_DETECTORS"  # built-in redaction detectors, comma-separated, or none (all)
 LLMOPS_REDACT_PATTERNS = "LLMOPS_REDACT_PATTERNS"  # own patterns: JSON object name -> regex, or a file of name=regex
@@ -82,16 +83,56 @@ def home() -> Path:
     return Path(env(LLMOPS_HOME, "./.llmops")).expanduser()
 
 
-def database_url() -> str:
-    """The store: any SQLAlchemy URL, SQLite in ``LLMOPS_HOME`` by default.
+DEFAULT_STORE_FILE = "llmops.db"
+"""The default store's SQLite file in ``LLMOPS_HOME``."""
+CURRENT_STORE_FILE = "current-store"
+"""In ``LLMOPS_HOME``: the URL of the store made the default in place of ``llmops.db`` (``make demo``
+writes its own; ``llmops demo reset`` removes it)."""
+StoreOrigin = Literal["LLMOPS_DATABASE_URL", "current-store", "default"]
+
+
+def default_database_url() -> str:
+    """``sqlite:///<LLMOPS_HOME>/llmops.db``, with an absolute path: the store when nothing else is chosen."""
+    return f"sqlite:///{(home() / DEFAULT_STORE_FILE).resolve()}"
+
+
+def current_store() -> str | None:
+    """The URL in ``$LLMOPS_HOME/current-store`` (its first line), or None when there is none.
+
+    Example:
+        >>> current_store() is None or "://" in current_store()
+        True
+    """
+    try:
+        text = (home() / CURRENT_STORE_FILE).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else None
+
+
+def store_choice() -> tuple[str, StoreOrigin]:
+    """The store's URL and where it was chosen, first match wins.
 
     Returns:
-        ``LLMOPS_DATABASE_URL``, else ``sqlite:///<LLMOPS_HOME>/llmops.db`` with an absolute path.
+        ``LLMOPS_DATABASE_URL``; else the URL in ``$LLMOPS_HOME/current-store`` (``make demo``'s
+        store until ``llmops demo reset``); else ``sqlite:///<LLMOPS_HOME>/llmops.db``.
     """
-    url = env(LLMOPS_DATABASE_URL)
-    if url:
-        return url
-    return f"sqlite:///{(home() / 'llmops.db').resolve()}"
+    if url := env(LLMOPS_DATABASE_URL):
+        return url, "LLMOPS_DATABASE_URL"
+    if url := current_store():
+        return url, "current-store"
+    return default_database_url(), "default"
+
+
+def database_url() -> str:
+    """The store: any SQLAlchemy URL, SQLite in ``LLMOPS_HOME`` by default (``store_choice``).
+
+    Returns:
+        ``LLMOPS_DATABASE_URL``, else the URL in ``$LLMOPS_HOME/current-store``, else
+        ``sqlite:///<LLMOPS_HOME>/llmops.db`` with an absolute path.
+    """
+    return store_choice()[0]
 
 
 def prompts_dir() -> Path:

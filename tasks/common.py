@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect.runtime import flow_run
+from prefect.settings import PREFECT_UI_URL
 from sqlalchemy import Engine
 
 from llmops.store.engine import get_engine
@@ -50,3 +51,9 @@ def store_engine(store: TraceStore | None) -> Engine:
 def current_flow_run_id() -> str | None:
     """This flow run's id, for the audit log and events; None outside a flow run."""
     return str(flow_run.id) if flow_run.id else None
+
+
+def flow_run_page(flow_run_id: Any) -> str | None:
+    """A flow run's page in the Prefect UI (``PREFECT_UI_URL``/runs/flow-run/<id>), when the UI address is known."""
+    base = PREFECT_UI_URL.value()
+    return f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}" if base and flow_run_id else None

@@ -12,9 +12,10 @@ from datetime import date
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_UI_URL
 
+from llmops import settings
 from llmops.report.digest import DEFAULT_TOP_FEATURES, Digest, compute_digest
+from llmops.report.preview import preview_markdown, render_preview, save_preview
 from llmops.report.slack import (
     DeliveryReport,
     OutboxEntry,
@@ -26,7 +27,10 @@ from llmops.report.slack import (
 )
 from prefect_llmops.blocks.slack import SlackDigest
 from prefect_llmops.blocks.store import TraceStore
-from prefect_llmops.tasks.common import STORE, store_engine
+from prefect_llmops.tasks.common import STORE, flow_run_page, store_engine
+
+PREVIEW_DIR = "digests"
+"""Where under ``LLMOPS_HOME`` the digest's previews are written."""
 
 
 def slack_config(slack: SlackDigest | None) -> SlackConfig:
@@ -36,7 +40,7 @@ def slack_config(slack: SlackDigest | None) -> SlackConfig:
 
 def current_flow_run_link() -> str | None:
     """This flow run's page in the Prefect UI, when the UI address is known."""
-    return flow_run.ui_url if PREFECT_UI_URL.value() and flow_run.id else None
+    return flow_run_page(flow_run.id)
 
 
 @task(name="compute-digest", **STORE.options(), cache_policy=NO_CACHE)
@@ -51,12 +55,21 @@ def compute_digest_task(
 def queue_digest(digest: Digest, slack: SlackDigest | None = None, store: TraceStore | None = None) -> tuple[OutboxEntry, str]:
     """Render the message and chart and store them in the outbox (once per day and channel).
 
-    Returns the outbox entry and the message as markdown, for the run's artifact.
+    Returns the outbox entry and the message as markdown, for the run's artifact, followed by a
+    PNG preview of the Block Kit (inline when small; the file under ``LLMOPS_HOME/digests``).
     """
     message = render_digest(digest)
-    entry = enqueue_digest(store_engine(store), digest, slack_config(slack), message)
-    get_run_logger().info("digest %s: %s", entry.dedupe_key, "queued" if entry.created else f"already queued ({entry.status})")
-    return entry, message.markdown
+    config = slack_config(slack)
+    entry = enqueue_digest(store_engine(store), digest, config, message)
+    logger = get_run_logger()
+    logger.info("digest %s: %s", entry.dedupe_key, "queued" if entry.created else f"already queued ({entry.status})")
+    try:
+        png = render_preview(message.blocks, message.thread_blocks)
+        path = save_preview(png, settings.home() / PREVIEW_DIR, digest.day, config.destination)
+    except Exception as exc:  # a preview is a convenience: never fail the digest for it
+        logger.warning("digest preview not drawn: %s", exc)
+        return entry, message.markdown
+    return entry, f"{message.markdown}\n\n---\n{preview_markdown(png, path)}"
 
 
 @task(name="deliver-outbox", cache_policy=NO_CACHE)

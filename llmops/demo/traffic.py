@@ -116,7 +116,7 @@ FEATURES: tuple[FeatureProfile, ...] = (
     FeatureProfile(
         feature="chat_response",
         prompt_name="support-chat",
-        prompt_version="2.3.1",
+        prompt_version="2.3.0",
         traffic_share=0.60,
         models=(
             ModelProfile(SONNET_3_5, share=0.80, ms_per_output_token=14.0, median_ttft_ms=650.0),
@@ -188,6 +188,8 @@ FEATURES: tuple[FeatureProfile, ...] = (
     ),
 )
 """The demo application: which prompt and pinned models serve each feature, and its call shape.
+Chat is served by support-chat 2.3.0 for the whole history: the demo releases 2.3.0 as the version
+the app served until now and canaries 2.3.1 today, so only today's canary calls carry 2.3.1.
 The help center's prompt is its whole policy handbook (~2,300 tokens), cached on most calls; its
 calls come on top of the others' (``own_stream``), one for every ten of theirs."""
 MIXED_FEATURES = tuple(profile for profile in FEATURES if not profile.own_stream)

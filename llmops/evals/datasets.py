@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,6 +288,51 @@ class Dataset(BaseModel):
             if example.id == example_id:
                 return example
         raise KeyError(f"{self.ref} has no example {example_id!r}")
+
+
+def subset(
+    dataset: Dataset, *, limit: int | None = None, sample: int | None = None, seed: int = 0
+) -> tuple[Dataset, dict[str, Any] | None]:
+    """``dataset`` cut down for a quick run: its first ``limit`` examples, or a seeded random ``sample``.
+
+    A subset is named ``<name>@first<N>`` or ``<name>@sample<N>-seed<S>`` and its content hash is
+    its own, so its runs are never compared with whole-dataset runs; the description returned
+    is stored in the run's details (``details["subset"]``), and the rollouts' evaluation gate
+    never counts such a run. When the subset would hold every example, it is the dataset itself.
+
+    Args:
+        dataset: The dataset.
+        limit: Keep the first ``limit`` examples (file order).
+        sample: Keep ``sample`` examples drawn at random with ``seed`` (kept in file order).
+        seed: The sample's seed: the same seed draws the same examples.
+
+    Returns:
+        The examples to run and the subset's description, or ``(dataset, None)`` for the whole.
+
+    Example:
+        >>> data = Dataset(name="golden", prompt_name="chat", examples=[
+        ...     EvalExample.model_validate({"id": f"e{i}", "input": "hi"}) for i in range(5)])
+        >>> part, about = subset(data, limit=2)
+        >>> part.name, [e.id for e in part.examples], about["of"]
+        ('golden@first2', ['e0', 'e1'], 5)
+        >>> subset(data, sample=9)[1] is None
+        True
+    """
+    if limit is not None and sample is not None:
+        raise ValueError("pass a limit or a sample, not both")
+    size = limit if limit is not None else sample
+    if size is None or size >= len(dataset.examples):
+        return dataset, None
+    if size < 1:
+        raise ValueError(f"a subset needs at least one example, got {size}")
+    if limit is not None:
+        examples, name, about = dataset.examples[:size], f"{dataset.name}@first{size}", {"kind": "first", "size": size}
+    else:
+        chosen = set(random.Random(seed).sample(range(len(dataset.examples)), size))
+        examples = [example for index, example in enumerate(dataset.examples) if index in chosen]
+        name, about = f"{dataset.name}@sample{size}-seed{seed}", {"kind": "sample", "size": size, "seed": seed}
+    about |= {"of": len(dataset.examples), "dataset": dataset.name, "dataset_hash": dataset.content_hash}
+    return dataset.model_copy(update={"name": name, "examples": examples}), about
 
 
 class DatasetError(ValueError):

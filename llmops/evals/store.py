@@ -63,6 +63,15 @@ class RunRecord:
         """How logs name the run: ``run 42 (support-chat 1.2.0 on golden, complete)``."""
         return f"run {self.id} ({self.prompt_name} {self.prompt_version} on {self.dataset_name}, {self.status})"
 
+    @property
+    def subset(self) -> dict[str, Any] | None:
+        """What part of its dataset a quick run (``eval run --limit/--sample``) saw; None for the whole.
+
+        Such a run never counts at the rollouts' evaluation gate.
+        """
+        subset = self.details.get("subset")
+        return subset if isinstance(subset, dict) else None
+
     def metric_means(self) -> dict[str, float]:
         """``{metric: mean}`` of the metrics that have one."""
         return {name: float(value["mean"]) for name, value in self.scores.items() if value.get("mean") is not None}
@@ -287,6 +296,30 @@ def find_runs(
     query = query.order_by(RUNS.c.id.desc() if newest_first else RUNS.c.id).limit(limit)
     with read_only(engine).connect() as connection:
         return [_record(row) for row in connection.execute(query)]
+
+
+def list_runs(engine: Engine, prompt_name: str | None = None, *, limit: int = 20) -> list[RunRecord]:
+    """The stored eval runs, newest first, every kind (pinned-drift and subset runs too): ``llmops eval list``.
+
+    Args:
+        engine: The store.
+        prompt_name: Only this prompt's runs.
+        limit: At most this many runs.
+
+    Returns:
+        The runs, newest first.
+
+    Example:
+        ```python
+        [run.ref for run in list_runs(engine, "support-chat", limit=2)]
+        # ['run 12 (support-chat 1.3.0 on golden, complete)', 'run 11 (support-chat 1.2.0 on golden, complete)']
+        ```
+    """
+    query = select(RUNS)
+    if prompt_name is not None:
+        query = query.where(RUNS.c.prompt_name == prompt_name)
+    with read_only(engine).connect() as connection:
+        return [_record(row) for row in connection.execute(query.order_by(RUNS.c.id.desc()).limit(limit))]
 
 
 def example_scores(engine: Engine, run_id: int) -> dict[str, dict[str, float]]:

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats as scipy_stats
 from sqlalchemy import Engine
 
 from llmops.evals.store import RunRecord, example_scores, get_run
-from llmops.stats import Interval
+from llmops.stats import Interval, scipy_stats
 
 Verdict = Literal["regression", "improvement", "no_difference", "inconclusive"]
 """What a comparison concludes; only an interval wholly beyond the tolerance is a regression or an improvement."""

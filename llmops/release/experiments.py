@@ -482,6 +482,27 @@ class ABReport:
         metrics = [metric.as_dict() for metric in self.metrics]
         return {"versions": self.versions, "confidence": self.confidence, "metrics": metrics}
 
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per metric for a terminal table: per version its value with the interval, and n.
+
+        Example:
+            ```python
+            ab_report({"1.2.0": control, "1.3.0": candidate}).rows()[0]
+            # {'metric': 'error rate', '1.2.0': '0.40 % [0.21 %, 0.77 %]', '1.2.0 n': 1200, ..., 'verdict': 'no difference'}
+            ```
+        """
+        verdicts = {"winner": "{} wins", "no_difference": "no difference", "not_enough_data": "not enough data yet"}
+        rows: list[dict[str, Any]] = []
+        for metric in self.metrics:
+            row: dict[str, Any] = {"metric": metric.label}
+            for version in self.versions:
+                summary = metric.summaries[version]
+                row[version] = _interval_cell(metric, summary)
+                row[f"{version} n"] = summary.n
+            row["verdict"] = verdicts[metric.verdict].format(metric.winner)
+            rows.append(row)
+        return rows
+
     def to_markdown(self) -> str:
         """A table per metric row and version column, then the verdicts, for a Prefect artifact."""
         md = markdown_escape  # versions and outcome names come from traces
@@ -512,6 +533,13 @@ def _format_value(metric: str, value: float) -> str:
     if metric == "cost_per_request_usd":
         return f"${value:.5f}"
     return f"{value:.3f}"
+
+
+def _interval_cell(metric: ABMetric, summary: VersionSummary) -> str | None:
+    if summary.value is None or summary.ci_low is None or summary.ci_high is None:
+        return None
+    value = _format_value(metric.metric, summary.value)
+    return f"{value} [{_format_value(metric.metric, summary.ci_low)}, {_format_value(metric.metric, summary.ci_high)}]"
 
 
 def _markdown_cell(metric: ABMetric, summary: VersionSummary) -> str:

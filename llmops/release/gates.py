@@ -131,12 +131,20 @@ def _unfinished(runs: list[RunRecord]) -> str:
     )
 
 
+def _subsets(runs: list[RunRecord]) -> str:
+    return "; ".join(
+        f"run {run.id} on {run.dataset_name} saw {run.subset['size']} of {run.subset['of']} examples" if run.subset else ""
+        for run in runs
+    )
+
+
 def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> GateResult:
     """The rollouts' evaluation gate, from eval runs.
 
     On each dataset the candidate was evaluated on, its latest complete run is compared with the
     baseline version's latest complete run on the same content. An incomplete run (an outage)
-    is neither a regression nor a pass, and the summary says so.
+    is neither a regression nor a pass, and a subset run (``eval run --limit/--sample``) is not
+    counted at all; the summary says so.
 
     Args:
         context: The candidate, its baseline and the store.
@@ -158,8 +166,11 @@ def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> 
     engine, name, version = context.engine, context.prompt_name, context.candidate
     latest: dict[str, RunRecord] = {}
     unfinished: list[RunRecord] = []
+    subsets: list[RunRecord] = []
     for run in find_runs(engine, name, version=version, status=None, limit=GATE_RUNS_LOOKED_AT):
-        if run.status == "complete":
+        if run.subset is not None:  # a quick run on part of a dataset never judges a version
+            subsets.append(run)
+        elif run.status == "complete":
             latest.setdefault(run.dataset_hash, run)
         elif run.status != "running" and run.dataset_hash not in latest:
             unfinished.append(run)
@@ -167,6 +178,8 @@ def eval_gate(context: EvalGateContext, policy: VerdictPolicy | None = None) -> 
         f"; not counted: {_unfinished(unfinished)} — an incomplete run is neither a regression nor a pass"
         if unfinished else ""
     )  # fmt: skip
+    if subsets:
+        not_counted += f"; not counted: {_subsets(subsets)} — only a run on a whole dataset judges a version"
     if not latest:
         return GateResult(
             "evaluation", "missing",

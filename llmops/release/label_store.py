@@ -37,6 +37,8 @@ REGISTER = "register"
 """The audit action of a registration."""
 LABEL_ACTIONS = ("promote", "set_traffic", "rollback", "clear")
 """The audit actions of label moves."""
+NOTE_ACTIONS = ("hold",)
+"""The audit actions of decisions that move no label (``LabelStore.note``)."""
 
 
 class RegistryError(Exception):
@@ -464,6 +466,59 @@ class LabelStore:
             )
         self._label_moved(name, environment)
         return event
+
+    def note(
+        self,
+        name: str,
+        action: str,
+        *,
+        environment: str = PRODUCTION,
+        actor: str,
+        reason: str,
+        flow_run_id: str | None = None,
+        connection: Connection | None = None,
+    ) -> LabelEvent:
+        """Append a decision that moves no label to the audit log (e.g. a rollout held in review).
+
+        Args:
+            name: The prompt.
+            action: The audit action, one of ``NOTE_ACTIONS``.
+            environment: The registry environment.
+            actor: Who decided, for the audit log.
+            reason: Why, for the audit log.
+            flow_run_id: The Prefect flow run, for the audit log.
+            connection: The caller's transaction; a new one when None.
+
+        Returns:
+            The audit event.
+
+        Raises:
+            ValueError: An unknown action, or an empty actor, reason or environment.
+
+        Example:
+            ```python
+            Registry(engine).note("support-chat", "hold", actor="alice", reason="wait for legal")
+            ```
+        """
+        if action not in NOTE_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(NOTE_ACTIONS)}, got {action!r}")
+        with self._transaction(connection) as conn:
+            return self._record(
+                conn,
+                time=_now(),
+                actor=_require_text(actor, "actor"),
+                action=action,
+                name=name,
+                environment=_require_text(environment, "environment"),
+                label=None,
+                from_version=None,
+                to_version=None,
+                from_traffic=None,
+                to_traffic=None,
+                label_revision=None,
+                reason=_require_text(reason, "reason"),
+                flow_run_id=flow_run_id,
+            )
 
     def _move(
         self,

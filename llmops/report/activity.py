@@ -11,17 +11,18 @@ at most ``MAX_ROWS`` of each.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, func, inspect, select
 
 from llmops.evals.store import is_versions_own_run
 from llmops.release.registry import LABEL_ACTIONS
 from llmops.store.drift_models import DriftReportRow
 from llmops.store.eval_models import EvalRun
 from llmops.store.models import Base
+from llmops.store.outbox_models import AlertRecord
 from llmops.store.registry_models import LabelEventRow, PromptLabel
 
 MAX_ROWS = 10
@@ -142,7 +143,13 @@ def eval_verdicts(connection: Connection, start: datetime, end: datetime) -> lis
     return list(latest.values())[:MAX_ROWS]
 
 
-def drift_findings(connection: Connection, day: date, environment: str | None) -> tuple[list[dict[str, Any]], int] | None:
+PINNING_MEMORY_DAYS = 30
+"""How far back a pinning note counts as already reported."""
+
+
+def drift_findings(
+    connection: Connection, day: date, environment: str | None, limit: int = MAX_ROWS
+) -> tuple[list[dict[str, Any]], int] | None:
     """The first drift findings stored for ``day``, and how many there are in all.
 
     Drifted metrics and pinned models come before pinning problems, each in the order the
@@ -152,11 +159,15 @@ def drift_findings(connection: Connection, day: date, environment: str | None) -
         connection: A connection to the store.
         day: The night's calendar day.
         environment: Only this environment's findings, or None for all.
+        limit: The most rows returned.
 
     Returns:
-        Up to ``MAX_ROWS`` findings with ``day``, ``kind``, ``summary``, ``environment``,
-        ``feature``, ``prompt_name``, ``prompt_version``, ``model`` and ``metric``, and the
-        day's total; None when the store has no ``drift_reports`` table.
+        Up to ``limit`` findings with ``day``, ``kind``, ``summary``, ``environment``,
+        ``feature``, ``prompt_name``, ``prompt_version``, ``model``, ``metric``, ``value``,
+        ``reference`` and ``change``, and ``seen_before`` (a pinning note stored for the same
+        group and metric on one of the ``PINNING_MEMORY_DAYS`` days before: the earliest such
+        day, already reported; None otherwise), and the day's total; None when the store has
+        no ``drift_reports`` table.
 
     Example:
         ```python
@@ -177,12 +188,74 @@ def drift_findings(connection: Connection, day: date, environment: str | None) -
         report.prompt_version,
         report.model,
         report.metric,
+        report.value,
+        report.reference,
+        report.change,
     ).where(report.day == day)
     if environment:
         query = query.where(report.environment == environment)
     rows = connection.execute(query.order_by(report.kind == "pinning", report.id)).mappings()
     found = [{key: plain(value) for key, value in row.items()} for row in rows]
-    return found[:MAX_ROWS], len(found)
+    earlier = _pinning_first_seen(connection, day, environment) if any(r["kind"] == "pinning" for r in found) else {}
+    for row in found:
+        row["seen_before"] = earlier.get(_pinning_key(row)) if row["kind"] == "pinning" else None
+    return found[:limit], len(found)
+
+
+def _pinning_key(row: Any) -> tuple[str, ...]:
+    return tuple(str(row[key] or "") for key in ("environment", "feature", "prompt_name", "prompt_version", "model", "metric"))
+
+
+def _pinning_first_seen(connection: Connection, day: date, environment: str | None) -> dict[tuple[str, ...], str]:
+    """The pinning notes of the ``PINNING_MEMORY_DAYS`` days before ``day``, by group and metric: their first day."""
+    report = DriftReportRow
+    query = (
+        select(
+            report.environment,
+            report.feature,
+            report.prompt_name,
+            report.prompt_version,
+            report.model,
+            report.metric,
+            func.min(report.day).label("first"),
+        )
+        .where(report.kind == "pinning", report.day < day, report.day >= day - timedelta(days=PINNING_MEMORY_DAYS))
+        .group_by(report.environment, report.feature, report.prompt_name, report.prompt_version, report.model, report.metric)
+    )
+    if environment:
+        query = query.where(report.environment == environment)
+    return {_pinning_key(row): plain(row["first"]) for row in connection.execute(query).mappings()}
+
+
+def day_alerts(connection: Connection, start: datetime, end: datetime) -> list[dict[str, Any]] | None:
+    """The alerts that fired in ``[start, end)`` (eval regressions, failed gates, rollbacks, drift), oldest first.
+
+    Args:
+        connection: A connection to the store.
+        start: The day's start (timezone-aware).
+        end: The day's end, excluded.
+
+    Returns:
+        Up to ``MAX_ROWS`` alerts with ``time``, ``kind``, ``severity``, ``title`` and ``link`` (the
+        flow run in the Prefect UI, or None); None when the store has no ``alerts`` table.
+
+    Example:
+        ```python
+        with engine.connect() as connection:
+            for alert in day_alerts(connection, start, end) or []:
+                print(alert["kind"], alert["title"], alert["link"])
+        ```
+    """
+    if not _present(connection, AlertRecord):
+        return None
+    alert = AlertRecord
+    rows = connection.execute(
+        select(alert.fired_at.label("time"), alert.kind, alert.severity, alert.title, alert.link)
+        .where(alert.fired_at >= start, alert.fired_at < end)
+        .order_by(alert.fired_at, alert.id)
+        .limit(MAX_ROWS)
+    ).mappings()
+    return [{key: plain(value) for key, value in row.items()} for row in rows]
 
 
 def version_labels(connection: Connection) -> dict[tuple[str, str], tuple[str, ...]]:

@@ -43,6 +43,8 @@ NO_CHANNEL = "outbox"
 WEBHOOK_CHANNEL = "webhook"
 """The address of messages for the configured incoming webhook."""
 MAX_ERROR_CHARS = 500
+MAX_WEBHOOK_BLOCKS = 50
+"""Slack's block limit for one message: a webhook's message and its details together stay within it."""
 MAX_ATTEMPTS = 8
 """Sends of one message before it is marked failed (configuration errors are retried until then)."""
 LEASE = timedelta(minutes=10)
@@ -362,7 +364,11 @@ def _reload(engine: Engine, row_id: int) -> Any:
 
 
 def _send_with_bot(engine: Engine, client: WebClient, row: Any, secrets: Sequence[str]) -> None:
-    """Post the message unless it is already in Slack, then the chart into its thread."""
+    """Post the message unless it is already in Slack, then its details and the chart into its thread.
+
+    The details reply is recorded in the row's payload (``thread_ts``) once Slack took it, so a
+    retried flush posts it once.
+    """
     payload = row.payload
     channel_id, ts = row.slack_channel_id, row.slack_ts
     if ts is None:
@@ -374,6 +380,21 @@ def _send_with_bot(engine: Engine, client: WebClient, row: Any, secrets: Sequenc
             raise _describe("chat.postMessage", exc, secrets) from None
         channel_id, ts = response["channel"], response["ts"]
         _set(engine, row.id, slack_channel_id=channel_id, slack_ts=ts)
+    thread = payload.get("thread")
+    if thread and not thread.get("thread_ts"):
+        try:
+            client.chat_postMessage(
+                channel=channel_id,
+                thread_ts=ts,
+                text=thread["text"],
+                blocks=thread["blocks"],
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Exception as exc:
+            raise _describe("chat.postMessage (thread)", exc, secrets) from None
+        payload = {**payload, "thread": {**thread, "thread_ts": ts}}
+        _set(engine, row.id, payload=payload)
     chart = payload.get("chart")
     if chart and row.chart_png and row.chart_file_id is None:
         try:
@@ -392,7 +413,9 @@ def _send_with_bot(engine: Engine, client: WebClient, row: Any, secrets: Sequenc
 
 def _send_with_webhook(client: WebhookClient, row: Any, secrets: Sequence[str]) -> None:
     try:
-        response = client.send(text=row.payload["text"], blocks=row.payload["blocks"], unfurl_links=False)
+        thread = row.payload.get("thread") or {}  # a webhook cannot reply in a thread: the details follow the message
+        blocks = (row.payload["blocks"] + thread.get("blocks", []))[:MAX_WEBHOOK_BLOCKS]
+        response = client.send(text=row.payload["text"], blocks=blocks, unfurl_links=False)
     except Exception as exc:
         raise _describe("webhook", exc, secrets) from None
     body = (response.body or "").strip()

@@ -14,6 +14,7 @@ here with ``compute_digest``.
 from __future__ import annotations
 
 import calendar
+import json
 from collections import defaultdict
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -23,9 +24,9 @@ from sqlalchemy import Connection, Engine, select
 from llmops import settings
 from llmops.days import day_bounds, default_day
 from llmops.money import pico_to_usd
-from llmops.report.activity import drift_findings, eval_verdicts, label_changes, version_labels
+from llmops.report.activity import day_alerts, drift_findings, eval_verdicts, label_changes, version_labels
 from llmops.report.caching import CACHING_METHOD, CachingEstimate, caching_estimate
-from llmops.report.digest_data import Budget, Digest, FeatureLine, Finding, Metric, VersionQuality
+from llmops.report.digest_data import Budget, Digest, FeatureLine, Finding, Metric, ModelCost, VersionQuality
 from llmops.store.models import StoreSetting
 from llmops.store.rollups import RollupTotals
 from llmops.store.tables import ROLLUPS
@@ -42,6 +43,7 @@ __all__ = [
     "Metric",
     "VersionQuality",
     "compute_digest",
+    "feature_owners",
     "monthly_budget",
 ]
 
@@ -58,6 +60,8 @@ ERROR_RATE_POINTS = 0.02
 MIN_REQUESTS = 20
 """Fewer calls than this in a day make a feature's latency or error rate too noisy to flag."""
 MAX_GROWING = 3
+MAX_DRIFT_ROWS = 500
+"""The most drift findings of a day read (they are grouped into incidents; the thread lists them)."""
 
 
 def _per_day(value: float | int | None, days: int) -> float | None:
@@ -115,6 +119,56 @@ def monthly_budget() -> float | None:
     if value <= 0:
         raise ValueError(f"{settings.LLMOPS_MONTHLY_BUDGET_USD} must be positive, got {raw}")
     return value
+
+
+def feature_owners() -> dict[str, str]:
+    """Who owns each feature, from ``LLMOPS_FEATURE_OWNERS``: ``feature=owner,…`` or a JSON object.
+
+    Returns:
+        Feature → owner as written (a Slack id such as ``U024BE7LH`` is a mention when rendered;
+        ``@alice`` is plain text); empty when the variable is unset.
+
+    Raises:
+        ValueError: When the value is neither form.
+
+    Example:
+        >>> import os
+        >>> os.environ["LLMOPS_FEATURE_OWNERS"] = "chat_response=U024BE7LH, code_review = @bob"
+        >>> feature_owners()
+        {'chat_response': 'U024BE7LH', 'code_review': '@bob'}
+        >>> os.environ["LLMOPS_FEATURE_OWNERS"] = '{"chat_response": "@alice"}'
+        >>> feature_owners()
+        {'chat_response': '@alice'}
+        >>> del os.environ["LLMOPS_FEATURE_OWNERS"]
+    """
+    raw = (settings.env(settings.LLMOPS_FEATURE_OWNERS) or "").strip()
+    if not raw:
+        return {}
+    if raw.startswith("{"):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise ValueError(f"{settings.LLMOPS_FEATURE_OWNERS} must be a JSON object of feature to owner, got {raw[:80]!r}")
+        return {str(k).strip(): v.strip() for k, v in parsed.items() if v.strip()}
+    owners = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        feature, sep, owner = part.partition("=")
+        if not sep or not feature.strip() or not owner.strip():
+            raise ValueError(f"{settings.LLMOPS_FEATURE_OWNERS} expects feature=owner pairs separated by commas, got {part!r}")
+        owners[feature.strip()] = owner.strip()
+    return owners
+
+
+def _models(by_model: dict[str, RollupTotals], total_cost: float) -> list[ModelCost]:
+    ranked = sorted(by_model.items(), key=lambda item: -item[1].cost_picodollars)
+    return [
+        ModelCost(model or "(none)", totals.requests, totals.cost_usd, totals.cost_usd / total_cost if total_cost else 0.0)
+        for model, totals in ranked
+    ]
 
 
 def _rollup_timezone(connection: Connection) -> str | None:
@@ -267,7 +321,8 @@ def compute_digest(
         The digest as plain data.
 
     Raises:
-        ValueError: When ``LLMOPS_MONTHLY_BUDGET_USD`` is needed and is not a positive number.
+        ValueError: When ``LLMOPS_MONTHLY_BUDGET_USD`` is needed and is not a positive number, or
+            ``LLMOPS_FEATURE_OWNERS`` is malformed.
 
     Example:
         ```python
@@ -322,8 +377,9 @@ def compute_digest(
         caching = caching_estimate(connection, day, zone, environment)
         start, end = day_bounds(day, zone)
         changes = label_changes(connection, start, end)
+        alerts = day_alerts(connection, start, end)
         verdicts = eval_verdicts(connection, end - timedelta(days=WEEK_DAYS), end)
-        drift, drift_total = drift_findings(connection, day, environment) or (None, 0)
+        drift, drift_total = drift_findings(connection, day, environment, MAX_DRIFT_ROWS) or (None, 0)
         labels = version_labels(connection)
 
     today, previous = by_day.get(day, RollupTotals()), by_day.get(day - timedelta(days=1), RollupTotals())
@@ -363,4 +419,8 @@ def compute_digest(
         drift=drift,
         drift_total=drift_total,
         warnings=warnings,
+        models=_models(by_model_today, today.cost_usd),
+        owners=feature_owners(),
+        alerts=alerts,
+        ui_url=(settings.env(settings.PREFECT_UI_URL) or "").rstrip("/") or None,
     )

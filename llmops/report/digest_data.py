@@ -133,6 +133,27 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class ModelCost:
+    """One model's share of the day's cost.
+
+    Attributes:
+        model: The model the calls asked for.
+        requests: Its calls of the day.
+        cost_usd: Their priced cost.
+        share: ``cost_usd`` as a share of the day's total cost.
+
+    Example:
+        >>> ModelCost("claude-3-5-haiku", 900, 1.5, 0.25).share
+        0.25
+    """
+
+    model: str
+    requests: int
+    cost_usd: float
+    share: float
+
+
+@dataclass(frozen=True)
 class Budget:
     """Month-to-date spend, and where the month ends at the last week's daily rate.
 
@@ -220,6 +241,10 @@ class Digest:
         drift: The day's stored drift findings (trace, pinned model, pinning), the first few.
         drift_total: How many drift findings the day has in all.
         warnings: Notes for the reader, e.g. a store cut in another timezone.
+        models: Cost per model of the day, most expensive first.
+        owners: Who owns each feature (``LLMOPS_FEATURE_OWNERS``), shown beside its incidents.
+        ui_url: The Prefect UI (``PREFECT_UI_URL``) the message links to, or None.
+        alerts: The day's alerts (kind, severity, title, the flow run's link); None without an ``alerts`` table.
 
     Example:
         ```python
@@ -250,6 +275,10 @@ class Digest:
     drift: list[dict[str, Any]] | None = None
     drift_total: int = 0
     warnings: list[str] = field(default_factory=list)
+    models: list[ModelCost] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)
+    ui_url: str | None = None
+    alerts: list[dict[str, Any]] | None = None
 
     @property
     def has_traffic(self) -> bool:
@@ -291,4 +320,8 @@ class Digest:
             "drift": self.drift,
             "drift_total": self.drift_total,
             "warnings": self.warnings,
+            "models": [asdict(model) for model in self.models],
+            "owners": self.owners,
+            "ui_url": self.ui_url,
+            "alerts": self.alerts,
         }

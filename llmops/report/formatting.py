@@ -45,6 +45,11 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+MENTION_OPEN = "\ue000"
+MENTION_CLOSE = "\ue001"
+"""Private-use characters around a Slack mention (``@U024BE7LH``) in raw text: Block Kit turns it into ``<@U024BE7LH>``."""
+
+
 def name(value: object) -> str:
     """A name from traces or users on one line, shortened to ``MAX_NAME_CHARS`` (escaped later, where rendered).
 
@@ -52,13 +57,16 @@ def name(value: object) -> str:
         value: A feature, model, prompt or label name, or anything else shown inline.
 
     Returns:
-        The text with its whitespace runs collapsed to single spaces, clipped.
+        The text with its whitespace runs collapsed to single spaces, clipped, without the
+        private-use characters that mark a Slack mention (``MENTION_OPEN``/``MENTION_CLOSE``):
+        only a configured owner becomes a mention, never a name from traces.
 
     Example:
         >>> name("chat\\n  response")
         'chat response'
     """
-    return clip(" ".join(str(value).split()), MAX_NAME_CHARS)
+    text = str(value).replace(MENTION_OPEN, "").replace(MENTION_CLOSE, "")
+    return clip(" ".join(text.split()), MAX_NAME_CHARS)
 
 
 def money(value: float | None) -> str:

@@ -25,6 +25,7 @@ from llmops.stats.comparisons import (
     welch_difference,
     wilson_interval,
 )
+from llmops.stats.deferred import stats as scipy_stats
 from llmops.stats.reference import (
     Alternative,
     Prediction,
@@ -60,6 +61,7 @@ __all__ = [
     "quantile_interval",
     "ratio_of_means_interval",
     "robust_z_scores",
+    "scipy_stats",
     "signed_rank_p_value",
     "t_critical",
     "two_proportion_p_value",

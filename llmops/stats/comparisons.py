@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+
+from llmops.stats.deferred import stats
 
 
 class Interval(NamedTuple):

@@ -13,7 +13,8 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+
+from llmops.stats.deferred import stats
 
 Alternative = Literal["greater", "less", "two-sided"]
 """Which deviation counts: above the expectation, below it, or either."""

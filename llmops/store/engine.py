@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 
 from llmops import privacy, settings
+from llmops.store import usage
 
 _engines: dict[str, Engine] = {}
 READ_ONLY_OPTION = "llmops_read_only"
@@ -165,6 +166,7 @@ def get_engine(url: str | None = None, *, migrate: bool = True) -> Engine:
         ```
     """
     url = url or settings.database_url()
+    usage.used(url)  # the command line names the store a command read
     engine = _engines.get(url)
     if engine is not None:
         return engine

@@ -6,11 +6,15 @@ Each feature's tables live on their own branch from the first revision, so the s
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+import ast
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, inspect, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SCRIPT_LOCATION = "llmops.store:migrations"
 """The migrations as package resources, so they are found wherever llmops is installed."""
@@ -26,6 +30,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
     Returns:
         The configuration.
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     if engine is not None:
@@ -41,6 +47,8 @@ def head_revisions() -> set[str]:
         >>> len(head_revisions()) >= 1
         True
     """
+    from alembic.script import ScriptDirectory
+
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
@@ -52,8 +60,46 @@ def current_revisions(engine: Engine) -> set[str]:
         >>> current_revisions(create_engine("sqlite://"))
         set()
     """
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return set(MigrationContext.configure(connection).get_current_heads())
+
+
+@cache
+def script_heads() -> frozenset[str]:
+    """``head_revisions`` read from the scripts' ``revision`` and ``down_revision`` alone, without
+    importing Alembic (a quarter of a second): the check every command makes on first use.
+
+    Example:
+        >>> script_heads() == head_revisions()
+        True
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in resources.files("llmops.store.migrations").joinpath("versions").iterdir():
+        if not script.name.endswith(".py"):
+            continue
+        for node in ast.parse(script.read_text()).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, expression = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, expression = node.target, node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                value = ast.literal_eval(expression)
+                names = {value} if isinstance(value, str) else set(value or ())
+                (revisions if target.id == "revision" else parents).update(names)
+    return frozenset(revisions - parents)
+
+
+def stored_revisions(engine: Engine) -> set[str]:
+    """``current_revisions`` read with one query, without importing Alembic."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return set()
+        return {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
 
 
 def upgrade(engine: Engine) -> None:
@@ -69,6 +115,8 @@ def upgrade(engine: Engine) -> None:
         upgrade(create_store_engine("postgresql+psycopg://llmops@db/llmops"))
         ```
     """
-    if current_revisions(engine) == head_revisions():
+    if stored_revisions(engine) == script_heads():
         return
+    from alembic import command
+
     command.upgrade(alembic_config(engine), "heads")

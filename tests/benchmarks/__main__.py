@@ -7,6 +7,7 @@ import sys
 import time
 
 BENCHMARKS = (
+    "bench_cli",
     "bench_import",
     "bench_costs",
     "bench_tracing",

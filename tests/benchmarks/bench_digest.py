@@ -12,6 +12,7 @@ import time
 from sqlalchemy import func, select
 
 from llmops.report.digest import compute_digest
+from llmops.report.preview import render_preview
 from llmops.report.slack import render_chart, render_digest
 from llmops.store.models import Trace, TraceRollup
 from tests.benchmarks.common import migrated_engine, seed_demo_traffic, sqlite_url, timed
@@ -35,11 +36,14 @@ def main() -> None:
         numbers = timed(lambda: compute_digest(engine, day))
         message = timed(lambda: render_digest(digest, with_chart=False))
         chart = timed(lambda: render_chart(digest), repeats=3)
+        rendered = render_digest(digest, with_chart=False)
+        preview = timed(lambda: render_preview(rendered.blocks, rendered.thread_blocks), repeats=3)
         print(
             f"  digest numbers  {numbers * 1000:7.1f} ms (floor: < 2 s) — {digest.totals['requests'].value:,} requests that day"
         )
         print(f"  message render  {message * 1000:7.1f} ms (Block Kit, markdown, text)")
         print(f"  30-day chart    {chart * 1000:7.1f} ms (matplotlib PNG)")
+        print(f"  message preview {preview * 1000:7.1f} ms (the Block Kit and its thread drawn as a PNG)")
         print(f"  caching estimate: {digest.caching.repeated_requests:,} repeated calls, ${digest.caching.savings_usd:,.2f}")
         engine.dispose()
 

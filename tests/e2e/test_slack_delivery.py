@@ -184,7 +184,7 @@ def test_webhook_delivery_without_chart_and_without_leaking_its_url(engine: Engi
 
 def test_alert_goes_out_at_once_with_the_flow_run_link(engine: Engine, slack: SlackServer) -> None:
     config = bot(slack, channel="#llm-alerts")
-    link = "http://127.0.0.1:4200/flow-runs/flow-run/42"
+    link = "http://127.0.0.1:4200/runs/flow-run/42"
     for _ in range(2):  # a retried task alerts once
         entry = enqueue_alert(
             "rollback",

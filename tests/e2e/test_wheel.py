@@ -181,7 +181,7 @@ def test_the_installed_wheel_serves_its_deployments_from_a_project_without_a_che
     assert Path(found["package"]).is_relative_to(site), found["package"]
     assert Path(found["prefect_file"]) == Path(found["package"]).parent / "deployments" / "prefect.yaml"
     assert Path(found["project_dir"]) == tmp_path  # the flows run from the project, not site-packages
-    assert found["flows"] == found["deployments"] and "promote-prompt" in found["flows"] and len(found["flows"]) == 8
+    assert found["flows"] == found["deployments"] and "promote-prompt" in found["flows"] and len(found["flows"]) == 9
     assert {"TraceStore", "TraceSource", "AnthropicModel", "SlackDigest", "LinguaModel"} <= set(found["blocks"])
     command = subprocess.run(
         [str(ops_venv.parent / "llmops"), "rollouts", "--help"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=environment

@@ -49,6 +49,8 @@ def test_without_slack_the_digest_is_an_artifact_and_waits_in_the_outbox(engine:
     artifact = Artifact.get(ARTIFACT_KEY)
     assert artifact is not None and "# LLM cost & quality — Thu 26 Nov 2026" in artifact.data
     assert f"Outbox `digest:{DAY}:outbox`: pending" in artifact.data
+    assert "![Preview of the Slack message](data:image/png;base64," in artifact.data  # the Block Kit, drawn
+    assert (settings.home() / "digests" / f"digest-{DAY}-outbox.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_delivery_fails_the_run_while_slack_is_down_and_a_rerun_sends_once(engine: Engine) -> None:
@@ -88,5 +90,5 @@ def test_alert_task_links_the_flow_run(engine: Engine, monkeypatch: pytest.Monke
 
         run_id = alerting()
         blocks = str(slack.state.messages[0]["blocks"])
-    assert f"/flow-runs/flow-run/{run_id}|Open the Prefect flow run>" in blocks
+    assert f"/runs/flow-run/{run_id}|Open the Prefect flow run>" in blocks
     assert outbox(engine)[0]["status"] == "sent"

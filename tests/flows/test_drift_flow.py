@@ -95,9 +95,12 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def engine() -> Engine:
-    """The demo's month to END (chat slower on its last day), support-chat 2.3.1 as a 10 % canary."""
+    """The demo's month to END (chat slower on its last day), support-chat 2.3.1 as a 10 % canary
+    that served chat's calls (the demo's own history has 2.3.0 serve them: here the canary drifts)."""
     engine = get_engine()
-    write_traces(engine, list(generate_traces(days=30, end_day=END, calls_per_weekday=400)))
+    traces = generate_traces(days=30, end_day=END, calls_per_weekday=400)
+    canary = {"prompt_version": "2.3.1"}
+    write_traces(engine, [t.model_copy(update=canary) if t.prompt_name == "support-chat" else t for t in traces])
     registry = Registry(engine)
     for prompt in load_prompts(PROMPTS)["support-chat"].values():
         registry.register(prompt, actor="ci")

@@ -411,15 +411,20 @@ def test_rollback_from_the_cli_to_a_named_version_ends_the_rollout() -> None:
     assert (last.actor, last.action) == ("bob", "rollback") and "bad week" in (last.reason or "")
 
 
-def test_cli_promote_runs_the_flow_and_refuses_a_missing_evaluation() -> None:
+def test_cli_promote_without_a_prefect_api_runs_here_and_refuses_a_missing_evaluation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(settings.PREFECT_API_URL, raising=False)
     run = cli()
     refused = run("promote", NAME, "1.0.0", "--strategy", "immediate")
     done = run("promote", NAME, "1.0.0", "--strategy", "immediate", "--force-without-eval", "--reason", "first", "--json")
     bad = run("promote", NAME, "1.1.0", "--steps", "5,x")
 
     assert refused.exit_code == 1 and "no complete eval run of support 1.0.0" in refused.output
+    assert "llmops promote --force-without-eval" in refused.output
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output)["flow_run_id"]
+    shown = json.loads(done.output)
+    assert (shown["status"], shown["candidate"], shown["flow_run_id"]) == ("completed", "1.0.0", None)  # no flow run
     assert bad.exit_code == 2 and "--steps" in bad.output
 
 

@@ -388,7 +388,7 @@ def test_an_alert_is_recorded_and_queued_once(engine: Engine) -> None:
         "eval_regression",
         "support-chat@2.4.0 regressed",
         "faithfulness -0.08 [-0.12, -0.04]",
-        "http://ui/flow-runs/flow-run/1",
+        "http://ui/runs/flow-run/1",
     )
     first = enqueue_alert(*args, severity="critical", engine=engine, config=config)
     second = enqueue_alert(*args, severity="critical", engine=engine, config=config)

@@ -34,6 +34,8 @@ DEMO_CALLS_PER_WEEKDAY = 400
 REPOSITORY_PROMPTS = Path(__file__).parents[2] / "prompts"
 LATENCY_METRICS = {"latency_p50", "latency_p95", "latency_per_output_token", "ttft_p50"}
 CHAT = TraceGroup("production", "chat_response", "support-chat", "2.3.1", "claude-3-5-sonnet-20241022")
+DEMO_CHAT = CHAT._replace(prompt_version="2.3.0")
+"""The demo history's chat: served by 2.3.0, the version production served before the canary."""
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ def test_the_demo_regression_is_found_on_its_last_day_and_on_no_ordinary_day(eng
     last = check_day(engine, END)
 
     drifted = [f for f in last.findings if f.kind == "trace"]
-    assert {f.group for f in drifted} == {CHAT}
+    assert {f.group for f in drifted} == {DEMO_CHAT}
     assert {f.metric for f in drifted} <= LATENCY_METRICS
     p95 = next(f for f in drifted if f.metric == "latency_p95")
     assert p95.change is not None and p95.change > 0.3
@@ -234,7 +236,7 @@ def test_cli_lists_the_findings_of_the_day_and_feature(engine: Engine, cli: type
     listed = orjson.loads(result.stdout)
     assert {item["feature"] for item in listed} == {"chat_response"}
     p95 = next(item for item in listed if item["metric"] == "latency_p95")
-    assert (p95["kind"], p95["prompt_version"], p95["day"]) == ("trace", "2.3.1", END.isoformat())
+    assert (p95["kind"], p95["prompt_version"], p95["day"]) == ("trace", DEMO_CHAT.prompt_version, END.isoformat())
     other = runner.invoke(cli, ["drift", "--date", END.isoformat(), "--feature", "code_review", "--json"])
     assert other.exit_code == 0 and orjson.loads(other.stdout) == []
     table = runner.invoke(cli, ["drift", "--date", END.isoformat()])

@@ -136,7 +136,9 @@ def test_cli_reference_says_what_is_missing(store: Engine, monkeypatch: pytest.M
     assert "support-chat has no production or canary version in production; pass --version" in unserved.stderr
 
     no_model = runner.invoke(app, ["drift", "reference", "support-chat", "--version", "2.3.0"])
-    assert no_model.exit_code == 2 and "no model to evaluate against" in no_model.stderr
+    assert no_model.exit_code == 3 and "no model to evaluate against" in no_model.stderr  # nothing captured, still listed
+    assert "warning: not captured (2.3.0)" in no_model.stderr
+    assert "support-chat: no pinned reference stored for 2.3.0" in no_model.stdout
 
     shown = runner.invoke(app, ["drift", "reference", "support-chat", "--version", "2.3.0", "--show"])
     assert shown.exit_code == 0 and "support-chat: no pinned reference stored for 2.3.0" in shown.stdout
@@ -152,3 +154,7 @@ def test_cli_reference_says_what_is_missing(store: Engine, monkeypatch: pytest.M
         5,
         "ops",
     )
+    # Listing what is stored needs no model (issue 14, item 6): capturing is asked only for what is missing.
+    listed = runner.invoke(app, ["drift", "reference", "support-chat", "--version", "2.3.0"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    assert "claude-3-5-sonnet-20241022" in listed.stdout and "no model" not in listed.stderr

@@ -190,3 +190,22 @@ def test_sample_calls_go_through_the_sdk_and_the_simulator_into_the_store() -> N
     assert not demo.today_has_traces(engine)
     assert demo.make_sample_calls(engine, count=3) == 3
     assert demo.today_has_traces(engine)
+
+
+def test_the_history_is_served_by_the_version_the_demo_releases_and_never_by_its_canary() -> None:
+    """The demo releases CANARY_BASELINE as "the version the app served until now" and canaries
+    CANARY_CANDIDATE today: the history must agree, so only today's canary calls carry the candidate."""
+    versions = {(t.prompt_name, t.prompt_version) for t in generate_traces(days=2, end_day=END_DAY, calls_per_weekday=300)}
+    assert (demo.CANARY_PROMPT, demo.CANARY_BASELINE) in versions
+    assert (demo.CANARY_PROMPT, demo.CANARY_CANDIDATE) not in versions
+
+
+def test_the_drift_story_names_the_incident_and_never_blames_the_canary() -> None:
+    def found(version: str) -> dict[str, str]:
+        return {"kind": "trace", "feature": "chat_response", "prompt_name": "support-chat", "prompt_version": version}
+
+    story = demo.drift_story([found("2.3.0"), {**found("2.3.0"), "kind": "pinning"}], END_DAY)
+    assert story[0].startswith(f"chat_response's findings are {END_DAY}'s incident on support-chat@2.3.0")
+    assert LATENCY_REGRESSION.description in story[0]
+    assert story[1].startswith("none is the canary's: support-chat@2.3.1 started after")
+    assert not any("none is the canary's" in line for line in demo.drift_story([found("2.3.1")], END_DAY))

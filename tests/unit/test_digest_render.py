@@ -114,8 +114,9 @@ def test_message_reports_each_part_of_the_digest() -> None:
     assert "p95 latency 9,100 ms (7d 5,800 ms, ▲ +57%)" in plain
     assert "7 unpriced requests" in plain
     assert "$450: 89% used, 102% projected ⚠️ over budget" in plain
-    assert "Response caching could save: $0.4200 (12 repeated calls)" in plain
-    assert "no hash of the input" in plain  # the estimate says how it was made
+    assert "Response caching could save" not in plain  # $0.42 of $20.80: not material, only in the thread
+    assert "$0.4200 over 12 repeated calls" in plain.split("Details —", 1)[1]
+    assert "no hash of the input" in plain  # the estimate says how it was made (in the thread)
     assert "support-chat@<b>2.3.1" in plain
     assert "Europe/Berlin" in plain
     assert "| **Cost** |" in message.markdown and "\\<\\!channel\\>" in message.markdown  # Markdown text, not HTML
@@ -123,7 +124,7 @@ def test_message_reports_each_part_of_the_digest() -> None:
 
 def test_optional_sections_appear_only_with_data() -> None:
     without = render_digest(make_digest(), with_chart=False).plain
-    assert "Promotions and rollbacks" not in without and "Latest evaluations" not in without
+    assert "Rollout moves" not in without and "Latest evaluations" not in without
     with_them = render_digest(
         make_digest(
             label_changes=[
@@ -148,7 +149,7 @@ def test_optional_sections_appear_only_with_data() -> None:
 
 
 def test_drift_section_lists_the_nights_findings_or_nothing() -> None:
-    assert "Drift" not in render_digest(make_digest(drift=[]), with_chart=False).plain
+    assert "Drift (new)" not in render_digest(make_digest(drift=[]), with_chart=False).plain
     rows = [
         {"kind": "trace", "environment": "production", "feature": "chat_response", "prompt_name": "support-chat",
          "prompt_version": "2.3.1", "model": "claude-3-5-sonnet-20241022", "metric": "latency_p95",
@@ -160,10 +161,12 @@ def test_drift_section_lists_the_nights_findings_or_nothing() -> None:
          "model": "claude-3-5-sonnet-latest", "metric": "alias_model", "summary": "120 calls on an alias"},
     ]  # fmt: skip
     message = render_digest(make_digest(drift=rows, drift_total=14), with_chart=False)
-    lines = message.plain.split("Drift", 1)[1]
-    assert "📉 support-chat@2.3.1 chat_response (claude-3-5-sonnet-20241022): p95 latency 2,140 ms, +34 % vs the usual" in lines
+    lines = message.plain.split("Drift (new)", 1)[1]
+    thread = message.plain.split("Details —", 1)[1]
+    assert "📉 support-chat@2.3.1 chat_response (claude-3-5-sonnet-20241022): p95 latency 2,140 ms, +34 % vs the usual" in thread
+    assert "🐢 chat_response: latency" in message.plain.split("Totals", 1)[0]  # the trace finding leads as an incident
     assert "🧭 support-chat@2.3.0 (claude-3-5-sonnet-20241022): refusals 9/40 vs 0/40 in the reference" in lines
-    assert "… and 11 more: `llmops drift --date" in lines
+    assert "11 more findings: `llmops drift --date" in thread
     assert "<!channel>" not in _all_text(message.blocks)
 
 
@@ -192,7 +195,7 @@ def test_chart_is_a_png_and_names_the_spike() -> None:
 def test_alert_links_the_flow_run_and_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_UI_URL", "http://127.0.0.1:4200/")
     link = flow_run_url("0b5c-run")
-    assert link == "http://127.0.0.1:4200/flow-runs/flow-run/0b5c-run"
+    assert link == "http://127.0.0.1:4200/runs/flow-run/0b5c-run"
     message = render_alert("rollback", "support-chat <!channel>", "restored 2.3.1\nreason: p95 up", link, "critical")
     text = _all_text(message.blocks)
     assert f"<{link}|Open the Prefect flow run>" in text

@@ -27,7 +27,7 @@ pass slowly.
 The modules, each on the ones before it: ``plan`` (the request and the plan), ``state`` (the
 stored rollout, its reads and guarded writes), ``steps`` (each transition as one transaction),
 ``actions`` (start, advance, approve, roll back), ``tags`` (git tags of releases) and
-``tables`` (plan and gates for artifacts). Everything public is importable from here.
+``tables`` (plan and gates for artifacts), ``approvals`` (a person's approve / reject / hold). Everything public is importable from here.
 """
 
 from llmops.release.gates import EvalGate, EvalGateContext, GateResult
@@ -39,6 +39,7 @@ from llmops.release.rollouts.actions import (
     rollout_ab_report,
     start_rollout,
 )
+from llmops.release.rollouts.approvals import DECISIONS, ApprovalDecision, ApprovalResult, awaiting_approval, decide
 from llmops.release.rollouts.plan import (
     DEFAULT_STEPS,
     RESOURCE_PREFIX,
@@ -56,6 +57,7 @@ from llmops.release.rollouts.state import (
     Action,
     RollbackResult,
     Rollout,
+    RolloutAlert,
     RolloutConflictError,
     RolloutError,
     RolloutOutcome,
@@ -72,6 +74,9 @@ __all__ = [
     "DEFAULT_STEPS",
     "RESOURCE_PREFIX",
     "Action",
+    "ApprovalDecision",
+    "ApprovalResult",
+    "DECISIONS",
     "EvalGate",
     "EvalGateContext",
     "GateResult",
@@ -83,12 +88,15 @@ __all__ = [
     "Rollout",
     "RolloutConflictError",
     "RolloutError",
+    "RolloutAlert",
     "RolloutOutcome",
     "RolloutPlan",
     "Status",
     "Strategy",
     "advance_rollout",
     "approve",
+    "awaiting_approval",
+    "decide",
     "default_actor",
     "ensure_registered",
     "gate_table",

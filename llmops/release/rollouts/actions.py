@@ -161,7 +161,8 @@ def start_rollout(
     evaluation = checked_eval_gate(eval_gate, context, request.force_without_eval)
     if evaluation.verdict in ("fail", "missing"):
         hint = (
-            " (pass force_without_eval to promote anyway; it is recorded in the audit log)"
+            " (to promote anyway: `llmops promote --force-without-eval`, or force_without_eval in the "
+            "promote-prompt form; it is recorded in the audit log)"
             if evaluation.verdict == "missing"
             else ""
         )
@@ -342,6 +343,15 @@ def advance_rollout(
 # -- people: approve, roll back --------------------------------------------------------------------
 
 
+def _check_revision(rollout: Rollout, expected_revision: int | None) -> None:
+    """Refuse a decision taken on an older state of ``rollout`` (its row changed since)."""
+    if expected_revision is not None and rollout.revision != expected_revision:
+        raise RolloutConflictError(
+            f"{rollout.describe()} moved on since this decision was asked for "
+            f"(revision {expected_revision}, now {rollout.revision}: {rollout.status_reason or rollout.status}); nothing was done"
+        )
+
+
 def approve(
     engine: Engine,
     prompt_name: str,
@@ -350,6 +360,8 @@ def approve(
     actor: str,
     flow_run_id: str | None = None,
     now: datetime | None = None,
+    reason: str | None = None,
+    expected_revision: int | None = None,
 ) -> RolloutOutcome:
     """Let a rollout that waits for a person go on, or resume a paused one.
 
@@ -363,6 +375,9 @@ def approve(
         actor: Who approves, for the audit log.
         flow_run_id: The Prefect flow run, for the audit log.
         now: The time of the approval; the current time by default.
+        reason: Why, recorded with the approval gate in the audit log.
+        expected_revision: Approve only the rollout as it was at this revision (an approval form
+            answered after the rollout moved on must not apply).
 
     Returns:
         What was done: ``advanced`` or ``completed``.
@@ -381,10 +396,11 @@ def approve(
     rollout = live_rollout(engine, prompt_name, environment)
     if rollout is None:
         raise RolloutError(f"{prompt_name} has no live rollout in {environment} to approve")
+    _check_revision(rollout, expected_revision)
     registry = _registry(engine)
     labels = registry.labels(prompt_name, environment)
     decision = Decision(engine, registry, rollout, labels, actor, flow_run_id, now)
-    approval = GateResult("approval", "pass", f"approved by {actor}")
+    approval = GateResult("approval", "pass", f"approved by {actor}" + (f": {reason}" if reason else ""))
     if rollout.status == "paused":
         return decision.resume(f"resumed by {actor}: step {rollout.current_step + 1} re-applied", [approval])
     if rollout.status != "awaiting_approval":
@@ -406,6 +422,7 @@ def rollback(
     only_if_serving: str | None = None,
     flow_run_id: str | None = None,
     now: datetime | None = None,
+    expected_revision: int | None = None,
 ) -> RollbackResult:
     """Restore the version before the current one (or ``to_version``), ending any live rollout.
 
@@ -423,6 +440,8 @@ def rollback(
         only_if_serving: Roll back only while this version serves.
         flow_run_id: The Prefect flow run, for the audit log.
         now: The time of the rollback; the current time by default.
+        expected_revision: Roll back only the live rollout as it was at this revision (a
+            rejection answered after the rollout moved on must not apply).
 
     Returns:
         What was restored and what it replaced; ``restored`` is None when there was nothing to do.
@@ -455,6 +474,10 @@ def rollback(
     if to_version is not None:
         ensure_registered(registry, name, to_version, actor)
     live = live_rollout(engine, name, environment)
+    if expected_revision is not None:
+        if live is None:
+            raise RolloutConflictError(f"{name} has no live rollout in {environment} any more; nothing was done")
+        _check_revision(live, expected_revision)
     if live is not None:
         target = to_version or live.baseline or labels.production
         if target is None:

@@ -181,6 +181,33 @@ class RolloutOutcome:
         """A gate refused the candidate (a lost A/B is a decision, not a failed gate)."""
         return self.action == "rolled_back" and any(gate.verdict in ("fail", "missing") for gate in self.gates)
 
+    def alert(self) -> RolloutAlert | None:
+        """The Slack alert people get at once for this outcome (a start, a completion, a rollback), else None."""
+        if self.action not in OUTCOME_ALERTS:
+            return None
+        kind, severity = OUTCOME_ALERTS[self.action]
+        moved = f"{self.rollout.baseline or '–'} → {self.rollout.candidate}"
+        title = f"{self.rollout.prompt_name} ({self.rollout.environment}): {moved}, {self.action.replace('_', ' ')}"
+        return RolloutAlert(kind, title, self.message, severity)
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutAlert:
+    """An alert about a prompt's labels, as ``enqueue_alert`` takes it: the flows and the CLI word it alike."""
+
+    kind: str
+    title: str
+    details: str
+    severity: str
+
+
+OUTCOME_ALERTS: dict[str, tuple[str, str]] = {
+    "started": ("promotion", "info"),
+    "completed": ("promotion", "info"),
+    "rolled_back": ("gate_failed", "critical"),
+}
+"""Which rollout outcomes people hear about at once in Slack: (alert kind, severity)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RollbackResult:
@@ -199,6 +226,13 @@ class RollbackResult:
     replaced: str | None
     ended_rollout: Rollout | None
     message: str
+
+    def alert(self, actor: str, reason: str) -> RolloutAlert | None:
+        """The Slack alert for a rollback that moved production, else None."""
+        if not self.restored:
+            return None
+        title = f"{self.prompt_name} ({self.environment}) rolled back: {self.replaced or '–'} → {self.restored}"
+        return RolloutAlert("rollback", title, f"{self.message}\nRequested by {actor}: {reason}", "warning")
 
 
 # -- reads -----------------------------------------------------------------------------------------
