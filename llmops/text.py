@@ -31,7 +31,7 @@ def markdown_escape(value: object) -> str:
     always; a dot before a letter, ``:`` and ``/`` before ``/``, ``&`` before a reference and
     ``@``, so no autolink or entity forms; a leading ``-``, ``+``, ``=`` or ``1.``. Versions,
     model ids and amounts stay readable (``2.3.1``, ``$20.80``). Line breaks and tabs become
-    spaces; control characters and bidi overrides are dropped.
+    spaces and leading spaces go; control characters and bidi overrides are dropped.
 
     Args:
         value: Anything; it is turned into a string first.
@@ -43,7 +43,7 @@ def markdown_escape(value: object) -> str:
         >>> print(markdown_escape("[x](https://evil.com) ![](u) a|b, support-chat 2.3.1 at $20.80"))
         \[x\]\(https\:\//evil\.com\) \!\[\]\(u\) a\|b, support-chat 2.3.1 at $20.80
     """
-    text = _CONTROL.sub("", _BREAKS.sub(" ", str(value)))
+    text = _CONTROL.sub("", _BREAKS.sub(" ", str(value))).lstrip(" ")  # four leading spaces would make a code block
     text = _SPECIAL.sub(lambda match: "\\" + match.group(), text)
     return _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\."), text)
 

@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from types import SimpleNamespace
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from rich.console import Console
@@ -85,6 +85,7 @@ def _normalised(value: str) -> str:
 
 @settings(max_examples=500, deadline=None)
 @given(TEXT)
+@example("\n\n\n\n[")  # four line breaks became four leading spaces: an indented code block
 def test_markdown_escape_renders_as_the_literal_text(value: str) -> None:
     escaped = markdown_escape(value)
     assert "\n" not in escaped
