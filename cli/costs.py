@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from llmops import settings
-from llmops.store.engine import get_engine
-from llmops.store.rollups import GROUPINGS, cost_report, report_total
+from llmops.store.groupings import GROUPINGS
 from prefect_llmops.cli.output import fail, print_json, print_table
 
 
@@ -27,6 +26,9 @@ def costs(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """Requests, cost, tokens, error rate and p50/p95/p99 latency per group."""
+    from llmops.store.engine import get_engine  # SQLAlchemy only when the store is read, not for --help
+    from llmops.store.rollups import cost_report, report_total
+
     if by not in GROUPINGS:
         raise fail(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
     last = _parse_day(until, "--until") if until else datetime.now(settings.timezone()).date()

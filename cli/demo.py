@@ -34,8 +34,9 @@ def reset() -> None:
 
 @demo_app.command("status")
 def status() -> None:
-    """Which store commands read now, and why."""
+    """Which store and prompts directory commands read now, and why."""
     echo(f"commands read {_store_now()}")
+    echo(f"and the prompt files in {settings.prompts_dir()}")
 
 
 def register(app: typer.Typer) -> None:

@@ -164,10 +164,13 @@ def _prose_width(label: str, cells: Sequence[str], tight: bool) -> int:
     )
 
 
-def _narrowest(table: Table) -> int:
-    """The table's width with every column at its minimum: cells plus padding and the borders."""
-    padding = sum(table._get_padding_width(index) for index in range(len(table.columns)))
-    return sum(column.min_width or 1 for column in table.columns) + padding + table._extra_width
+UNBOUNDED_WIDTH = 100_000
+"""A width no table reaches: measured against it, a table's minimum is not capped by the terminal."""
+
+
+def _narrowest(table: Table, out: Console) -> int:
+    """The table's width with every column at its minimum: cells plus padding and the borders, as Rich measures it."""
+    return out.measure(table, options=out.options.update_width(UNBOUNDED_WIDTH)).minimum
 
 
 def _header(label: str, width: int) -> str:
@@ -278,11 +281,11 @@ def print_table(
         return
     out = out or table_console()
     table = build_table(rows, title, footer, numeric=numeric)
-    if _narrowest(table) > out.width:  # let every text with spaces wrap, words whole
+    if _narrowest(table, out) > out.width:  # let every text with spaces wrap, words whole
         table = build_table(rows, title, footer, numeric=numeric, tight=True)
-    if _narrowest(table) > out.width:  # then lighter borders and headers on two lines
+    if _narrowest(table, out) > out.width:  # then lighter borders and headers on two lines
         table = build_table(rows, title, footer, numeric=numeric, tight=True, compact=True)
-    if _narrowest(table) > out.width:
+    if _narrowest(table, out) > out.width:
         _vertical(out, rows, title, footer)
         return
     out.print(table)

@@ -24,7 +24,13 @@ from prefect_llmops.cli.output import EXIT_CHECK_FAILED, echo, fail, print_json,
 
 prompts_app = typer.Typer(help="Prompt version files: prompts/<name>/<version>.yaml.", no_args_is_help=True)
 
-DirOption = Annotated[Path | None, typer.Option("--dir", help="Prompts directory; default $LLMOPS_PROMPTS_DIR or ./prompts.")]
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Prompts directory; default $LLMOPS_PROMPTS_DIR, else the current store's (the demo's copy), else ./prompts.",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
@@ -46,7 +52,12 @@ def _count(number: int, noun: str) -> str:
 
 @prompts_app.command("validate")
 def validate(
-    directory: Annotated[Path | None, typer.Argument(help="Prompts directory; default $LLMOPS_PROMPTS_DIR or ./prompts.")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Prompts directory; default $LLMOPS_PROMPTS_DIR, else the current store's (the demo's copy), else ./prompts."
+        ),
+    ] = None,
     allow_unknown_model: Annotated[
         bool, typer.Option("--allow-unknown-model", help="No warning for models genai-prices cannot price.")
     ] = False,

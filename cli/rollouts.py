@@ -54,6 +54,18 @@ def _steps(text: str | None) -> list[float] | None:
         raise fail(f"--steps takes traffic percentages separated by commas, e.g. 5,25,100; got {text!r}") from None
 
 
+def _submit(deployment: str, parameters: dict[str, Any], as_json: bool) -> None:
+    """Run ``deployment`` of the cockpit with ``parameters`` and print the run (its UI link), or fail in one line."""
+    try:
+        run = submit(deployment, parameters)
+    except SubmitError as exc:
+        raise fail(str(exc), EXIT_CHECK_FAILED) from None
+    if as_json:
+        print_json(run)
+    else:
+        echo(submitted_line(run))
+
+
 def _explain(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(part) for part in error['loc']) or 'request'}: {str(error['msg']).removeprefix('Value error, ')}"
@@ -100,14 +112,7 @@ def promote(
     except ValidationError as exc:
         raise fail(_explain(exc)) from None
     if api_url():
-        try:
-            run = submit(PROMOTE_DEPLOYMENT, {"request": form.model_dump(mode="json")})
-        except SubmitError as exc:
-            raise fail(str(exc), EXIT_CHECK_FAILED) from None
-        if as_json:
-            print_json(run)
-        else:
-            echo(submitted_line(run))
+        _submit(PROMOTE_DEPLOYMENT, {"request": form.model_dump(mode="json")}, as_json)
         return
     try:
         outcome = start_rollout(get_engine(), request)
@@ -163,14 +168,7 @@ def rollback_command(
     who = actor or default_actor()
     if api_url():
         parameters = {"prompt_name": name, "reason": reason, "to_version": to, "environment": environment, "actor": who}
-        try:
-            run = submit(ROLLBACK_DEPLOYMENT, parameters)
-        except SubmitError as exc:
-            raise fail(str(exc), EXIT_CHECK_FAILED) from None
-        if as_json:
-            print_json(run)
-        else:
-            echo(submitted_line(run))
+        _submit(ROLLBACK_DEPLOYMENT, parameters, as_json)
         return
     try:
         done = rollback(get_engine(), name, reason=reason, actor=who, environment=environment, to_version=to)

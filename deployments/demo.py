@@ -674,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     if note:
         _say(f"  {note}")
     if owned:
-        make_current(url)
+        make_current(url, prompts)
         _say(
             f"  the default store of every llmops command and make serve from now on, until {llmops_command()} demo reset "
             f"({settings.DEFAULT_STORE_FILE}, where your own traces go, is left as it is)"

@@ -2,7 +2,7 @@
 
 Each is moved forward, held (too little time or traffic yet), sent for approval (one suspended
 ``approve-rollout`` run per question, its form linked from Slack), paused
-(labels changed outside it) or rolled back (a gate failed, which emits
+(labels changed outside it; it gets a form too) or rolled back (a gate failed, which emits
 ``llmops.rollout.gate_failed``). One rollout's error does not keep the others from moving;
 the run fails at the end so the UI shows it.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from llmops.release.rollouts import Rollout, RolloutConflictError, RolloutOutcome
+from llmops.release.rollouts import Rollout, RolloutConflictError, RolloutOutcome, awaits_decision
 from prefect_llmops.blocks.store import TraceStore
 from prefect_llmops.flows.promote_prompt import alert_outcome, publish_outcome, rollout_artifact_key
 from prefect_llmops.tasks.approvals import close_stale_approvals, request_approval
@@ -31,14 +31,15 @@ class RolloutsNotAdvanced(RuntimeError):
 def ask_for_approvals(
     live: list[Rollout], outcomes: list[RolloutOutcome], store_block: str | None, store: TraceStore | None
 ) -> None:
-    """One approve-rollout run waits for each rollout awaiting approval; forms no longer needed are cancelled.
+    """One approve-rollout run waits for each rollout awaiting approval or paused (labels moved by hand,
+    this run or before); forms no longer needed are cancelled.
 
     A failure here is a warning: the rollout waits all the same, and ``llmops rollout approve`` works.
     """
     logger = get_run_logger()
     current = {rollout.id: rollout for rollout in live} | {outcome.rollout.id: outcome.rollout for outcome in outcomes}
     for rollout in current.values():
-        if rollout.status == "awaiting_approval":
+        if awaits_decision(rollout):
             state = request_approval(rollout, store_block, store, return_state=True)
             if state.is_failed():
                 logger.warning("no approval form for rollout %s: %s", rollout.id, state.message)

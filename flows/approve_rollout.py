@@ -1,15 +1,18 @@
-"""The ``approve-rollout`` flow: a rollout step awaiting approval, as a form in the Prefect UI.
+"""The ``approve-rollout`` flow: a rollout that waits for a person, as a form in the Prefect UI.
 
-The advance-rollouts flow starts one run per question (rollout, step and revision; see
-``prefect_llmops.tasks.approvals``). The run suspends with a typed input form (``ApprovalInput``):
-the flow run's page shows "Resume", which asks for the decision (approve, reject or hold), a reason
-and the approver's name. Suspending, unlike pausing, ends the process: a question can wait days
+A rollout waits for a person when a step awaits approval, or when it is paused because its labels
+were moved by hand; there approve re-applies the step and the rollout goes on, reject rolls back,
+and hold keeps it paused. The advance-rollouts flow starts one run per question (rollout, step and
+revision; see ``prefect_llmops.tasks.approvals``). The run suspends with a typed input form
+(``ApprovalInput``): the flow run's page shows "Resume", which asks for the decision (approve,
+reject or hold), a reason and the approver's name. Suspending, unlike pausing, ends the process: a question can wait days
 and holds no worker slot; when answered, Prefect runs the flow again and ``suspend_flow_run``
 returns the answer.
 
 The answer applies only to the rollout as it was when asked (its revision): approved from the CLI
 meanwhile, rolled back, or held by someone else, the run fails with why and nothing changes.
-A hold keeps the rollout waiting, records the reason, and opens the next question at once.
+A hold keeps the rollout waiting (or paused), records the reason, and opens the next question at
+once: one new form, announced in Slack with who holds it and why, per hold.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from llmops.release.rollouts import Rollout, awaiting_approval, get_rollout
+from llmops.release.rollouts import Rollout, awaits_decision, get_rollout, what_answers_do
 from llmops.text import markdown_escape
 from prefect_llmops.blocks.store import TraceStore
 from prefect_llmops.flows.promote_prompt import alert_outcome, rollout_artifact_key
@@ -41,23 +44,29 @@ class ApprovalInput(RunInput):
     """The Resume form of an approve-rollout run."""
 
     decision: Literal["approve", "reject", "hold"] = Field(
-        description="approve: on to the next step. reject: roll back to the baseline. hold: keep waiting, with your reason on record."
+        description=(
+            "approve: on to the next step (a paused rollout: its step re-applied, then on). reject: roll back to the "
+            "baseline. hold: stay as it is (waiting or paused), with your reason on record."
+        )
     )
     reason: str = Field(min_length=1, description="Why; stored in the audit log with your name.")
     approver: str = Field(min_length=1, description="Your name, for the audit log.")
 
 
 def question_markdown(rollout: Rollout) -> str:
-    """What the form asks about: the rollout, its step, its gates and why it waits; every value escaped."""
+    """What the form asks about: the rollout, its step, why it waits (or is paused), what each answer
+    does, and its gates; every value escaped."""
     md = markdown_escape
-    step = rollout.plan.steps[min(rollout.current_step + 1, len(rollout.plan.steps) - 1)]
+    which = f"{md(rollout.prompt_name)} {md(rollout.candidate)} in {md(rollout.environment)}"
+    paused = rollout.status == "paused"
+    heading = f"{which} is paused: re-apply its step and go on?" if paused else f"Approve {which}?"
     gates = "\n".join(f"- {md(gate.gate)} gate **{md(gate.verdict)}**: {md(gate.summary)}" for gate in rollout.last_gate_results)
     return (
-        f"### Approve {md(rollout.prompt_name)} {md(rollout.candidate)} in {md(rollout.environment)}?\n\n"
+        f"### {heading}\n\n"
         f"Rollout {rollout.id} ({md(rollout.strategy)}) from {md(rollout.baseline or '–')}, step "
-        f"{rollout.current_step + 1}/{len(rollout.plan.steps)} at {rollout.step.traffic_percent:g} %; "
-        f"approving moves it to {step.traffic_percent:g} %.\n\n"
-        f"{md(rollout.status_reason or '')}\n\n{gates}\n\n"
+        f"{rollout.current_step + 1}/{len(rollout.plan.steps)} at {rollout.step.traffic_percent:g} %"
+        f"{', paused' if paused else ''}.\n\n"
+        f"{md(rollout.status_reason or '')}\n\n**{md(what_answers_do(rollout))}.**\n\n{gates}\n\n"
         f"Requested by {md(rollout.created_by)}: {md(rollout.plan.reason)}"
     )
 
@@ -73,7 +82,7 @@ def _already_asked() -> bool:
 
 @flow(
     name="approve-rollout",
-    description="Approve, reject or hold a rollout step that awaits approval: open the run, Resume, answer the form.",
+    description="Approve, reject or hold a rollout step that awaits approval, or a paused rollout: open the run, Resume, answer the form.",
 )
 def approve_rollout(
     rollout_id: int,
@@ -84,7 +93,7 @@ def approve_rollout(
     """Suspend until a person answers the approval form, then apply the answer to the rollout.
 
     Args:
-        rollout_id: The rollout awaiting approval.
+        rollout_id: The rollout awaiting approval, or paused.
         revision: Its revision when the question was asked; a later one refuses the answer.
         store_block: A TraceStore block; empty: ``LLMOPS_DATABASE_URL``.
         timeout_hours: Unanswered this long, the run fails and the next advance-rollouts asks again.
@@ -92,7 +101,7 @@ def approve_rollout(
     logger = get_run_logger()
     store = TraceStore.load(store_block) if store_block else None
     rollout = get_rollout(store_engine(store), rollout_id)
-    if not _already_asked() and (rollout.revision != revision or not awaiting_approval(rollout)):
+    if not _already_asked() and (rollout.revision != revision or not awaits_decision(rollout)):
         message = f"nothing to ask: {rollout.describe()} moved on (revision {rollout.revision}, asked for {revision})"
         logger.info("%s", message)
         return {"rollout_id": rollout_id, "decision": None, "applied": False, "message": message}

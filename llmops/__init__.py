@@ -18,17 +18,13 @@ compression (see the README's Layout).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmops import settings
+from llmops.lazy import lazy_exports
 
 __version__ = "0.2.0"
 """The distribution's version, read by the build (pyproject's dynamic version) and by both packages."""
-
-if TYPE_CHECKING:
-    from llmops.release.registry import Registry, ResolvedPrompt, get_registry, resolve
-    from llmops.tracing import TraceRecorder, current_trace_context, trace_anthropic, trace_context
 
 __all__ = [
     "__version__",
@@ -43,22 +39,20 @@ __all__ = [
     "trace_context",
 ]
 
-_LAZY = {
-    "Registry": "llmops.release.registry",
-    "ResolvedPrompt": "llmops.release.registry",
-    "get_registry": "llmops.release.registry",
-    "resolve": "llmops.release.registry",
-    "TraceRecorder": "llmops.tracing",
-    "current_trace_context": "llmops.tracing",
-    "trace_anthropic": "llmops.tracing",
-    "trace_context": "llmops.tracing",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Load a public name from its feature package the first time it is used."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'llmops' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+if TYPE_CHECKING:
+    from llmops.release.registry import Registry, ResolvedPrompt, get_registry, resolve
+    from llmops.tracing import TraceRecorder, current_trace_context, trace_anthropic, trace_context
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "Registry": "llmops.release.registry",
+            "ResolvedPrompt": "llmops.release.registry",
+            "get_registry": "llmops.release.registry",
+            "resolve": "llmops.release.registry",
+            "TraceRecorder": "llmops.tracing",
+            "current_trace_context": "llmops.tracing",
+            "trace_anthropic": "llmops.tracing",
+            "trace_context": "llmops.tracing",
+        },
+    )

@@ -87,7 +87,9 @@ DEFAULT_STORE_FILE = "llmops.db"
 """The default store's SQLite file in ``LLMOPS_HOME``."""
 CURRENT_STORE_FILE = "current-store"
 """In ``LLMOPS_HOME``: the URL of the store made the default in place of ``llmops.db`` (``make demo``
-writes its own; ``llmops demo reset`` removes it)."""
+writes its own; ``llmops demo reset`` removes it), and on a ``prompts=`` line the prompts directory
+that store's versions come from."""
+CURRENT_PROMPTS_PREFIX = "prompts="
 StoreOrigin = Literal["LLMOPS_DATABASE_URL", "current-store", "default"]
 
 
@@ -103,12 +105,17 @@ def current_store() -> str | None:
         >>> current_store() is None or "://" in current_store()
         True
     """
+    lines = _current_store_record()
+    return lines[0] if lines else None
+
+
+def _current_store_record() -> list[str]:
+    """The lines of ``$LLMOPS_HOME/current-store``, blank ones left out; none without the file."""
     try:
         text = (home() / CURRENT_STORE_FILE).read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else None
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def store_choice() -> tuple[str, StoreOrigin]:
@@ -136,8 +143,20 @@ def database_url() -> str:
 
 
 def prompts_dir() -> Path:
-    """The prompt version files (``LLMOPS_PROMPTS_DIR``, default ``./prompts``)."""
-    return Path(env(LLMOPS_PROMPTS_DIR, "./prompts"))
+    """The prompt version files, first match wins.
+
+    Returns:
+        ``LLMOPS_PROMPTS_DIR``; else the directory recorded with the current store in
+        ``$LLMOPS_HOME/current-store`` while that store is the one read (the demo's copy of the
+        prompts, until ``llmops demo reset``), so the versions read match the store's; else ``./prompts``.
+    """
+    if configured := env(LLMOPS_PROMPTS_DIR):
+        return Path(configured)
+    record = _current_store_record()
+    recorded = [line.removeprefix(CURRENT_PROMPTS_PREFIX) for line in record[1:] if line.startswith(CURRENT_PROMPTS_PREFIX)]
+    if recorded and database_url() == record[0]:
+        return Path(recorded[0])
+    return Path("./prompts")
 
 
 def evals_dir() -> Path:

@@ -1,5 +1,7 @@
-"""Approvals where people are: one suspended ``approve-rollout`` run per rollout step awaiting approval.
+"""Approvals where people are: one suspended ``approve-rollout`` run per rollout that waits for a person.
 
+A rollout waits for a person when a step awaits approval, or when it is paused because its labels
+were moved by hand (approve re-applies the step, reject rolls back, hold keeps it paused).
 ``request_approval`` makes sure exactly one run of the ``approve-rollout`` deployment waits for
 the rollout as it is now: the run is named after the rollout, its step and its ``revision``
 (``approve-support-chat-rollout-7-step-1-r4``), and created only when no unfinished run of that
@@ -32,11 +34,20 @@ from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled
 
-from llmops.release.rollouts import ApprovalDecision, ApprovalResult, Rollout, RolloutOutcome, awaiting_approval, decide
+from llmops.release.rollouts import (
+    Action,
+    ApprovalDecision,
+    ApprovalResult,
+    Rollout,
+    RolloutOutcome,
+    awaits_decision,
+    decide,
+    what_answers_do,
+)
 from llmops.report.slack import OutboxEntry, SlackConfig, enqueue_alert
 from prefect_llmops.blocks.store import TraceStore
 from prefect_llmops.tasks.common import STORE, current_flow_run_id, flow_run_page, store_engine
-from prefect_llmops.tasks.rollouts import _tag
+from prefect_llmops.tasks.rollouts import tag_release
 
 APPROVAL_DEPLOYMENT = "approve-rollout/approve-rollout"
 """``flow name/deployment name`` of the approval form in prefect.yaml."""
@@ -56,17 +67,18 @@ def _approval_deployment(client: Any) -> Any | None:
 
 
 def announce(rollout: Rollout, link: str | None, store: TraceStore | None) -> OutboxEntry:
-    """The Slack alert that a rollout awaits approval, linking the form."""
+    """The Slack alert that a rollout awaits approval or is paused, saying why and what each answer does, linking the form."""
+    waits = "is paused" if rollout.status == "paused" else "awaits approval"
     title = (
         f"{rollout.prompt_name} ({rollout.environment}): {rollout.baseline or '–'} → {rollout.candidate} "
-        f"awaits approval at step {rollout.current_step + 1}/{len(rollout.plan.steps)}"
+        f"{waits} at step {rollout.current_step + 1}/{len(rollout.plan.steps)}"
     )
     where = (
         f"Approve, reject or hold (with a reason) in the Prefect UI: {link}"
         if link
         else f"Approve with `llmops rollout approve {rollout.prompt_name}`, or roll back with `llmops rollback {rollout.prompt_name}`"
     )
-    details = f"{rollout.status_reason or 'waiting for approval'}\n{where}"
+    details = f"{rollout.status_reason or 'waiting for approval'}\n{what_answers_do(rollout)}.\n{where}"
     return enqueue_alert(
         ALERT_KIND, title, details, link, severity="warning", engine=store_engine(store), config=SlackConfig.from_env()
     )
@@ -80,7 +92,7 @@ def request_approval(rollout: Rollout, store_block: str | None = None, store: Tr
     the alert then names ``llmops rollout approve``.
     """
     logger = get_run_logger()
-    if not awaiting_approval(rollout):
+    if not awaits_decision(rollout):
         return None
     name = approval_run_name(rollout)
     with get_client(sync_client=True) as client:
@@ -112,17 +124,17 @@ def request_approval(rollout: Rollout, store_block: str | None = None, store: Tr
 @task(name="close-stale-approvals", **STORE.options(), cache_policy=NO_CACHE)
 def close_stale_approvals(live: Iterable[Rollout]) -> list[str]:
     """Cancel the waiting approve-rollout runs whose question is closed; returns their names."""
-    current = {(rollout.id, rollout.revision) for rollout in live if awaiting_approval(rollout)}
+    current = {(rollout.id, rollout.revision) for rollout in live if awaits_decision(rollout)}
     closed: list[str] = []
     with get_client(sync_client=True) as client:
         deployment = _approval_deployment(client)
         if deployment is None:
             return closed
-        paused = client.read_flow_runs(
+        suspended = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))),
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
         )
-        for run in paused:
+        for run in suspended:
             key = (run.parameters.get("rollout_id"), run.parameters.get("revision"))
             if key in current:
                 continue
@@ -158,11 +170,11 @@ def decide_task(
     )
     get_run_logger().info("%s", result.message)
     if result.decision == "approve":
-        _tag(approval_outcome(result))
+        tag_release(approval_outcome(result))
     return result
 
 
 def approval_outcome(result: ApprovalResult) -> RolloutOutcome:
     """An approval as the rollout outcome the promote and advance flows publish: advanced or completed."""
-    action = "completed" if result.rollout.status == "completed" else "advanced"
+    action: Action = "completed" if result.rollout.status == "completed" else "advanced"
     return RolloutOutcome(result.rollout, action, result.message, production_changed_to=result.production_changed_to)

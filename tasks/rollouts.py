@@ -40,8 +40,15 @@ GATE_FAILED_EVENT = "llmops.rollout.gate_failed"
 ROLLED_BACK_EVENT = "llmops.prompt.rolled_back"
 
 
-def _tag(outcome: RolloutOutcome) -> str | None:
-    """Tag the release in git (see ``tag_if_released``); a failure to tag is a warning."""
+def tag_release(outcome: RolloutOutcome) -> str | None:
+    """Tag the release in git when the outcome made a version production (see ``tag_if_released``),
+    logging the tag; a failure to tag is a warning, since the labels already moved and committed.
+
+    Example:
+        ```python
+        tag_release(start_rollout(engine, request))  # 'prompt/support-chat/2.3.1', or None
+        ```
+    """
     logger = get_run_logger()
     try:
         tag = tag_if_released(outcome)
@@ -85,7 +92,7 @@ def start_rollout_task(request: PromotionRequest, store: TraceStore | None = Non
     """Gate, record the plan, move the first step's labels; tag the release when it is production."""
     outcome = start_rollout(store_engine(store), request, flow_run_id=current_flow_run_id())
     get_run_logger().info("%s", outcome.message)
-    _tag(outcome)
+    tag_release(outcome)
     return outcome
 
 
@@ -110,7 +117,7 @@ def advance_rollout_task(rollout_id: int, store: TraceStore | None = None) -> Ro
     )
     if outcome.gate_failed:
         emit_gate_failed(outcome)
-    _tag(outcome)
+    tag_release(outcome)
     return outcome
 
 

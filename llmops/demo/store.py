@@ -1,8 +1,9 @@
 """The demo's own files in ``LLMOPS_HOME``, and making its store the default until a reset.
 
 ``make demo`` writes its invented history to ``demo.db``, never to ``llmops.db``, and records
-that store in ``$LLMOPS_HOME/current-store`` (``llmops.settings.store_choice``), so that every
-``llmops`` command and ``make serve`` read the demo's data with no extra flag.
+that store in ``$LLMOPS_HOME/current-store`` (``llmops.settings.store_choice``) with its copy of
+the prompt files (``llmops.settings.prompts_dir``), so that every ``llmops`` command and
+``make serve`` read the demo's data and versions with no extra flag.
 ``llmops demo reset`` deletes the demo's files and that record: ``llmops.db`` is the default
 again, and nothing in it was touched. ``LLMOPS_DATABASE_URL`` always wins over both.
 """
@@ -35,14 +36,20 @@ def demo_store_url() -> str:
     return f"sqlite:///{demo_store_path()}"
 
 
-def make_current(url: str) -> Path:
+def make_current(url: str, prompts: Path | None = None) -> Path:
     """Record ``url`` in ``$LLMOPS_HOME/current-store`` (0600): the store commands read by default.
+
+    Args:
+        url: The store.
+        prompts: The prompts directory its versions come from (the demo's copy), which commands
+            then read instead of ``./prompts`` while that store is the one read; None for none.
 
     Returns:
         The file written.
     """
     path = privacy.private_file(settings.home() / settings.CURRENT_STORE_FILE)
-    path.write_text(f"{url}\n", encoding="utf-8")
+    recorded = f"{settings.CURRENT_PROMPTS_PREFIX}{prompts.resolve()}\n" if prompts is not None else ""
+    path.write_text(f"{url}\n{recorded}", encoding="utf-8")
     return path
 
 

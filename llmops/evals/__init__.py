@@ -8,24 +8,9 @@ each answer and streams the results to the store (``store``). ``verdicts`` compa
 example by example and says whether the candidate regressed.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from llmops.evals.datasets import Dataset, DatasetError, EvalExample, load_dataset, load_datasets
-    from llmops.evals.scorers import (
-        AssertionScorer,
-        JudgeOutputError,
-        JudgeScorer,
-        Score,
-        Scorer,
-        ScorerConfig,
-        ScorerConfigError,
-        ScorerInput,
-        SimilarityScorer,
-        check_assertion,
-        load_scorer_config,
-    )
+from llmops.lazy import lazy_exports
 
 __all__ = [
     "AssertionScorer",
@@ -46,15 +31,25 @@ __all__ = [
     "load_scorer_config",
 ]
 
-_DATASETS = {"Dataset", "DatasetError", "EvalExample", "load_dataset", "load_datasets"}
-
-
-def __getattr__(name: str) -> Any:
-    """Load a public name from its module the first time it is used: importing ``llmops.evals.store``
-    (the promotion gate, the digest) must not load the scorers and the Anthropic SDK."""
-    if name not in __all__:
-        raise AttributeError(f"module 'llmops.evals' has no attribute {name!r}")
-    module = "llmops.evals.datasets" if name in _DATASETS else "llmops.evals.scorers"
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+# Loaded on first use: importing ``llmops.evals.store`` (the promotion gate, the digest) must not
+# load the scorers and the Anthropic SDK.
+if TYPE_CHECKING:
+    from llmops.evals.datasets import Dataset, DatasetError, EvalExample, load_dataset, load_datasets
+    from llmops.evals.scorers import (
+        AssertionScorer,
+        JudgeOutputError,
+        JudgeScorer,
+        Score,
+        Scorer,
+        ScorerConfig,
+        ScorerConfigError,
+        ScorerInput,
+        SimilarityScorer,
+        check_assertion,
+        load_scorer_config,
+    )
+else:
+    _DATASETS = {"Dataset", "DatasetError", "EvalExample", "load_dataset", "load_datasets"}
+    __getattr__, __dir__ = lazy_exports(
+        __name__, {name: "llmops.evals.datasets" if name in _DATASETS else "llmops.evals.scorers" for name in __all__}
+    )

@@ -16,10 +16,9 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from llmops.evals.datasets import canonical_hash
-from llmops.store.engine import read_only
+from llmops.store.engine import dialect_insert, read_only
 from llmops.store.tables import EVAL_CACHE as CACHE
 
 CacheMode = Literal["use", "refresh", "off"]
@@ -111,11 +110,7 @@ def store_outputs(connection: Connection, entries: Sequence[dict[str, Any]], *, 
     """
     if not entries:
         return
-    dialects = {"postgresql": postgresql, "sqlite": sqlite}
-    dialect = dialects.get(connection.dialect.name)
-    if dialect is None:
-        raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {connection.dialect.name}")
-    insert = dialect.insert(CACHE)
+    insert = dialect_insert(connection, CACHE)
     if replace:
         updated = {name: insert.excluded[name] for name in CACHE.c.keys() if name != "key"}
         statement = insert.on_conflict_do_update(index_elements=["key"], set_=updated)

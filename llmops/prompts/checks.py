@@ -18,7 +18,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from llmops.pricing import is_known_model
 from llmops.prompts.safe_yaml import YAMLLimitError, compose_and_load, read_limited
 from llmops.prompts.schema import PROMPT_FILE_SUFFIX, PromptParameters, PromptVersion
 
@@ -251,12 +250,15 @@ def check_prompt_file(
             f"{version!r} does not match the file name {path.name!r}; a version lives in <version>{PROMPT_FILE_SUFFIX}",
         ))  # fmt: skip
     model = data.get("model")
-    if check_models_priced and not allow_unknown_models and isinstance(model, str) and not is_known_model(model):
-        problems.append(Problem(
-            path, _line_of(node, ("model",)), "model",
-            f"{model!r} is not a model genai-prices knows: its calls would have no cost "
-            "(check the id, or pass --allow-unknown-model for a private model)", "warning",
-        ))  # fmt: skip
+    if check_models_priced and not allow_unknown_models and isinstance(model, str):
+        from llmops.pricing import is_known_model  # genai-prices is slow to import: checking a file needs it, loading one not
+
+        if not is_known_model(model):
+            problems.append(Problem(
+                path, _line_of(node, ("model",)), "model",
+                f"{model!r} is not a model genai-prices knows: its calls would have no cost "
+                "(check the id, or pass --allow-unknown-model for a private model)", "warning",
+            ))  # fmt: skip
 
     problems.sort(key=lambda problem: problem.line)
     if any(problem.severity == "error" for problem in problems):

@@ -2,7 +2,8 @@
 
 These sections read the tables of the registry (``label_events``, ``prompt_labels``), the
 evaluations (``eval_runs``) and drift detection (``drift_reports``) through their models in
-``llmops.store``, with the columns those models declare. A store that has not been migrated
+``llmops.store``, with the columns those models declare; the day's eval runs are judged against
+their baselines the way ``llmops eval run`` and the release gates judge them. A store that has not been migrated
 that far lacks a table: its section is then None (left out of the message), which is not the
 same as a day on which nothing happened (an empty list). Rows come back as JSON-ready dicts,
 at most ``MAX_ROWS`` of each.
@@ -15,10 +16,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, Engine, func, inspect, select
 
-from llmops.evals.store import is_versions_own_run
-from llmops.release.registry import LABEL_ACTIONS
+from llmops.evals.store import RunRecord, get_run, is_versions_own_run
+from llmops.evals.verdicts import Comparison, MetricComparison, compare_runs
+from llmops.release.gates import baseline_run
+from llmops.release.registry import LABEL_ACTIONS, PRODUCTION, Registry
 from llmops.store.drift_models import DriftReportRow
 from llmops.store.eval_models import EvalRun
 from llmops.store.models import Base
@@ -101,46 +104,82 @@ def label_changes(connection: Connection, start: datetime, end: datetime) -> lis
     return [{key: plain(value) for key, value in row.items()} for row in rows]
 
 
-def eval_verdicts(connection: Connection, start: datetime, end: datetime) -> list[dict[str, Any]] | None:
-    """The latest evaluation run of each prompt version that finished in ``[start, end)``.
+def eval_verdicts(engine: Engine, start: datetime, end: datetime, environment: str = PRODUCTION) -> list[dict[str, Any]] | None:
+    """The evaluation runs that finished in ``[start, end)``, each with its verdict against its baseline.
 
+    The baseline and the verdict are the ones ``llmops eval run`` and the rollouts' evaluation
+    gate give: ``baseline_run`` (production's latest complete run on the same dataset content,
+    or a production version's own first run) and the paired comparison of ``compare_runs``.
     Runs that do not judge a version on its own dataset (pinned-model drift's nightly re-runs
     of a subset, compression candidates) are left out, as the release gates leave them out.
 
     Args:
-        connection: A connection to the store.
-        start: The window's start (the digest uses the week before the day's end).
-        end: The window's end, excluded.
+        engine: The store.
+        start: The day's start (timezone-aware).
+        end: The day's end, excluded.
+        environment: Whose production version is the baseline.
 
     Returns:
-        Up to ``MAX_ROWS`` runs, latest version first, with ``time`` (when it finished),
-        ``prompt_name``, ``prompt_version``, ``status`` and ``dataset``; None when the store has
-        no ``eval_runs`` table.
+        Up to ``MAX_ROWS`` runs, oldest first, with ``time`` (when it finished), ``run_id``,
+        ``prompt_name``, ``prompt_version``, ``status``, ``dataset``, ``flow_run_id``, ``verdict``
+        (``regression``, ``no_difference``, ``improvement``, ``inconclusive``; None without a
+        baseline run), ``baseline_run``, ``baseline_version``, ``reason``, and the headline
+        metric (``headline_metric``) as ``metric``, ``delta`` and ``interval`` (``[low, high]``);
+        None when the store has no ``eval_runs`` table.
 
     Example:
         ```python
-        with engine.connect() as connection:
-            for run in eval_verdicts(connection, end - timedelta(days=7), end) or []:
-                print(f"{run['prompt_name']}@{run['prompt_version']}: {run['status']} on {run['dataset']}")
+        for run in eval_verdicts(engine, start, end) or []:
+            print(f"{run['prompt_name']} {run['prompt_version']} on {run['dataset']}: {run['verdict']}")
         ```
     """
-    if not _present(connection, EvalRun):
-        return None
-    rows = connection.execute(
-        select(
-            EvalRun.finished_at.label("time"),
-            EvalRun.prompt_name,
-            EvalRun.prompt_version,
-            EvalRun.status,
-            EvalRun.dataset_name.label("dataset"),
-        )
-        .where(EvalRun.finished_at < end, EvalRun.finished_at >= start, is_versions_own_run())
-        .order_by(EvalRun.finished_at.desc())
-    ).mappings()
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        latest.setdefault((row["prompt_name"], row["prompt_version"]), {key: plain(value) for key, value in row.items()})
-    return list(latest.values())[:MAX_ROWS]
+    with engine.connect() as connection:
+        if not _present(connection, EvalRun):
+            return None
+        registry = Registry(engine) if _present(connection, PromptLabel) else None
+        run_ids = connection.scalars(
+            select(EvalRun.id)
+            .where(EvalRun.finished_at < end, EvalRun.finished_at >= start, is_versions_own_run())
+            .order_by(EvalRun.finished_at, EvalRun.id)
+            .limit(MAX_ROWS)
+        ).all()
+    return [_verdict(engine, get_run(engine, run_id), registry, environment) for run_id in run_ids]
+
+
+def headline_metric(comparison: Comparison) -> MetricComparison | None:
+    """The metric a verdict's one line shows: of those that decided the verdict, the one that moved most.
+
+    Example:
+        ```python
+        metric = headline_metric(compare_runs(engine, 41, 42))
+        print(metric.metric, metric.delta, metric.interval)  # quality -0.12 Interval(low=-0.15, high=-0.09)
+        ```
+    """
+    moved = [metric for metric in comparison.metrics if metric.delta is not None]
+    deciding = [metric for metric in moved if metric.verdict == comparison.verdict] or moved
+    return max(deciding, key=lambda metric: abs(metric.delta or 0.0), default=None)
+
+
+def _verdict(engine: Engine, run: RunRecord, registry: Registry | None, environment: str) -> dict[str, Any]:
+    baseline = baseline_run(engine, run, registry, environment) if registry is not None else None
+    comparison = compare_runs(engine, baseline.id, run.id) if baseline is not None else None
+    headline = headline_metric(comparison) if comparison is not None else None
+    return {
+        "time": plain(run.finished_at),
+        "run_id": run.id,
+        "prompt_name": run.prompt_name,
+        "prompt_version": run.prompt_version,
+        "status": run.status,
+        "dataset": run.dataset_name,
+        "flow_run_id": run.details.get("flow_run_id"),
+        "verdict": comparison.verdict if comparison else None,
+        "baseline_run": baseline.id if baseline else None,
+        "baseline_version": baseline.prompt_version if baseline else None,
+        "reason": comparison.reason if comparison else f"no {environment} run on the same dataset content to compare with",
+        "metric": headline.metric if headline else None,
+        "delta": headline.delta if headline else None,
+        "interval": list(headline.interval) if headline and headline.interval else None,
+    }
 
 
 PINNING_MEMORY_DAYS = 30

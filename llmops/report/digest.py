@@ -2,8 +2,9 @@
 
 Everything comes from the daily rollups (a few hundred rows for a month, whatever the
 traffic), except the caching estimate (``llmops.report.caching``, one day of traces grouped
-in SQL) and the sections other features record — registry moves, evaluation runs, drift
-findings and labels (``llmops.report.activity``), left out when the store lacks their tables.
+in SQL) and the sections other features record — registry moves, the day's evaluation runs
+with their verdicts, drift findings and labels (``llmops.report.activity``), left out when the
+store lacks their tables.
 
 Changes are given against the previous day and against the 7 days before: sums as a daily
 average over the days with data, rates pooled over the week, latency quantiles from the
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, Engine, select
 from llmops import settings
 from llmops.days import day_bounds, default_day
 from llmops.money import pico_to_usd
+from llmops.release.registry import PRODUCTION
 from llmops.report.activity import day_alerts, drift_findings, eval_verdicts, label_changes, version_labels
 from llmops.report.caching import CACHING_METHOD, CachingEstimate, caching_estimate
 from llmops.report.digest_data import Budget, Digest, FeatureLine, Finding, Metric, ModelCost, VersionQuality
@@ -378,9 +380,9 @@ def compute_digest(
         start, end = day_bounds(day, zone)
         changes = label_changes(connection, start, end)
         alerts = day_alerts(connection, start, end)
-        verdicts = eval_verdicts(connection, end - timedelta(days=WEEK_DAYS), end)
         drift, drift_total = drift_findings(connection, day, environment, MAX_DRIFT_ROWS) or (None, 0)
         labels = version_labels(connection)
+    verdicts = eval_verdicts(engine, start, end, environment or PRODUCTION)
 
     today, previous = by_day.get(day, RollupTotals()), by_day.get(day - timedelta(days=1), RollupTotals())
     n_week = len(week_days)
@@ -423,4 +425,5 @@ def compute_digest(
         owners=feature_owners(),
         alerts=alerts,
         ui_url=(settings.env(settings.PREFECT_UI_URL) or "").rstrip("/") or None,
+        store=engine.url.render_as_string(hide_password=True),
     )

@@ -237,7 +237,7 @@ class Digest:
         chart_days: The days of the cost chart, oldest first.
         chart_series: Cost per day for each charted feature (and ``other``).
         label_changes: The day's registry moves (promotions, rollbacks, traffic, clears).
-        eval_verdicts: The latest evaluation run per prompt version in the week to the day's end.
+        eval_verdicts: The day's evaluation runs, each with its verdict against its baseline run.
         drift: The day's stored drift findings (trace, pinned model, pinning), the first few.
         drift_total: How many drift findings the day has in all.
         warnings: Notes for the reader, e.g. a store cut in another timezone.
@@ -245,6 +245,7 @@ class Digest:
         owners: Who owns each feature (``LLMOPS_FEATURE_OWNERS``), shown beside its incidents.
         ui_url: The Prefect UI (``PREFECT_UI_URL``) the message links to, or None.
         alerts: The day's alerts (kind, severity, title, the flow run's link); None without an ``alerts`` table.
+        store: The store the digest was read from, password masked (named in the footer), or None.
 
     Example:
         ```python
@@ -279,6 +280,7 @@ class Digest:
     owners: dict[str, str] = field(default_factory=dict)
     ui_url: str | None = None
     alerts: list[dict[str, Any]] | None = None
+    store: str | None = None
 
     @property
     def has_traffic(self) -> bool:
@@ -324,4 +326,5 @@ class Digest:
             "owners": self.owners,
             "ui_url": self.ui_url,
             "alerts": self.alerts,
+            "store": self.store,
         }

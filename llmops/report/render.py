@@ -19,6 +19,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from llmops import settings
+from llmops.evals.verdicts import interval_text
 from llmops.report.chart import render_chart
 from llmops.report.digest_data import Digest, Finding, Metric
 from llmops.report.formatting import (
@@ -34,6 +35,7 @@ from llmops.report.formatting import (
     score,
 )
 from llmops.report.incidents import Incident, group_incidents, short_name
+from llmops.stats import Interval
 from llmops.text import markdown_escape
 
 MAX_BLOCKS = 50
@@ -57,6 +59,10 @@ TOTAL_LABELS: dict[str, tuple[str, Callable[[float | None], str]]] = {
 FINDING_LABELS = {"p95_latency_ms": "p95 latency", "error_rate": "error rate", "cost_usd": "cost"}
 DRIFT_MARKS = {"trace": "📉", "pinned": "🧭", "pinning": "📌"}
 SEVERITY_ICONS = {"info": "ℹ️", "warning": "⚠️", "critical": "🚨"}
+DIGEST_SIGNATURE = "prefect-llmops daily digest"
+"""What the footer says produced the message (the store it read and the links to act follow)."""
+VERDICT_MARKS = {"regression": "🔴", "improvement": "🟢", "no_difference": "⚪", "inconclusive": "❔", "none": "–"}
+"""The mark before an eval verdict of the day (``none``: a run without a baseline run)."""
 CAUSE_ICONS = {"latency": "🐢", "errors": "🔥", "cost": "💸", "tokens": "🧮", "quality": "📉", "finish reasons": "✂️"}
 CACHING_MIN_USD = 1.0
 CACHING_MIN_SHARE = 0.05
@@ -182,13 +188,23 @@ def _change_line(row: dict[str, Any]) -> str:
 
 
 def _verdict_line(row: dict[str, Any]) -> str:
-    """An evaluation run: ``support-chat@2.3.1: complete, on golden`` (``verdict`` and ``score`` when a row has them)."""
-    parts = [name(row[key]) for key in ("verdict", "status") if row.get(key)]
-    if row.get("score") is not None:
-        parts.append(f"score {score(float(row['score']))}")
-    if row.get("dataset"):
-        parts.append(f"on {name(row['dataset'])}")
-    return f"{name(row['prompt_name'])}@{name(row['prompt_version'])}: {', '.join(parts) or 'finished'}"
+    """An eval run of the day against its baseline, e.g.
+    ``🔴 support-chat@2.4.0 on golden: regression vs 2.3.1 — quality Δ -0.120 [-0.150, -0.090] (run 42 vs 41)``.
+
+    Without a headline metric (a run that did not complete, other dataset contents) the reason
+    is shown instead of the delta; without a baseline run, the run's status and why (raw).
+    """
+    run = f"{name(row['prompt_name'])}@{name(row['prompt_version'])} on {name(row['dataset'])}"
+    if row.get("verdict") is None:
+        return f"{VERDICT_MARKS['none']} {run}: {name(row['status'])}, no verdict: {name(row['reason'])}"
+    verdict = (
+        f"{VERDICT_MARKS[row['verdict']]} {run}: {name(row['verdict']).replace('_', ' ')} vs {name(row['baseline_version'])}"
+    )
+    if row.get("delta") is not None and row.get("interval"):
+        moved = f"{name(row['metric'])} Δ {row['delta']:+.3f} {interval_text(Interval(*row['interval']))}"
+    else:
+        moved = clip(" ".join(str(row["reason"]).split()), MAX_REASON_CHARS)
+    return f"{verdict} — {moved} (run {row['run_id']} vs {row['baseline_run']})"
 
 
 def owner_mention(owner: str) -> str:
@@ -354,7 +370,7 @@ def digest_sections(digest: Digest) -> list[Section]:
     Returns:
         What to look at first (the headline numbers, one line per incident with its owner, the
         budget line), totals, cost per feature and per model, spend, quality per prompt version,
-        the latest evaluations, rollout moves, and drift findings other than incidents, with
+        the day's eval verdicts, rollout moves, and drift findings other than incidents, with
         pinning notes only when new (raw text: escaped when rendered). The details go to the
         thread (``thread_sections``).
 
@@ -416,7 +432,17 @@ def digest_sections(digest: Digest) -> list[Section]:
             )
         )
     if digest.eval_verdicts:
-        sections.append(Section("Latest evaluations", lines=[_verdict_line(row) for row in digest.eval_verdicts]))
+        sections.append(
+            Section(
+                "Eval verdicts of the day",
+                lines=[_verdict_line(row) for row in digest.eval_verdicts],
+                links=[
+                    (f"eval run {row['run_id']}", url)
+                    for row in digest.eval_verdicts
+                    if (url := flow_run_url(row.get("flow_run_id")))
+                ],
+            )
+        )
     if digest.label_changes:
         sections.append(Section("Rollout moves", lines=[_change_line(row) for row in digest.label_changes]))
     if digest.alerts:
@@ -664,17 +690,21 @@ def render_digest(digest: Digest, *, with_chart: bool = True) -> RenderedMessage
     header = digest_header(digest)
     sections = digest_sections(digest)
     notes = " ".join(digest.warnings)
+    store = f" · store {digest.store}" if digest.store else ""
     context = (
-        f"From the daily rollups; days in {digest.timezone}; environment: {digest.environment or 'all'}. "
-        "Changes: vs the previous day and vs the average of the 7 days before. " + notes
+        f"{DIGEST_SIGNATURE}{store} · from the daily rollups; days in {digest.timezone}; "
+        f"environment: {digest.environment or 'all'}. Changes: vs the previous day and vs the average of the 7 days before. "
+        + notes
     ).strip()
     links = ui_links(digest.ui_url)
-    slack_context = " ".join(part for part in (escape(context), " · ".join(f"<{url}|{label}>" for label, url in links)) if part)
+    link_text = " · ".join(f"<{url}|{label}>" for label, url in links)
+    slack_context = " ".join(part for part in (escape(context), link_text) if part)
+    text_context = " ".join(part for part in (context, _unslack(link_text)) if part)  # unescaped, for markdown and plain
     thread = thread_sections(digest)
     thread_header = f"Details — {digest_header(digest)}"
     thread_context = f"Drift findings in full: llmops drift --date {digest.day}"
-    markdown = to_markdown(header, sections, _unslack(slack_context))
-    plain = to_plain(header, sections, _unslack(slack_context))
+    markdown = to_markdown(header, sections, text_context)
+    plain = to_plain(header, sections, text_context)
     if thread:
         markdown += "\n\n" + to_markdown(thread_header, thread, thread_context)
         plain += "\n\n" + to_plain(thread_header, thread, thread_context)
@@ -693,18 +723,22 @@ def render_digest(digest: Digest, *, with_chart: bool = True) -> RenderedMessage
 
 
 def ui_links(ui_url: str | None) -> list[tuple[str, str]]:
-    """Links to the Prefect UI's flow runs and dashboard, or none without ``PREFECT_UI_URL`` (or with one unfit for a link).
+    """Links to the Prefect UI where a reader acts on the digest: the deployments (to run a flow by
+    hand, e.g. promote or roll back), the flow runs and the dashboard; none without ``PREFECT_UI_URL``
+    (or with one unfit for a link).
 
     Example:
-        >>> ui_links("http://127.0.0.1:4200/")
-        [('Flow runs', 'http://127.0.0.1:4200/runs'), ('Prefect UI', 'http://127.0.0.1:4200/dashboard')]
+        >>> [label for label, _ in ui_links("http://127.0.0.1:4200/")]
+        ['Deployments', 'Flow runs', 'Prefect UI']
+        >>> ui_links("http://127.0.0.1:4200/")[0]
+        ('Deployments', 'http://127.0.0.1:4200/deployments')
         >>> ui_links(None), ui_links("javascript:alert(1)")
         ([], [])
     """
     if not ui_url or not _safe_url(ui_url):
         return []
     base = ui_url.rstrip("/")
-    return [("Flow runs", f"{base}/runs"), ("Prefect UI", f"{base}/dashboard")]
+    return [("Deployments", f"{base}/deployments"), ("Flow runs", f"{base}/runs"), ("Prefect UI", f"{base}/dashboard")]
 
 
 def render_alert(kind: str, title: str, details: str, link: str | None, severity: str) -> RenderedMessage:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmops.store.models import Base, BigId, UTCDateTime
+from llmops.store.models import Base, BigId, UTCDateTime, table_of
 
 FINDING_KINDS = ("trace", "pinning", "pinned")
 
@@ -57,3 +57,6 @@ class DriftReportRow(Base):
         Index("ix_drift_reports_day", "day", "kind"),
         Index("ix_drift_reports_prompt", "prompt_name", "day"),
     )
+
+
+DRIFT_REPORTS = table_of(DriftReportRow)

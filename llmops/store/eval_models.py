@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmops.store.models import Base, BigId, Money, UTCDateTime
+from llmops.store.models import Base, BigId, Money, UTCDateTime, table_of
 
 RUN_STATUSES = ("running", "complete", "incomplete", "failed")
 """``incomplete``: stopped early (circuit breaker) or some cases never got an answer; such a run
@@ -94,3 +94,8 @@ class EvalCacheEntry(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     is_batch: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+EVAL_RUNS = table_of(EvalRun)
+EVAL_RESULTS = table_of(EvalResult)
+EVAL_CACHE = table_of(EvalCacheEntry)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmops.store.models import Base, BigId, UTCDateTime
+from llmops.store.models import Base, BigId, UTCDateTime, table_of
 
 OUTBOX_KINDS = ("digest", "alert")
 ALERT_SEVERITIES = ("info", "warning", "critical")
@@ -66,3 +66,7 @@ class AlertRecord(Base):
         UniqueConstraint("dedupe_key", name="uq_alerts_dedupe_key"),
         Index("ix_alerts_fired_at", "fired_at"),
     )
+
+
+OUTBOX = table_of(OutboxMessage)
+ALERTS = table_of(AlertRecord)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmops.store.models import Base, BigId, UTCDateTime
+from llmops.store.models import Base, BigId, UTCDateTime, table_of
 
 
 class PinnedReference(Base):
@@ -66,3 +66,7 @@ class PinnedReferenceOutput(Base):
         UniqueConstraint("reference_id", "example_id", "sample", name="ux_pinned_reference_outputs_example"),
         Index("ix_pinned_reference_outputs_reference", "reference_id"),
     )
+
+
+PINNED_REFERENCES = table_of(PinnedReference)
+PINNED_OUTPUTS = table_of(PinnedReferenceOutput)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmops.store.models import Base, BigId, UTCDateTime
+from llmops.store.models import Base, BigId, UTCDateTime, table_of
 
 LABELS = ("production", "canary", "staging")
 
@@ -79,3 +79,8 @@ class LabelEventRow(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_label_events_name", "name", "environment", "id"),)
+
+
+PROMPT_VERSIONS = table_of(PromptVersionRow)
+PROMPT_LABELS = table_of(PromptLabel)
+LABEL_EVENTS = table_of(LabelEventRow)

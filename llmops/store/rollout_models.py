@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmops.store.models import Base, BigId, UTCDateTime
+from llmops.store.models import Base, BigId, UTCDateTime, table_of
 
 LIVE_STATUSES = ("active", "paused", "awaiting_approval")
 """Then ``completed`` or ``rolled_back``: every transition commits with its label moves, so no
@@ -58,3 +58,6 @@ class RolloutRow(Base):
         ),
         Index("ix_rollouts_prompt", "prompt_name", "environment", "id"),
     )
+
+
+ROLLOUTS = table_of(RolloutRow)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, tuple_, update
 from llmops.days import local_day
 from llmops.money import PICO, pico_to_usd
 from llmops.store.engine import dialect_insert, read_only
+from llmops.store.groupings import GROUPINGS
 from llmops.store.tables import ROLLUPS
 
 KEY_COLUMNS = ("day", "environment", "feature", "prompt_name", "prompt_version", "model")
@@ -60,8 +61,6 @@ TRACE_COLUMNS_FOR_ROLLUPS = (
     "latency_ms",
     "ttft_ms",
 )
-GROUPINGS = ("feature", "model", "prompt_version", "environment", "day", "prompt_name")
-"""What ``cost_report`` can group by."""
 
 RollupKey = tuple[date, str, str, str, str, str]
 

@@ -1,54 +1,62 @@
 """The store's tables as SQLAlchemy Core handles, for the queries that work on columns, not objects.
 
-SQLAlchemy types a model's ``__table__`` as the wider ``FromClause``; ``table_of`` narrows it
-once, here, so no module needs an ignore or a cast to use ``TRACES.c.timestamp``.
+Each handle is defined beside its model (``table_of`` in ``models``) and loaded from there the
+first time it is imported, so a command that reads the rollups does not build the tables of
+every feature (``llmops.lazy``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Table
+from typing import TYPE_CHECKING
 
-from llmops.store.drift_models import DriftReportRow
-from llmops.store.eval_models import EvalCacheEntry, EvalResult, EvalRun
-from llmops.store.models import Base, IngestWatermark, StoreSetting, Trace, TraceRollup
-from llmops.store.outbox_models import AlertRecord, OutboxMessage
-from llmops.store.pinned_models import PinnedReference, PinnedReferenceOutput
-from llmops.store.registry_models import LabelEventRow, PromptLabel, PromptVersionRow
-from llmops.store.rollout_models import RolloutRow
+from llmops.lazy import lazy_exports
 
+__all__ = [
+    "ALERTS",
+    "DRIFT_REPORTS",
+    "EVAL_CACHE",
+    "EVAL_RESULTS",
+    "EVAL_RUNS",
+    "LABEL_EVENTS",
+    "OUTBOX",
+    "PINNED_OUTPUTS",
+    "PINNED_REFERENCES",
+    "PROMPT_LABELS",
+    "PROMPT_VERSIONS",
+    "ROLLOUTS",
+    "ROLLUPS",
+    "SETTINGS",
+    "TRACES",
+    "WATERMARKS",
+]
 
-def table_of(model: type[Base]) -> Table:
-    """A model's ``Table``.
-
-    Args:
-        model: A mapped class of the store.
-
-    Returns:
-        Its table, for Core queries.
-
-    Example:
-        >>> table_of(Trace).name
-        'traces'
-    """
-    table = model.__table__
-    if not isinstance(table, Table):
-        raise TypeError(f"{model.__name__} is not mapped to a table")
-    return table
-
-
-TRACES = table_of(Trace)
-ROLLUPS = table_of(TraceRollup)
-WATERMARKS = table_of(IngestWatermark)
-SETTINGS = table_of(StoreSetting)
-EVAL_RUNS = table_of(EvalRun)
-EVAL_RESULTS = table_of(EvalResult)
-EVAL_CACHE = table_of(EvalCacheEntry)
-DRIFT_REPORTS = table_of(DriftReportRow)
-OUTBOX = table_of(OutboxMessage)
-ALERTS = table_of(AlertRecord)
-PINNED_REFERENCES = table_of(PinnedReference)
-PINNED_OUTPUTS = table_of(PinnedReferenceOutput)
-PROMPT_VERSIONS = table_of(PromptVersionRow)
-PROMPT_LABELS = table_of(PromptLabel)
-LABEL_EVENTS = table_of(LabelEventRow)
-ROLLOUTS = table_of(RolloutRow)
+if TYPE_CHECKING:
+    from llmops.store.drift_models import DRIFT_REPORTS
+    from llmops.store.eval_models import EVAL_CACHE, EVAL_RESULTS, EVAL_RUNS
+    from llmops.store.models import ROLLUPS, SETTINGS, TRACES, WATERMARKS
+    from llmops.store.outbox_models import ALERTS, OUTBOX
+    from llmops.store.pinned_models import PINNED_OUTPUTS, PINNED_REFERENCES
+    from llmops.store.registry_models import LABEL_EVENTS, PROMPT_LABELS, PROMPT_VERSIONS
+    from llmops.store.rollout_models import ROLLOUTS
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "TRACES": "llmops.store.models",
+            "ROLLUPS": "llmops.store.models",
+            "WATERMARKS": "llmops.store.models",
+            "SETTINGS": "llmops.store.models",
+            "EVAL_RUNS": "llmops.store.eval_models",
+            "EVAL_RESULTS": "llmops.store.eval_models",
+            "EVAL_CACHE": "llmops.store.eval_models",
+            "DRIFT_REPORTS": "llmops.store.drift_models",
+            "OUTBOX": "llmops.store.outbox_models",
+            "ALERTS": "llmops.store.outbox_models",
+            "PINNED_REFERENCES": "llmops.store.pinned_models",
+            "PINNED_OUTPUTS": "llmops.store.pinned_models",
+            "PROMPT_VERSIONS": "llmops.store.registry_models",
+            "PROMPT_LABELS": "llmops.store.registry_models",
+            "LABEL_EVENTS": "llmops.store.registry_models",
+            "ROLLOUTS": "llmops.store.rollout_models",
+        },
+    )

@@ -13,14 +13,21 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+from sqlalchemy import Engine
 
 from llmops import settings
+from llmops.release.experiments import Tolerances
+from llmops.release.rollouts import PromotionRequest, Rollout, start_rollout
+from llmops.store.engine import get_engine
+from llmops.store.writer import write_traces
 from prefect_llmops.deployments.serve import PROJECT_DIR, Cockpit, CockpitConfig, free_port
+from tests.factories import trace
 from tests.store.test_rollouts import write_prompt
 
 COCKPIT_PROMPTS = ("cockpit-promote", "cockpit-rollback", "cockpit-advance")
@@ -81,6 +88,35 @@ def promotion(name: str, version: str, **fields: Any) -> dict[str, Any]:
         "actor": "tester",
         **fields,
     }
+
+
+def canary_on_its_first_step(cockpit: Cockpit, name: str, **canary: Any) -> tuple[Engine, Rollout]:
+    """``name`` 1.0.0 in production and a canary of 1.1.0 (steps 5, 25, 100, no minimum time) whose first
+    step has had its traffic: 150 candidate and 600 control calls, written the way the app fills the store.
+
+    Args:
+        cockpit: The cockpit whose store and prompts are used (``name``'s version files must be there).
+        name: The prompt.
+        canary: More fields of the canary's promotion form, e.g. ``require_approval=True``.
+    """
+    engine = get_engine(store_url(cockpit))
+    with pytest.MonkeyPatch.context() as patch:  # the registry reads version files from the cockpit's prompts
+        patch.setenv(settings.LLMOPS_PROMPTS_DIR, str(prompts_dir(cockpit)))
+        start_rollout(engine, PromotionRequest(**promotion(name, "1.0.0", strategy="immediate", git_tag=False)))
+        rollout = start_rollout(
+            engine,
+            PromotionRequest(
+                **promotion(name, "1.1.0", strategy="canary", steps=[5, 25, 100], min_step_minutes=0, min_requests_per_step=100,
+                            tolerances=Tolerances(min_samples_per_arm=100), git_tag=False, **canary)
+            ),
+        ).rollout  # fmt: skip
+    start = rollout.step_started_at
+    write_traces(engine, [
+        trace(trace_id=f"{name}-{version}-{index}", prompt_name=name, prompt_version=version,
+              timestamp=start + timedelta(microseconds=10 * (index + 1)), latency_ms=900.0 + index % 50)
+        for version, count in (("1.1.0", 150), ("1.0.0", 600)) for index in range(count)
+    ])  # fmt: skip
+    return engine, rollout
 
 
 def deployment_id(cockpit: Cockpit, name: str) -> uuid.UUID:

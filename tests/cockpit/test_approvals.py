@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,16 +15,17 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from llmops import settings
-from llmops.release.experiments import Tolerances
 from llmops.release.registry import Registry
-from llmops.release.rollouts import PromotionRequest, Rollout, advance_rollout, approve, get_rollout, start_rollout
-from llmops.store.engine import get_engine
-from llmops.store.writer import write_traces
+from llmops.release.rollouts import Rollout, advance_rollout, approve, get_rollout
 from prefect_llmops.deployments.serve import Cockpit
 from prefect_llmops.tasks.approvals import approval_run_name
-from tests.cockpit.conftest import RUN_TIMEOUT_SECONDS, promotion, prompts_dir, run_deployment, store_url, wait_for_final_state
-from tests.factories import trace
+from tests.cockpit.conftest import (
+    RUN_TIMEOUT_SECONDS,
+    canary_on_its_first_step,
+    prompts_dir,
+    run_deployment,
+    wait_for_final_state,
+)
 from tests.store.test_rollouts import write_prompt
 
 APPROVAL_DEPLOYMENT = "approve-rollout"
@@ -33,25 +33,9 @@ APPROVAL_DEPLOYMENT = "approve-rollout"
 
 def awaiting_rollout(cockpit: Cockpit, name: str) -> tuple[Engine, Rollout]:
     """``name`` 1.0.0 in production and a canary of 1.1.0 whose first step passed and awaits approval."""
-    engine = get_engine(store_url(cockpit))
     for version in ("1.0.0", "1.1.0"):
         write_prompt(prompts_dir(cockpit), version, name=name)
-    with pytest.MonkeyPatch.context() as patch:  # the registry reads version files from the cockpit's prompts
-        patch.setenv(settings.LLMOPS_PROMPTS_DIR, str(prompts_dir(cockpit)))
-        start_rollout(engine, PromotionRequest(**promotion(name, "1.0.0", strategy="immediate", git_tag=False)))
-        canary = start_rollout(
-            engine,
-            PromotionRequest(
-                **promotion(name, "1.1.0", strategy="canary", steps=[5, 25, 100], min_step_minutes=0, require_approval=True,
-                            min_requests_per_step=100, tolerances=Tolerances(min_samples_per_arm=100), git_tag=False)
-            ),
-        ).rollout  # fmt: skip
-    start = canary.step_started_at
-    write_traces(engine, [
-        trace(trace_id=f"{name}-{version}-{index}", prompt_name=name, prompt_version=version,
-              timestamp=start + timedelta(microseconds=10 * (index + 1)), latency_ms=900.0 + index % 50)
-        for version, count in (("1.1.0", 150), ("1.0.0", 600)) for index in range(count)
-    ])  # fmt: skip
+    engine, canary = canary_on_its_first_step(cockpit, name, require_approval=True)
     outcome = advance_rollout(engine, canary.id)
     assert outcome.action == "awaiting_approval", outcome.message
     return engine, outcome.rollout
@@ -111,7 +95,14 @@ def alert_links(engine: Engine) -> list[tuple[str, str | None]]:
 def test_advance_rollouts_opens_one_approval_form_per_waiting_step_links_it_and_closes_it_when_answered_elsewhere(
     cockpit: Cockpit,
 ) -> None:
+    """A step awaiting approval and a rollout paused by a label moved by hand each get one form."""
     engine, rollout = awaiting_rollout(cockpit, "cockpit-approve-ask")
+    for version in ("1.0.0", "1.1.0"):
+        write_prompt(prompts_dir(cockpit), version, name="cockpit-approve-paused")
+    _, moved = canary_on_its_first_step(cockpit, "cockpit-approve-paused")
+    Registry(engine).set_label(
+        "cockpit-approve-paused", "canary", "1.1.0", traffic_percent=50, actor="carol", reason="hotfix test"
+    )
 
     for _ in range(2):  # every 15 minutes in the cockpit; the second run must not open a second form
         finished = wait_for_final_state(cockpit, run_deployment(cockpit, "advance-rollouts", {}))
@@ -121,6 +112,22 @@ def test_advance_rollouts_opens_one_approval_form_per_waiting_step_links_it_and_
     wait_until_suspended(cockpit, run.id)
     link = f"{cockpit.ui_url}/runs/flow-run/{run.id}"
     assert any("cockpit-approve-ask" in title and found == link for title, found in alert_links(engine)), alert_links(engine)
+
+    paused = get_rollout(engine, moved.id)
+    assert paused.status == "paused" and "canary is 1.1.0 at 50 %" in (paused.status_reason or "")
+    [paused_run] = approval_runs(cockpit, paused)
+    wait_until_suspended(cockpit, paused_run.id)
+    paused_link = f"{cockpit.ui_url}/runs/flow-run/{paused_run.id}"
+    assert ("cockpit-approve-paused (production): 1.0.0 → 1.1.0 is paused at step 1/3", paused_link) in alert_links(engine)
+    final = answer(cockpit, paused_run.id, "approve", "carol's test is over", "gina")
+    assert final.state.is_completed(), final.state.message
+    resumed = get_rollout(engine, moved.id)
+    assert (resumed.status, resumed.current_step) == ("active", 0)
+    assert Registry(engine).labels("cockpit-approve-paused").canary_traffic_percent == 5.0
+    last = Registry(engine).history("cockpit-approve-paused")[-1]
+    assert (last.actor, last.flow_run_id) == ("gina", str(paused_run.id)) and "approved by gina: carol's test is over" in (
+        last.reason or ""
+    )
 
     approve(engine, "cockpit-approve-ask", actor="bob")  # answered from the CLI: the form is not needed any more
     finished = wait_for_final_state(cockpit, run_deployment(cockpit, "advance-rollouts", {}))

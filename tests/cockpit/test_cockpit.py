@@ -29,22 +29,18 @@ from prefect.exceptions import PrefectHTTPStatusError
 from sqlalchemy import Engine
 
 from llmops import settings
-from llmops.release.experiments import Tolerances
 from llmops.release.registry import Registry
 from llmops.release.rollouts import PromotionRequest, live_rollout, resource_id, start_rollout
-from llmops.store.engine import get_engine
-from llmops.store.writer import write_traces
 from prefect_llmops.deployments.serve import Cockpit, project_deployments, trigger_names
 from tests.cockpit.conftest import (
     COCKPIT_PROMPTS,
+    canary_on_its_first_step,
     deployment_id,
     promotion,
     prompts_dir,
     run_deployment,
-    store_url,
     wait_for_final_state,
 )
-from tests.factories import trace
 
 PROMOTED, ROLLED_BACK, ADVANCED = COCKPIT_PROMPTS
 """One prompt per scenario, so the runs (and the browser test's) never meet."""
@@ -75,25 +71,11 @@ class Scenarios:
 def scenarios(cockpit: Cockpit) -> Scenarios:
     """Start at once: a promotion through the API, a canary's regression event, and advance-rollouts
     on a canary whose first step has had its traffic (the store seeded the way the app fills it)."""
-    engine = get_engine(store_url(cockpit))
+    engine, _ = canary_on_its_first_step(cockpit, ADVANCED)
     with pytest.MonkeyPatch.context() as patch:  # the registry reads version files from the cockpit's prompts
         patch.setenv(settings.LLMOPS_PROMPTS_DIR, str(prompts_dir(cockpit)))
-        for name in (ROLLED_BACK, ADVANCED):
-            start_rollout(engine, PromotionRequest(**promotion(name, "1.0.0", strategy="immediate", git_tag=False)))
+        start_rollout(engine, PromotionRequest(**promotion(ROLLED_BACK, "1.0.0", strategy="immediate", git_tag=False)))
         start_rollout(engine, PromotionRequest(**promotion(ROLLED_BACK, "1.1.0", strategy="canary", git_tag=False)))
-        canary = start_rollout(
-            engine,
-            PromotionRequest(
-                **promotion(ADVANCED, "1.1.0", strategy="canary", steps=[5, 25, 100], min_step_minutes=0,
-                            min_requests_per_step=100, tolerances=Tolerances(min_samples_per_arm=100), git_tag=False)
-            ),
-        ).rollout  # fmt: skip
-    start = canary.step_started_at
-    write_traces(engine, [
-        trace(trace_id=f"cockpit-{version}-{index}", prompt_name=ADVANCED, prompt_version=version,
-              timestamp=start + timedelta(microseconds=10 * (index + 1)), latency_ms=900.0 + index % 50)
-        for version, count in (("1.1.0", 150), ("1.0.0", 600)) for index in range(count)
-    ])  # fmt: skip
 
     regression = Event(
         event="llmops.eval.regression",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete, select
@@ -16,12 +14,6 @@ from tests.unit.test_digest_render import make_digest
 
 pytestmark = pytest.mark.e2e
 CHANNEL = "#llm-ops"
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ is down, ok:false, a failed chart upload, webhooks, alerts, and reruns that send
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -24,12 +23,6 @@ from tests.e2e.slack_server import WEBHOOK_PATH, SlackServer
 pytestmark = pytest.mark.e2e
 DAY = date(2026, 11, 26)
 CHANNEL = "#llm-ops"
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
 
 
 @pytest.fixture

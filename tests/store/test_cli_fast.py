@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import prefect_llmops.cli as cli_package
 from llmops import settings
+from llmops.prompts import get_prompt
 from llmops.release.registry import get_registry
 from llmops.store.engine import get_engine
 from llmops.store.tables import ALERTS
@@ -58,6 +59,31 @@ def test_help_lists_every_command_with_its_line_and_imports_no_command_module() 
     assert [name for name, _ in listed] == commands
     assert all(SHORT_HELP[name].split(";")[0].split(",")[0] in text for name, text in listed)
     assert eval(loaded) == ["prefect_llmops.cli.output"]  # noqa: S307 - our own printed list
+
+
+@pytest.mark.parametrize(
+    ("args", "absent"),
+    [
+        ("costs --help", ("sqlalchemy",)),
+        ("costs --since 2026-10-01", ("sqlalchemy.dialects.postgresql", "llmops.store.eval_models", "genai_prices")),
+        (f"resolve {NAME} --user u-42", ("sqlalchemy.dialects.postgresql", "llmops.store.eval_models", "genai_prices")),
+        ("prompts list", ("sqlalchemy.dialects.postgresql", "llmops.store.eval_models", "genai_prices")),
+    ],
+)
+def test_a_command_that_reads_a_sqlite_store_imports_only_what_it_uses(prompts: Path, args: str, absent: tuple[str, ...]) -> None:
+    registry = get_registry()  # the store migrated, one version in production
+    registry.register(get_prompt(NAME, "1.0.0"), actor="ci")
+    registry.set_label(NAME, "production", "1.0.0", actor="ci", reason="first")
+    code = (
+        "import sys\nfrom prefect_llmops.cli import app\n"
+        "try:\n    app(sys.argv[1].split(), prog_name='llmops')\nexcept SystemExit as exit:\n    print('exit', exit.code)\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({absent!r})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    *_, exit_line, loaded = result.stdout.strip().splitlines()
+    assert exit_line == "exit 0" and eval(loaded) == []  # noqa: S307 - our own printed list
 
 
 def test_every_command_module_adds_the_commands_listed_for_it() -> None:
@@ -148,14 +174,20 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_comes_with_debug(monk
     assert isinstance(debug.exception, ValueError) and "Mars/Olympus" in str(debug.exception)
 
 
-def test_submitting_without_a_cockpit_is_one_line_and_fast(prompts: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "deployment"),
+    [(["rollback", NAME, "--reason", "x"], "rollback-prompt"), (["promote", NAME, "1.0.0", "--json"], "promote-prompt")],
+)
+def test_submitting_without_a_cockpit_is_one_line_and_fast(
+    prompts: Path, tmp_path: Path, command: list[str], deployment: str
+) -> None:
     env = {**os.environ, settings.PREFECT_API_URL: "http://127.0.0.1:9/api", settings.PREFECT_HOME: str(tmp_path / "ph")}
-    result = subprocess.run([str(Path(sys.executable).with_name("llmops")), "rollback", NAME, "--reason", "x"],
+    result = subprocess.run([str(Path(sys.executable).with_name("llmops")), *command],
                             capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
 
-    assert result.returncode == 1
+    assert result.returncode == 1 and result.stdout == ""
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: could not submit rollback-prompt/rollback-prompt: nothing answers at the Prefect API")
+    assert line.startswith(f"error: could not submit {deployment}/{deployment}: nothing answers at the Prefect API")
     assert "unset PREFECT_API_URL to run here" in line
 
 

@@ -1,5 +1,6 @@
 """One store by default: ``make demo``'s store is the default until ``llmops demo reset``, the
-variable always wins, and every command that succeeded names the store it read on stderr."""
+variable always wins, and every command that succeeded names the store it read on stderr; the
+prompt files read are the ones recorded with that store (the demo's copy)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from llmops.demo.store import demo_store_url, is_demo_current, make_current, res
 from llmops.store.engine import dispose_engines
 from prefect_llmops.cli import app
 from prefect_llmops.cli.store_note import store_line
+from tests.store.test_rollouts import write_prompt
 
 runner = CliRunner()
 
@@ -79,3 +81,26 @@ def test_reset_leaves_a_current_store_that_is_not_the_demos(llmops_home: Path) -
     assert settings.current_store() == "sqlite:////srv/llmops/shared.db"
     assert store_line("sqlite:////srv/llmops/shared.db").endswith("(named in $LLMOPS_HOME/current-store)")
     dispose_engines()
+
+
+def test_commands_read_the_prompts_the_current_stores_demo_used_until_a_reset(
+    llmops_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(settings.LLMOPS_PROMPTS_DIR, raising=False)
+    demo_prompts = llmops_home / "demo-prompts"
+    write_prompt(demo_prompts, "1.0.0", name="demo-only")  # e.g. the version compression registered in the demo
+    make_current(demo_store_url(), demo_prompts)
+
+    listed = runner.invoke(app, ["prompts", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["demo-only"]
+    assert settings.prompts_dir() == demo_prompts.resolve()
+
+    monkeypatch.setenv(settings.LLMOPS_PROMPTS_DIR, "elsewhere")  # the variable still wins
+    assert settings.prompts_dir() == Path("elsewhere")
+    monkeypatch.delenv(settings.LLMOPS_PROMPTS_DIR)
+    monkeypatch.setenv(settings.LLMOPS_DATABASE_URL, f"sqlite:///{llmops_home / 'other.db'}")  # not the demo's store
+    assert settings.prompts_dir() == Path("./prompts")
+    monkeypatch.delenv(settings.LLMOPS_DATABASE_URL)
+    reset_demo()
+    assert settings.prompts_dir() == Path("./prompts")

@@ -204,16 +204,6 @@ def test_sections_of_other_features_are_read_when_their_tables_exist(engine: Eng
         Column("revision", Integer),
         Column("updated_at", DateTime),
     )
-    runs, new_runs = _existing_or_new(
-        engine,
-        "eval_runs",
-        Column("id", Integer, primary_key=True),
-        Column("finished_at", DateTime),
-        Column("prompt_name", String(64)),
-        Column("prompt_version", String(32)),
-        Column("verdict", String(32)),
-        Column("mean_score", Float),
-    )
     event = {"actor": "ops", "name": prompt, "environment": "production", "label": "production", "reason": "gates passed"}
     try:
         with engine.begin() as connection:
@@ -253,38 +243,22 @@ def test_sections_of_other_features_are_read_when_their_tables_exist(engine: Eng
                     },
                 ],
             )
-            if new_runs:
-                connection.execute(
-                    runs.insert(),
-                    [
-                        {
-                            "finished_at": noon - timedelta(hours=n),
-                            "prompt_name": prompt,
-                            "prompt_version": "2.3.1",
-                            "verdict": verdict,
-                            "mean_score": 0.9,
-                        }
-                        for n, verdict in ((1, "no_difference"), (5, "regression"))
-                    ],
-                )
         digest = compute_digest(engine, DAY)
     finally:
         with engine.begin() as connection:
             connection.execute(events.delete().where(events.c.name == prompt))
             connection.execute(labels.delete().where(labels.c.name == prompt))
-        for table, created in ((events, new_events), (labels, new_labels), (runs, new_runs)):
+        for table, created in ((events, new_events), (labels, new_labels)):
             if created:
                 table.drop(engine)
     changes = [(row["action"], row["to_version"]) for row in digest.label_changes if row["prompt_name"] == prompt]
     assert changes == [("promote", "2.3.1")]
-    if new_runs:
-        assert [row["verdict"] for row in digest.eval_verdicts] == ["no_difference"]  # the latest run only
     assert digest.quality[0].labels == ("canary 10%", "production")
     plain = render_digest(digest, with_chart=False).plain
     assert f"promote {prompt} production production: 2.3.0 → 2.3.1 by ops — gates passed" in plain
 
 
-def test_the_latest_evaluations_leave_out_pinned_drift_reruns(engine: Engine) -> None:
+def test_the_days_evaluations_leave_out_pinned_drift_reruns(engine: Engine) -> None:
     from llmops.evals import store as eval_store
 
     noon = datetime(2026, 11, 26, 12, 0)
@@ -428,3 +402,10 @@ def test_cli_dry_run_json_and_outbox(engine: Engine, monkeypatch: pytest.MonkeyP
 
     bad = runner.invoke(_cli(), ["digest", "--date", "26/11/2026"])
     assert bad.exit_code == 2
+
+
+def test_the_digest_names_the_store_it_read(engine: Engine) -> None:
+    digest = compute_digest(engine, DAY)
+    footer = render_digest(digest, with_chart=False).blocks[-1]["elements"][0]["text"]
+    assert digest.store == engine.url.render_as_string(hide_password=True)
+    assert footer.startswith(f"prefect-llmops daily digest · store {digest.store} · ")

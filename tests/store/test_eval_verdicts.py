@@ -1,11 +1,11 @@
 """Eval runs in the store and the verdicts on them, on SQLite and PostgreSQL: regression,
 improvement and no difference on constructed results, every inconclusive case, the default
-baseline, the rollouts' evaluation gate, and the output cache."""
+baseline, the rollouts' evaluation gate, the digest's verdicts of the day, and the output cache."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,8 @@ from llmops.evals.cache import cache_key, entry, lookup, store_outputs
 from llmops.evals.verdicts import VerdictPolicy, compare_runs, compare_scores
 from llmops.release.gates import EvalGateContext, baseline_run, eval_gate
 from llmops.release.registry import Registry
+from llmops.report.digest import compute_digest
+from llmops.report.render import render_digest
 from llmops.store.eval_models import EvalRun  # noqa: F401  (registers the tables on Base.metadata)
 from llmops.store.models import Base
 from tests.e2e.test_eval_runner import make_prompt
@@ -186,6 +188,44 @@ def test_the_default_baseline_is_production_on_the_same_dataset(engine: Engine) 
     assert baseline_run(engine, canary, registry).id == tonight.id  # production's latest complete run
     assert baseline_run(engine, tonight, registry).id == reference  # production's own reference: its first
     assert last_night != reference
+
+
+def test_the_digest_shows_each_eval_run_of_the_day_with_its_verdict_against_its_baseline(engine: Engine) -> None:
+    day = date(2026, 11, 26)
+    registry = Registry(engine)
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        registry.register(make_prompt(version), actor="tests")
+    registry.set_label(NAME, "production", "1.0.0", actor="tests", reason="first release")
+    finished = {
+        (production := record_run(engine, "1.0.0", base_scores())): day - timedelta(days=1),  # the baseline, not of the day
+        (worse := record_run(engine, "1.1.0", shifted(base_scores(), -0.12, 0.05, seed=2))): day,
+        (broken := record_run(engine, "1.2.0", base_scores(), status="incomplete")): day,
+        (alone := record_run(engine, "1.2.0", base_scores(), dataset_hash="e" * 64)): day,  # no production run on it
+        record_run(engine, "1.2.0", base_scores(), created_by=store.PINNED_DRIFT_CREATOR): day,  # not a version's own run
+    }
+    with engine.begin() as connection:
+        for hour, (run_id, on) in enumerate(finished.items()):
+            stamp = datetime(on.year, on.month, on.day, 8 + hour, tzinfo=UTC)
+            connection.execute(store.RUNS.update().where(store.RUNS.c.id == run_id).values(finished_at=stamp))
+
+    rows = compute_digest(engine, day).eval_verdicts or []
+
+    assert [(row["run_id"], row["verdict"], row["baseline_run"]) for row in rows] == [
+        (worse, "regression", production),
+        (broken, "inconclusive", production),
+        (alone, None, None),
+    ]
+    regression = rows[0]
+    assert regression["metric"] == "quality" and regression["delta"] == pytest.approx(-0.12, abs=0.03)
+    assert regression["interval"][1] < -0.02
+    verdicts = render_digest(compute_digest(engine, day), with_chart=False).plain.split("Eval verdicts of the day", 1)[1]
+    low, high = regression["interval"]
+    assert (
+        f"🔴 {NAME}@1.1.0 on refunds: regression vs 1.0.0 — quality Δ {regression['delta']:+.3f} [{low:+.3f}, {high:+.3f}] "
+        f"(run {worse} vs {production})"
+    ) in verdicts
+    assert f"❔ {NAME}@1.2.0 on refunds: inconclusive vs 1.0.0 — run {broken} is incomplete (stopped)" in verdicts
+    assert f"– {NAME}@1.2.0 on refunds: complete, no verdict: no production run on the same dataset content" in verdicts
 
 
 def test_the_evaluation_gate_for_rollouts(engine: Engine) -> None:

@@ -181,6 +181,7 @@ def test_trace_data_cannot_forge_a_mention() -> None:
 def test_links_to_the_ui_when_its_address_is_set() -> None:
     linked = render_digest(make_digest(ui_url="http://127.0.0.1:4200"), with_chart=False)
     context = linked.blocks[-1]["elements"][0]["text"]
+    assert "<http://127.0.0.1:4200/deployments|Deployments>" in context  # where a promotion or rollback is started
     assert "<http://127.0.0.1:4200/runs|Flow runs>" in context and "<http://127.0.0.1:4200/dashboard|Prefect UI>" in context
     assert "Flow runs (http://127.0.0.1:4200/runs)" in linked.plain
     assert "4200" not in render_digest(make_digest(), with_chart=False).blocks[-1]["elements"][0]["text"]
@@ -232,3 +233,10 @@ def test_the_days_alerts_link_their_runs() -> None:
     assert "javascript" not in main and "javascript" not in message.plain  # not a link Slack or a reader should follow
     assert "eval_regression run: http://127.0.0.1:4200/runs/flow-run/0f6c" in message.plain
     assert "Alerts of the day" not in render_digest(make_digest(alerts=[]), with_chart=False).plain
+
+
+def test_the_footer_says_what_produced_the_digest_and_which_store_it_read() -> None:
+    message = render_digest(make_digest(store="postgresql+psycopg://llmops:***@db/<!channel>"), with_chart=False)
+    footer = message.blocks[-1]["elements"][0]["text"]
+    assert footer.startswith("prefect-llmops daily digest · store postgresql+psycopg://llmops:***@db/&lt;!channel&gt; · ")
+    assert "prefect-llmops daily digest · store postgresql+psycopg://llmops:***@db/<!channel>" in message.plain

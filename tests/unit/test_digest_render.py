@@ -124,7 +124,7 @@ def test_message_reports_each_part_of_the_digest() -> None:
 
 def test_optional_sections_appear_only_with_data() -> None:
     without = render_digest(make_digest(), with_chart=False).plain
-    assert "Rollout moves" not in without and "Latest evaluations" not in without
+    assert "Rollout moves" not in without and "Eval verdicts of the day" not in without
     with_them = render_digest(
         make_digest(
             label_changes=[
@@ -139,13 +139,24 @@ def test_optional_sections_appear_only_with_data() -> None:
                     "reason": "canary passed",
                 }
             ],
-            eval_verdicts=[{"prompt_name": "support-chat", "prompt_version": "2.4.0", "verdict": "regression", "score": 0.81}],
+            eval_verdicts=[
+                {"run_id": 42, "prompt_name": "support-chat", "prompt_version": "2.4.0", "status": "complete",
+                 "dataset": "<!here>", "flow_run_id": None, "verdict": "regression", "baseline_run": 41,
+                 "baseline_version": "2.3.1", "reason": "regressed on quality", "metric": "quality", "delta": -0.12,
+                 "interval": [-0.15, -0.09]},
+                {"run_id": 43, "prompt_name": "support-chat", "prompt_version": "2.4.0", "status": "incomplete",
+                 "dataset": "golden", "flow_run_id": None, "verdict": "inconclusive", "baseline_run": 41,
+                 "baseline_version": "2.3.1", "reason": "run 43 is incomplete (rate limited)", "metric": None,
+                 "delta": None, "interval": None},
+            ],
         ),
         with_chart=False,
-    )
+    )  # fmt: skip
     assert "promote <!channel> production production: 2.3.1 → 2.4.0 by ops — canary passed" in with_them.plain
-    assert "support-chat@2.4.0: regression, score 0.810" in with_them.plain
-    assert "<!channel>" not in _all_text(with_them.blocks)
+    verdicts = with_them.plain.split("Eval verdicts of the day", 1)[1]
+    assert "🔴 support-chat@2.4.0 on <!here>: regression vs 2.3.1 — quality Δ -0.120 [-0.150, -0.090] (run 42 vs 41)" in verdicts
+    assert "❔ support-chat@2.4.0 on golden: inconclusive vs 2.3.1 — run 43 is incomplete (rate limited)" in verdicts
+    assert "<!channel>" not in _all_text(with_them.blocks) and "<!here>" not in _all_text(with_them.blocks)
 
 
 def test_drift_section_lists_the_nights_findings_or_nothing() -> None:

@@ -153,3 +153,10 @@ def test_at_120_columns_costs_by_model_is_still_a_table_with_lighter_borders() -
     assert "27,983" in line and "45,139,123" in line and "36,026" in line  # one row, every number on it
     assert "┃" not in text and "── 1 of" not in text and max(map(len, lines_of(text))) <= 120
     assert any(line.startswith("total") and "110,000" in line for line in lines_of(text))
+
+
+@pytest.mark.parametrize("rows", [COSTS, [ROLLOUT]], ids=["costs", "rollout"])
+def test_a_table_from_the_width_its_columns_need_and_a_block_per_record_below_it(rows: list[dict]) -> None:  # type: ignore[type-arg]
+    tables = ["── 1 of" not in render(rows, width) for width in range(60, 201)]
+    narrowest = tables.index(True)
+    assert narrowest > 0 and all(tables[narrowest:])  # one boundary: the width Rich measures the table needs

@@ -39,7 +39,14 @@ from llmops.release.rollouts.actions import (
     rollout_ab_report,
     start_rollout,
 )
-from llmops.release.rollouts.approvals import DECISIONS, ApprovalDecision, ApprovalResult, awaiting_approval, decide
+from llmops.release.rollouts.approvals import (
+    DECISIONS,
+    ApprovalDecision,
+    ApprovalResult,
+    awaits_decision,
+    decide,
+    what_answers_do,
+)
 from llmops.release.rollouts.plan import (
     DEFAULT_STEPS,
     RESOURCE_PREFIX,
@@ -95,7 +102,7 @@ __all__ = [
     "Strategy",
     "advance_rollout",
     "approve",
-    "awaiting_approval",
+    "awaits_decision",
     "decide",
     "default_actor",
     "ensure_registered",
@@ -112,4 +119,5 @@ __all__ = [
     "start_rollout",
     "tag_if_released",
     "tag_release",
+    "what_answers_do",
 ]

@@ -240,10 +240,11 @@ class Decision:
         return RolloutOutcome(updated, "awaiting_approval", message, gates)
 
     def resume(self, what: str, gates: list[GateResult]) -> RolloutOutcome:
-        """A paused rollout goes on: its current step re-applied, with a fresh window."""
+        """A paused rollout goes on: its current step re-applied, with a fresh window; the label moves
+        carry ``gates`` (the approval, with its reason) in the audit log."""
         with locked(self.engine, self.rollout) as connection:
             resumed = write(connection, self.rollout, self.now, status="active", status_reason=what, step_started_at=self.now)
-            self._apply(connection, resumed, resumed.audit_reason(what))
+            self._apply(connection, resumed, resumed.audit_reason(what, gates))
         return RolloutOutcome(resumed, "advanced", what, gates)
 
     def next_step(self, gates: list[GateResult]) -> RolloutOutcome:
