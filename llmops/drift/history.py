@@ -265,7 +265,7 @@ def load_history(engine: Engine, day: date, reference_days: int) -> dict[TraceGr
     Args:
         engine: The store.
         day: The checked local day.
-        reference_days: How many days before it to read.
+        reference_days: How many days before it to read (``TraceDriftConfig.window_days``).
 
     Returns:
         ``{group: [DayStats of day and of the days before it that the group had traffic]}``.

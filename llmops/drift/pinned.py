@@ -7,9 +7,12 @@ so the provider really answers, and every new answer is paired with its example'
 compared trait by trait (``llmops.drift.pinned_compare``: similarity to the reference against the
 reference's own re-run, judge score, output length, refusals, structured-output validity). A
 finding needs the night's Benjamini–Hochberg adjusted p-value (over every version's tests) within
-the false discovery rate and a practical effect (``pinned_findings``). A judge that cannot be
-reached or read leaves the judge score out (reported as not available); the other traits are
-still compared. This module owns the night: which versions, capture or re-check, and the findings.
+the false discovery rate and a practical effect (``pinned_findings``). A provider update that
+reaches only part of the calls is often too small for one night: similarity and judge score are
+also tested over every night of a round (``continue_round``; the nights are kept with the
+reference), each night at its share of the round's level, and alarm when that boundary is
+crossed. A judge that cannot be reached or read leaves the judge score out (reported as not
+available); the other traits are still compared. This module owns the night: which versions, capture or re-check, and the findings.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from sqlalchemy import Engine
 from llmops.drift.findings import Finding
 from llmops.drift.history import TraceGroup
 from llmops.drift.pinned_compare import (
+    AccumulatedTest,
     PairedAnswers,
     PinnedDriftConfig,
     PinnedTest,
     StructuralCheck,
     Traits,
     compare,
+    continue_round,
     is_refusal,
     structural_checks,
     structure_holds,
@@ -47,6 +52,7 @@ from llmops.drift.pinned_references import (
     pinned_subset,
     references_of,
     save_reference,
+    save_round,
 )
 from llmops.evals import store as eval_store
 from llmops.evals.datasets import Dataset, EvalExample, dataset_paths, load_dataset
@@ -154,6 +160,7 @@ class PinnedCheck:
         status: ``compared`` (tonight's answers were tested), ``captured`` (a reference was
             kept) or ``failed`` (neither).
         tests: The paired tests, when compared.
+        accumulated: Similarity and judge score over the round's nights so far, when compared.
         notes: What could not be done or compared, and why.
         eval_run_id: The eval run that asked tonight.
 
@@ -171,10 +178,12 @@ class PinnedCheck:
     tests: list[PinnedTest] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     eval_run_id: int | None = None
+    accumulated: list[AccumulatedTest] = field(default_factory=list)
 
     def line(self) -> str:
-        """The check in one line, for logs, the artifact and ``llmops drift reference``."""
-        what = {"compared": f"{len(self.tests)} traits compared", "captured": "reference captured", "failed": "not checked"}
+        """The check in one line, for logs, the artifact and ``llmops drift reference``: over nights, the evidence so far."""
+        compared = "; ".join([f"{len(self.tests)} traits compared", *(test.explanation() for test in self.accumulated)])
+        what = {"compared": compared, "captured": "reference captured", "failed": "not checked"}
         notes = f" ({'; '.join(self.notes)})" if self.notes else ""
         return f"{self.prompt_name} {self.version} on {self.model}, {self.dataset}: {what[self.status]}{notes}"
 
@@ -250,9 +259,11 @@ async def recheck(
     label: str | None = None,
     evals_dir: Path | str | None = None,
 ) -> PinnedCheck:
-    """Ask the reference's examples again and compare each new answer with its reference.
+    """Ask the reference's examples again and compare each new answer with its reference, tonight and over the round.
 
-    Only the examples still in the dataset unchanged are asked; a changed dataset is noted.
+    Tonight's scores join the round's nights kept with the reference; the round starts again
+    after an alarm or its last night. Only the examples still in the dataset unchanged are asked;
+    a changed dataset is noted.
 
     Returns ``compared`` with its tests, or ``failed`` when too few examples were answered.
     """
@@ -268,12 +279,16 @@ async def recheck(
         if (example.id, RERUN_SAMPLE) in reference.answers and (example.id, 0) in answered.answers
     ]  # fmt: skip
     tests, notes = compare(pairs, config, judged=answered.judged)
+    accumulated: list[AccumulatedTest] = []
+    if tests:
+        accumulated, kept = continue_round(pairs, reference.nights, config, answered.judged)
+        await asyncio.to_thread(save_round, engine, reference.id, kept)
     if reference.dataset_hash != dataset.content_hash:
         notes.insert(0, f"the dataset changed since the reference of {reference.captured_at:%Y-%m-%d}: "
                         f"{len(subset)} of its {reference.examples} examples are unchanged and were compared")  # fmt: skip
     return PinnedCheck(
         prompt.name, prompt.version, prompt.model, dataset.name, label, "compared" if tests else "failed",
-        tests=tests, notes=answered.notes + notes, eval_run_id=answered.run.id,
+        tests=tests, notes=answered.notes + notes, eval_run_id=answered.run.id, accumulated=accumulated,
     )  # fmt: skip
 
 
@@ -414,7 +429,7 @@ def run_pinned_checks(
 def pinned_findings(
     day: date, environment: str, checks: Sequence[PinnedCheck], config: PinnedDriftConfig | None = None
 ) -> list[Finding]:
-    """The night's drifted traits, Benjamini–Hochberg corrected over every version's tests.
+    """The night's drifted traits, Benjamini–Hochberg corrected over every version's tests, and the round's alarms.
 
     Args:
         day: The night's day.
@@ -425,6 +440,8 @@ def pinned_findings(
     Returns:
         ``pinned`` findings, strongest first: ``statistic`` is the paired test's p-value and
         ``threshold`` the night's cutoff; ``details`` name the dataset, label, eval run and notes.
+        An accumulated test's alarm (``pinned:similarity_nights``, ``pinned:judge_score_nights``)
+        follows, its ``threshold`` the night's share of the round's level, not corrected again.
 
     Example:
         ```python
@@ -447,5 +464,19 @@ def pinned_findings(
         )
         for (check, test), adjusted_p in zip(tested, adjusted, strict=True)
         if adjusted_p <= config.false_discovery_rate and test.large_enough
+    ]  # fmt: skip
+    findings += [
+        Finding(
+            kind="pinned", day=day, group=TraceGroup(environment, "", check.prompt_name, check.version, check.model),
+            metric=test.metric, summary=f"{test.explanation()}, dataset {check.dataset}", calls=test.examples,
+            value=test.value, reference=test.reference, change=test.value - test.reference, statistic=test.p_value,
+            statistic_name=f"p of a permutation test of {test.nights} nights against each example's reference draws",
+            threshold=test.level, p_value=test.p_value,
+            details={"dataset": check.dataset, "label": check.label, "eval_run_id": check.eval_run_id, "notes": check.notes,
+                     "nights": test.nights, "round_nights": test.round_nights},
+        )
+        for check in checks
+        for test in check.accumulated
+        if test.alarm
     ]  # fmt: skip
     return sorted(findings, key=lambda f: (f.adjusted_p_value or 1.0, f.group, f.metric))

@@ -5,7 +5,10 @@ output, judge score); each example pairs the reference's answer, the reference's
 tonight's answer (``PairedAnswers``). ``compare`` tests each trait over the examples with a paired
 test (Wilcoxon signed-rank; exact McNemar for yes/no traits), so ordinary sampling variation,
 which moves answers both ways, does not alert, while a provider update, which moves most answers
-the same way, does. No store and no model here: ``llmops.drift.pinned`` asks the model and
+the same way, does. A provider update that reaches only some calls moves too few answers for
+one night's test; ``accumulated_tests`` adds up the similarity and judge score of every night of
+a round (``NightScores``, kept with the reference) against each example's own reference draws, at
+a share of the round's level per night. No store and no model here: ``llmops.drift.pinned`` asks the model and
 corrects the night's tests together; ``llmops.drift.pinned_references`` keeps the references.
 """
 
@@ -22,7 +25,7 @@ from pydantic import BaseModel, Field
 from llmops.evals.datasets import EvalExample, JsonSchema, JsonValid
 from llmops.evals.embeddings import cosine_similarity
 from llmops.evals.scorers import ScorerInput, check_assertion
-from llmops.stats import Alternative, mcnemar_p_value, signed_rank_p_value
+from llmops.stats import Alternative, mcnemar_p_value, reference_excess_p_value, signed_rank_p_value, spent_level
 
 REFUSAL = re.compile(
     r"\b(?:I|we)(?:'m| am)? (?:sorry,? (?:but )?(?:I|we) )?(?:can't|cannot|can not|won't|am unable to|'m unable to|"
@@ -58,6 +61,12 @@ class PinnedDriftConfig(BaseModel):
     )
     min_changed_examples: int = Field(2, ge=1, description="Examples that must newly refuse (or break) for an alert.")
     concurrency: int = Field(8, ge=1, description="Calls in flight while a subset is answered.")
+    round_alpha: float = Field(
+        0.01, gt=0, lt=1, description="Chance that an unchanged model's check alarms at any night of a round of nights."
+    )
+    round_nights: int = Field(
+        3, ge=1, description="Nights evidence accumulates over before a new round starts (it gains little after a few)."
+    )
 
 
 def is_refusal(text: str) -> bool:
@@ -301,3 +310,186 @@ def compare(
         )
         tests.append(test)
     return tests, notes
+
+
+# -- evidence over nights -----------------------------------------------------------------------------------
+
+ACCUMULATED_METRICS = ("pinned:similarity_nights", "pinned:judge_score_nights")
+"""The traits whose evidence accumulates over a round of nights; a judged prompt's round level is split evenly between them."""
+
+
+@dataclass(frozen=True)
+class NightScores:
+    """One night's per-example scores, kept with the reference for the rest of the round.
+
+    Attributes:
+        similarity: Each example's answer's similarity to its reference answer.
+        judge: Each judged example's judge score.
+
+    Example:
+        >>> NightScores({"refund-1": 0.93}, {}).as_json()
+        {'similarity': {'refund-1': 0.93}, 'judge': {}}
+    """
+
+    similarity: dict[str, float]
+    judge: dict[str, float]
+
+    @classmethod
+    def of(cls, pairs: Sequence[PairedAnswers]) -> NightScores:
+        """Tonight's scores of the paired examples."""
+        return cls(
+            {p.example_id: cosine_similarity(p.new.embedding, p.reference.embedding) for p in pairs},
+            {p.example_id: p.new.judge_score for p in pairs if p.new.judge_score is not None},
+        )
+
+    def as_json(self) -> dict[str, dict[str, float]]:
+        """The scores as stored in the reference's details."""
+        return {"similarity": self.similarity, "judge": self.judge}
+
+    @classmethod
+    def from_json(cls, stored: dict[str, dict[str, float]]) -> NightScores:
+        """Scores as ``as_json`` stored them."""
+        return cls(dict(stored["similarity"]), dict(stored["judge"]))
+
+
+@dataclass(frozen=True)
+class AccumulatedTest:
+    """One trait over the round's nights so far against the reference's draws (``accumulated_tests``).
+
+    Attributes:
+        metric: ``pinned:similarity_nights`` or ``pinned:judge_score_nights``.
+        nights: Nights of the round so far, tonight's included; ``round_nights`` how many a round has.
+        examples: Examples answered every night of the round.
+        value: The nights' mean; ``reference`` the reference draws' mean.
+        fell: Examples whose nights' mean fell below their reference draws' mean; ``rose`` above it.
+        p_value: ``reference_excess_p_value`` of every night of the round at once.
+        level: Tonight's share of the round's level: an alarm when ``p_value`` is at most it.
+
+    Example:
+        >>> test = AccumulatedTest("pinned:similarity_nights", 2, 3, 40, 0.71, 0.86, 12, 3, 0.21, 0.0017)
+        >>> test.explanation().split(": ")[1]
+        'p 0.21, alarm at p ≤ 0.0017 (night 2 of 3), 124× away'
+    """
+
+    metric: str
+    nights: int
+    round_nights: int
+    examples: int
+    value: float
+    reference: float
+    fell: int
+    rose: int
+    p_value: float
+    level: float
+
+    @property
+    def alarm(self) -> bool:
+        """The evidence crossed tonight's boundary."""
+        return self.p_value <= self.level
+
+    def explanation(self) -> str:
+        """The evidence so far, the boundary and whether it was crossed or how far it is, in words."""
+        what, usual = (
+            ("similarity to the reference", "the re-run") if self.metric == ACCUMULATED_METRICS[0]
+            else ("judge score", "the reference")
+        )  # fmt: skip
+        nights = f"{self.nights} night{'s' if self.nights > 1 else ''}"
+        verdict = "crossed" if self.alarm else f"{self.p_value / self.level:.0f}× away"
+        return (
+            f"{what} {self.value:.2f} over {nights} vs {self.reference:.2f} for {usual}, fell on {self.fell} of "
+            f"{self.examples} examples, rose on {self.rose}: p {self.p_value:.2g}, alarm at p ≤ {self.level:.2g} "
+            f"(night {self.nights} of {self.round_nights}), {verdict}"
+        )
+
+
+def _accumulated(
+    metric: str, rows: list[list[float]], reference_draws: int, nights: int, level: float, config: PinnedDriftConfig
+) -> AccumulatedTest:
+    """One trait's rows (the reference's draws, then each night's) tested at tonight's share of the trait's level."""
+    draws = np.array(rows)
+    reference, later = draws[:, :reference_draws].mean(axis=1), draws[:, reference_draws:].mean(axis=1)
+    return AccumulatedTest(
+        metric=metric, nights=nights, round_nights=config.round_nights, examples=len(rows), value=float(later.mean()),
+        reference=float(reference.mean()), fell=int(np.sum(later < reference - 1e-9)),
+        rose=int(np.sum(later > reference + 1e-9)), p_value=reference_excess_p_value(draws, reference_draws),
+        level=spent_level(level, nights, config.round_nights),
+    )  # fmt: skip
+
+
+def accumulated_tests(
+    pairs: Sequence[PairedAnswers], nights: Sequence[NightScores], config: PinnedDriftConfig | None = None, judged: bool = True
+) -> list[AccumulatedTest]:
+    """Similarity and judge score over every night of the round so far, each against the reference's own draws.
+
+    While the model is unchanged, an example's reference draws and its nightly answers are
+    exchangeable, so ``reference_excess_p_value`` holds however the nights share the reference:
+    similarity to the reference answer compares the re-run with each night's answer, the judge
+    score the reference's two answers with each night's. A provider update that reaches only
+    some calls drops some examples far below their own spread, and the drops add up night
+    after night; an example that answers the same every time adds nothing. A trait with fewer
+    than ``min_pairs`` examples answered every night is left out.
+
+    Args:
+        pairs: Each example answered by the reference, its re-run and tonight (the draws of the reference).
+        nights: The round's nights so far, tonight's last (``NightScores.of(pairs)``).
+        config: The round's level and length, the pairs needed; the defaults when None.
+        judged: The prompt has an LLM judge: the round's level is split between the two traits
+            (without one, similarity has it all).
+
+    Returns:
+        The tests, at most one per trait of ``ACCUMULATED_METRICS``.
+
+    Example:
+        ```python
+        nights = [*reference.nights, NightScores.of(pairs)]
+        alarms = [test.explanation() for test in accumulated_tests(pairs, nights) if test.alarm]
+        ```
+    """
+    config = config or PinnedDriftConfig()
+    level = config.round_alpha / (len(ACCUMULATED_METRICS) if judged else 1)
+    every_night = [p for p in pairs if all(p.example_id in night.similarity for night in nights)]
+    tests = []
+    similarity = [
+        [cosine_similarity(p.rerun.embedding, p.reference.embedding), *(night.similarity[p.example_id] for night in nights)]
+        for p in every_night
+    ]
+    if len(similarity) >= config.min_pairs:
+        tests.append(_accumulated(ACCUMULATED_METRICS[0], similarity, 1, len(nights), level, config))
+    judge = [
+        [p.reference.judge_score, p.rerun.judge_score, *(night.judge[p.example_id] for night in nights)]
+        for p in every_night
+        if p.reference.judge_score is not None and p.rerun.judge_score is not None
+        and all(p.example_id in night.judge for night in nights)
+    ]  # fmt: skip
+    if judged and len(judge) >= config.min_pairs:
+        tests.append(_accumulated(ACCUMULATED_METRICS[1], judge, 2, len(nights), level, config))
+    return tests
+
+
+def continue_round(
+    pairs: Sequence[PairedAnswers], earlier: Sequence[NightScores], config: PinnedDriftConfig | None = None, judged: bool = True
+) -> tuple[list[AccumulatedTest], list[NightScores]]:
+    """Add tonight to the round's earlier nights and test them all; the round ends at an alarm or its last night.
+
+    Args:
+        pairs: Tonight's examples with the reference's answers.
+        earlier: The round's nights before tonight (a round as long as ``round_nights`` or longer
+            is over, so tonight starts a new one).
+        config: The round's level and length; the defaults when None.
+        judged: The prompt has an LLM judge.
+
+    Returns:
+        ``(tests, kept)``: tonight's ``accumulated_tests``, and the nights to keep for tomorrow
+        (none when the round is over).
+
+    Example:
+        ```python
+        tests, kept = continue_round(pairs, reference.nights, config)
+        save_round(engine, reference.id, kept)
+        ```
+    """
+    config = config or PinnedDriftConfig()
+    nights = [*(earlier if len(earlier) < config.round_nights else []), NightScores.of(pairs)]
+    tests = accumulated_tests(pairs, nights, config, judged)
+    over = len(nights) == config.round_nights or any(test.alarm for test in tests)
+    return tests, [] if over else nights

@@ -5,21 +5,22 @@ kept as its reference: every example answered twice by the pinned model, once as
 (``REFERENCE_SAMPLE``) and once to show how much the model's answers vary on their own
 (``RERUN_SAMPLE``), each with the traits the nightly comparison reads. This module chooses the
 subset and keeps, replaces and reads references (``pinned_references`` and
-``pinned_reference_outputs``); asking the model for them is ``llmops.drift.pinned``'s.
+``pinned_reference_outputs``), and the scores of the nights of the current round compared with it
+(in the reference's ``details``, ``save_round``); asking the model for them is ``llmops.drift.pinned``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Row, delete, insert, select
+from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
-from llmops.drift.pinned_compare import Traits
+from llmops.drift.pinned_compare import NightScores, Traits
 from llmops.evals.datasets import Dataset, EvalExample
 from llmops.prompts import PromptVersion
 from llmops.store.engine import read_only
@@ -29,6 +30,8 @@ EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 """The embedding model references are stored with (``default_embedder``'s)."""
 REFERENCE_SAMPLE, RERUN_SAMPLE = 0, 1
 """A reference's two answers to each example: the reference itself and its re-run."""
+ROUND_KEY = "round"
+"""Where in a reference's ``details`` the current round's nights are kept."""
 
 
 def _pinned_copy(dataset: Dataset, examples: list[EvalExample]) -> Dataset:
@@ -96,6 +99,7 @@ class Reference:
         captured_at: When; ``captured_by`` who (the nightly check, ``llmops drift reference``).
         answers: ``{(example id, sample): answer}``.
         example_hashes: Each answered example's ``content_hash`` when the reference was captured.
+        nights: The scores of the current round's nights so far, oldest first (``save_round``).
 
     Example:
         ```python
@@ -117,6 +121,7 @@ class Reference:
     answers: dict[tuple[str, int], StoredAnswer]
     example_hashes: dict[str, str]
     """Each answered example's ``content_hash`` when the reference was captured."""
+    nights: list[NightScores] = field(default_factory=list)
 
     @property
     def examples(self) -> int:
@@ -221,6 +226,29 @@ def save_reference(
     return int(reference_id)
 
 
+def save_round(engine: Engine, reference_id: int, nights: Sequence[NightScores]) -> None:
+    """Keep the current round's nights with the reference (an empty list starts a new round).
+
+    A re-capture replaces the reference and with it the round.
+
+    Args:
+        engine: The store.
+        reference_id: The ``pinned_references`` row.
+        nights: The round's nights so far, oldest first.
+
+    Example:
+        ```python
+        save_round(engine, reference.id, [*reference.nights, NightScores.of(pairs)])
+        ```
+    """
+    with engine.begin() as connection:
+        details = connection.execute(
+            select(PINNED_REFERENCES.c.details).where(PINNED_REFERENCES.c.id == reference_id)
+        ).scalar_one()
+        kept = {**(details or {}), ROUND_KEY: [night.as_json() for night in nights]}
+        connection.execute(update(PINNED_REFERENCES).where(PINNED_REFERENCES.c.id == reference_id).values(details=kept))
+
+
 def _with_answers(connection: Connection, row: Row[Any]) -> Reference:
     """A ``pinned_references`` row with its stored answers."""
     outputs = connection.execute(select(PINNED_OUTPUTS).where(PINNED_OUTPUTS.c.reference_id == row.id)).all()
@@ -237,6 +265,7 @@ def _with_answers(connection: Connection, row: Row[Any]) -> Reference:
         dataset_name=row.dataset_name, dataset_hash=row.dataset_hash, subset_hash=row.subset_hash,
         eval_run_id=row.eval_run_id, captured_at=row.captured_at, captured_by=row.captured_by, answers=answers,
         example_hashes={o.example_id: o.example_hash for o in outputs},
+        nights=[NightScores.from_json(night) for night in (row.details or {}).get(ROUND_KEY, [])],
     )  # fmt: skip
 
 

@@ -151,7 +151,7 @@ def assess_day(engine: Engine, day: date, config: TraceDriftConfig | None = None
         ```
     """
     config = config or TraceDriftConfig()
-    return assess_trace_drift(load_history(engine, day, config.reference_days), day, config)
+    return assess_trace_drift(load_history(engine, day, config.window_days), day, config)
 
 
 def audit_day(engine: Engine, day: date, prompts_dir: Path | str | None = None) -> list[PinningFinding]:

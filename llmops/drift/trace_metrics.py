@@ -1,7 +1,8 @@
 """What trace drift measures of a group's day: each metric, the scale it is tested on, its sampling noise.
 
 A metric is read off one ``DayStats`` as a day-level number: continuous ones (latency quantiles,
-latency per output token, tokens and cost per call on the log scale, so a change is relative;
+latency per output token and TTFT, tested apart or (``combined_latency``) as one latency test,
+tokens and cost per call on the log scale, so a change is relative;
 feedback and eval scores as they are) come with the variance of that number as a sample of the
 day's calls when the rollups allow it (t-digest quantile density, sums of squares), because
 ``llmops.drift.trace`` adds that noise to the between-day spread; rates (errors, each finish
@@ -177,13 +178,28 @@ class ContinuousMetric:
     uses_scores: bool = False
 
 
-CONTINUOUS_METRICS: tuple[ContinuousMetric, ...] = (
+LATENCY = "latency"
+"""The name of the combined latency test in findings."""
+LATENCY_COMPONENTS: tuple[ContinuousMetric, ...] = (
     ContinuousMetric("latency_p50", "p50 latency", "ms", "up", True, lambda d: log_quantile(d.latency, 0.5)),
+    ContinuousMetric("latency_p75", "p75 latency", "ms", "up", True, lambda d: log_quantile(d.latency, 0.75)),
+    ContinuousMetric("latency_p90", "p90 latency", "ms", "up", True, lambda d: log_quantile(d.latency, 0.9)),
     ContinuousMetric("latency_p95", "p95 latency", "ms", "up", True, lambda d: log_quantile(d.latency, 0.95)),
-    ContinuousMetric(
-        "latency_per_output_token", "latency per output token", "ms", "up", True, log_latency_per_output_token
-    ),
-    ContinuousMetric("ttft_p50", "median time to first token", "ms", "up", True, lambda d: log_quantile(d.ttft, 0.5)),
+    ContinuousMetric("latency_per_output_token", "latency per output token", "ms", "up", True, log_latency_per_output_token),
+    ContinuousMetric("ttft_p50", "TTFT p50", "ms", "up", True, lambda d: log_quantile(d.ttft, 0.5)),
+    ContinuousMetric("ttft_p90", "TTFT p90", "ms", "up", True, lambda d: log_quantile(d.ttft, 0.9)),
+)
+"""What "latency went up" is read from, each on the log scale: with ``combined_latency``,
+``llmops.drift.trace`` combines them into one test. Not the default: a day-level latency factor
+moves them all together, and four separate tests that all reject raise the night's
+Benjamini–Hochberg cutoff, which one combined test cannot (``bench_drift`` measures both). The
+rollups keep one latency and one TTFT sketch per
+group and day, not one per kind of request: latency per output token and TTFT are the parts that
+a day's mix of short and long answers hardly moves."""
+SEPARATE_LATENCY_METRICS = ("latency_p50", "latency_p95", "latency_per_output_token", "ttft_p50")
+"""The latency metrics tested one by one when the combined test is switched off (the method before it)."""
+
+CONTINUOUS_METRICS: tuple[ContinuousMetric, ...] = (
     ContinuousMetric(
         "input_tokens", "input tokens per call", "tokens", "both", True,
         lambda d: log_mean(d.input_tokens, d.successful_calls, d.input_tokens_sq_sum),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import combinations
 from typing import Any, Literal
 
@@ -29,17 +29,22 @@ from llmops.stats import (
     bootstrap_ratio,
     design_effect,
     mean_interval,
+    mixture_interval,
     newcombe_difference,
     p95,
     quantile_interval,
     ratio_of_means_interval,
+    scipy_stats,
+    sprt,
     two_proportion_p_value,
     welch_difference,
+    welch_variance,
     wilson_interval,
 )
 from llmops.text import markdown_escape
 
-GateVerdict = Literal["pass", "fail", "not_enough_data"]
+GateVerdict = Literal["pass", "fail", "undecided", "not_enough_data"]
+GateMethod = Literal["sequential", "fixed"]
 ABVerdict = Literal["winner", "no_difference", "not_enough_data"]
 
 
@@ -50,7 +55,9 @@ class ArmSample:
     ``users`` holds, per sample (``errors``, ``latencies_ms``, ``costs``, ``feedback``,
     ``eval_scores``, ``outcome:NAME``), who made each call, in the same order. A user's calls are
     alike and a sticky split keeps each user in one arm, so the intervals widen by each sample's
-    design effect; a sample without users is taken as independent calls.
+    design effect; a sample without users is taken as independent calls. ``history`` holds, per
+    sample, the caller's own average before the rollout (NaN for a new user): it narrows the
+    intervals (``with_history``).
 
     Example:
         >>> arm = ArmSample()
@@ -67,6 +74,7 @@ class ArmSample:
     eval_scores: list[float] = field(default_factory=list)
     outcomes: dict[str, list[float]] = field(default_factory=dict)
     users: dict[str, list[str]] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, sample: str, value: float | bool, user: str) -> None:
         """Record one call's ``value`` of ``sample`` (a field name, or ``outcome:NAME``), made by ``user``."""
@@ -123,6 +131,23 @@ class Tolerances(BaseModel):
     min_samples_per_arm: int = Field(300, ge=2, description="Calls per arm before errors, latency and cost are judged.")
     min_scores_per_arm: int = Field(30, ge=2, description="Feedback, eval scores or outcome values per arm.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Two-sided level of every interval.")
+    method: GateMethod = Field(
+        "sequential",
+        description="sequential: judged at every look, fails as soon as harm is shown, passes early once no harm is shown; "
+        "fixed: one interval at the step's minimum traffic (the gate of 0.2.0).",
+    )
+    false_failure_rate: float = Field(
+        0.01, gt=0, lt=0.5, description="Sequential: the chance an unchanged candidate ever fails, over all metrics and looks."
+    )
+    missed_harm_rate: float = Field(
+        0.05, gt=0, lt=0.5, description="Sequential: the chance a candidate one tolerance worse passes a step early."
+    )
+    min_users_for_early_pass: int = Field(
+        50, ge=1, description="Sequential: distinct candidate users a step must have served before it passes early."
+    )
+    history_days: int = Field(
+        7, ge=0, le=90, description="Days of each user's calls before the rollout that narrow the intervals (CUPED); 0: off."
+    )
 
     def outcome(self, name: str) -> OutcomeTolerance:
         """How the outcome ``name`` is judged: as listed, else higher-is-better within 0.05."""
@@ -170,9 +195,18 @@ class _Metric:
         users = arm.users.get(self.sample)
         return users if users is not None and len(users) == len(self.values(arm)) else None
 
+    def history(self, arm: ArmSample) -> np.ndarray | None:
+        history = arm.history.get(self.sample)
+        return np.asarray(history, float) if history is not None and len(history) == len(self.values(arm)) else None
+
     @property
     def scale(self) -> Scale:
         return "ratio" if self.kind in ("p95", "mean_ratio") else "difference"
+
+    @property
+    def harm(self) -> float:
+        """The tolerance on the sequential test's scale: the log of a ratio, else the difference."""
+        return math.log1p(self.tolerance) if self.scale == "ratio" else self.tolerance
 
     def tolerance_text(self) -> str:
         worse = "+" if self.higher_is_worse else "−"
@@ -214,6 +248,13 @@ class _Estimate:
     candidate: float
     interval: Interval
     p_value: float | None
+    change: float
+    """On the sequential scale: the difference, or the log of the ratio."""
+    variance: float
+    null_variance: float
+    """The change's variance were the arms alike (a rate's pooled variance)."""
+    harm_variance: float
+    """Its variance were the candidate one tolerance worse."""
 
 
 def _design_effect(metric: _Metric, values: np.ndarray, users: Sequence[str] | None) -> float:
@@ -238,36 +279,111 @@ def _widened(interval: Interval, point: float, effect: float) -> Interval:
     return Interval(point * (interval.low / point) ** factor, point * (interval.high / point) ** factor)
 
 
+MIN_CALLS_WITH_HISTORY = 30
+"""Calls per arm whose user has a history before it is used (fewer: no adjustment)."""
+
+
+def _adjusted(
+    control: np.ndarray, candidate: np.ndarray, history: tuple[np.ndarray | None, np.ndarray | None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both arms less what each caller's history predicts (CUPED): ``y − θ (x − x̄)``.
+
+    ``θ`` and ``x̄`` are pooled over both arms, so the adjustment is the same function of the
+    history in each and moves neither arm's expected value; what it removes is the difference
+    between users, the bulk of the variance in a sticky split. A call whose user has no history
+    is left as it is. The users stay the clusters of the adjusted values.
+    """
+    if history[0] is None or history[1] is None:
+        return control, candidate
+    known = (np.isfinite(history[0]), np.isfinite(history[1]))
+    if min(int(known[0].sum()), int(known[1].sum())) < MIN_CALLS_WITH_HISTORY:
+        return control, candidate
+    x = np.concatenate([history[0][known[0]], history[1][known[1]]])
+    y = np.concatenate([control[known[0]], candidate[known[1]]])
+    spread = float(x.var())
+    if spread == 0:
+        return control, candidate
+    theta, centre = float(np.mean((x - x.mean()) * (y - y.mean()))) / spread, float(x.mean())
+
+    def adjust(values: np.ndarray, covariate: np.ndarray, has: np.ndarray) -> np.ndarray:
+        return np.where(has, values - theta * (np.where(has, covariate, centre) - centre), values)
+
+    return adjust(control, history[0], known[0]), adjust(candidate, history[1], known[1])
+
+
+def _log_p95_variance(values: np.ndarray, confidence: float, effect: float) -> float:
+    """Variance of the log of a p95, from its distribution-free interval, times the design effect."""
+    interval = quantile_interval(values, 0.95, confidence)
+    width = math.log(interval.high / interval.low) if interval.low > 0 else 0.0
+    spread = width / (2 * float(scipy_stats.norm.ppf(0.5 + confidence / 2)))
+    return max(spread * spread, 1e-12) * effect
+
+
+def _proportion_estimate(
+    metric: _Metric, control: np.ndarray, candidate: np.ndarray, confidence: float, effects: tuple[float, float]
+) -> _Estimate:
+    control_counts = _effective(int(control.sum()), control.size, effects[0])
+    candidate_counts = _effective(int(candidate.sum()), candidate.size, effects[1])
+    rates = float(control.mean()), float(candidate.mean())
+    spread = (effects[0] / control.size, effects[1] / candidate.size)
+    pooled = float(control.sum() + candidate.sum() + 0.5) / (control.size + candidate.size + 1)  # never 0: a clean start
+    harmed = min(max(rates[0] + (metric.tolerance if metric.higher_is_worse else -metric.tolerance), 1e-6), 1 - 1e-6)
+    return _Estimate(
+        rates[0],
+        rates[1],
+        newcombe_difference(*control_counts, *candidate_counts, confidence),
+        two_proportion_p_value(*control_counts, *candidate_counts),
+        change=rates[1] - rates[0],
+        variance=rates[0] * (1 - rates[0]) * spread[0] + rates[1] * (1 - rates[1]) * spread[1],
+        null_variance=pooled * (1 - pooled) * (spread[0] + spread[1]),
+        harm_variance=rates[0] * (1 - rates[0]) * spread[0] + harmed * (1 - harmed) * spread[1],
+    )
+
+
 def _estimate(
     metric: _Metric,
     control: np.ndarray,
     candidate: np.ndarray,
     confidence: float,
-    tolerances: Tolerances,
     users: tuple[Sequence[str] | None, Sequence[str] | None] = (None, None),
+    history: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    bootstrap: bool = True,
 ) -> _Estimate:
-    effects = (_design_effect(metric, control, users[0]), _design_effect(metric, candidate, users[1]))
+    """The metric's values, interval and variances, adjusted for the callers' history when given.
+
+    ``bootstrap`` False skips the p95's bootstrap interval (the sequential gate draws its own).
+    """
     if metric.kind == "proportion":
-        control_counts = _effective(int(control.sum()), control.size, effects[0])
-        candidate_counts = _effective(int(candidate.sum()), candidate.size, effects[1])
-        return _Estimate(
-            float(control.mean()),
-            float(candidate.mean()),
-            newcombe_difference(*control_counts, *candidate_counts, confidence),
-            two_proportion_p_value(*control_counts, *candidate_counts),
-        )
+        effects = (_design_effect(metric, control, users[0]), _design_effect(metric, candidate, users[1]))
+        return _proportion_estimate(metric, control, candidate, confidence, effects)
+    raw = float(control.mean()), float(candidate.mean())
+    if metric.kind == "p95":
+        logs = _adjusted(np.log(np.maximum(control, 1e-9)), np.log(np.maximum(candidate, 1e-9)), history)
+        adjusted = np.exp(logs[0]), np.exp(logs[1])
+    else:
+        adjusted = _adjusted(control, candidate, history)
+    effects = (_design_effect(metric, adjusted[0], users[0]), _design_effect(metric, adjusted[1], users[1]))
     if metric.kind == "mean_difference":
-        interval, p_value = welch_difference(control, candidate, confidence, effects)
-        return _Estimate(float(control.mean()), float(candidate.mean()), interval, p_value)
+        interval, p_value = welch_difference(*adjusted, confidence, effects)
+        variance = welch_variance(adjusted[1], adjusted[0], effects, relative=False)[0]
+        change = float(adjusted[1].mean() - adjusted[0].mean())
+        return _Estimate(*raw, interval, p_value, change, variance, variance, variance)
     if metric.kind == "mean_ratio":
-        interval = ratio_of_means_interval(control, candidate, confidence, effects)
-        p_value = welch_difference(control, candidate, confidence, effects)[1]
-        return _Estimate(float(control.mean()), float(candidate.mean()), interval, p_value)
-    interval = bootstrap_ratio(control, candidate, p95, confidence, settings.gate_bootstrap_resamples(), settings.gate_seed())
-    # the bootstrap resamples calls; each arm's share of the variance goes as 1/n
-    effect = (effects[0] / control.size + effects[1] / candidate.size) / (1 / control.size + 1 / candidate.size)
-    point = float(p95(candidate) / p95(control))
-    return _Estimate(float(p95(control)), float(p95(candidate)), _widened(interval, point, effect), None)
+        interval = ratio_of_means_interval(*adjusted, confidence, effects)
+        p_value = welch_difference(*adjusted, confidence, effects)[1]
+        variance = welch_variance(adjusted[1], adjusted[0], effects, relative=True)[0]
+        change = math.log(max(float(adjusted[1].mean()), 1e-12) / max(float(adjusted[0].mean()), 1e-12))
+        return _Estimate(*raw, interval, p_value, change, variance, variance, variance)
+    point = float(p95(adjusted[1]) / p95(adjusted[0]))
+    interval = Interval(point, point)
+    if bootstrap:
+        resamples, seed = settings.gate_bootstrap_resamples(), settings.gate_seed()
+        # the bootstrap resamples calls; each arm's share of the variance goes as 1/n
+        effect = (effects[0] / control.size + effects[1] / candidate.size) / (1 / control.size + 1 / candidate.size)
+        interval = _widened(bootstrap_ratio(*adjusted, p95, confidence, resamples, seed), point, effect)
+    variance = _log_p95_variance(adjusted[0], confidence, effects[0]) + _log_p95_variance(adjusted[1], confidence, effects[1])
+    raw_p95 = float(p95(control)), float(p95(candidate))
+    return _Estimate(*raw_p95, interval, None, math.log(point), variance, variance, variance)
 
 
 @dataclass(frozen=True)
@@ -299,6 +415,10 @@ class MetricComparison:
     candidate_n: int
     tolerance: str
     verdict: GateVerdict
+    evidence: str | None = None
+    """Sequential: the evidence so far against its thresholds, in words."""
+    calls_to_verdict: int | None = None
+    """Sequential, undecided: further calls (both arms) to a verdict if the change holds at its estimate."""
 
     def as_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready: a row of the trace gate's table."""
@@ -313,20 +433,64 @@ def _beyond_tolerance(metric: _Metric, interval: Interval) -> bool:
     return interval.high < no_change - metric.tolerance
 
 
+def _sequential(
+    metric: _Metric, estimate: _Estimate, calls: int, tolerances: Tolerances, levels: tuple[float, float]
+) -> tuple[GateVerdict, Interval, str, int | None]:
+    """The sequential verdict of one metric, its always-valid interval and the evidence in words.
+
+    ``levels`` are this metric's false-failure and interval levels. A zero tolerance has no harm
+    to test against: it fails when the interval lies wholly on the worse side, and never passes
+    early. Values that do not vary at all (a fixed price) are judged by their exact change.
+    """
+    sign = 1.0 if metric.higher_is_worse else -1.0
+    scale = metric.harm if metric.harm > 0 else math.sqrt(estimate.variance)
+    interval = mixture_interval(estimate.change, estimate.variance, scale, 1 - levels[1])
+    if metric.scale == "ratio":
+        interval = Interval(math.exp(interval.low), math.exp(interval.high))
+    if estimate.null_variance <= 0 or estimate.harm_variance <= 0:  # neither arm varies: the change is exact
+        verdict: GateVerdict = "fail" if _beyond_tolerance(metric, interval) else "pass"
+        return verdict, interval, "no spread in either arm: the change is exact", None
+    if metric.harm == 0:
+        verdict = "fail" if _beyond_tolerance(metric, interval) else "undecided"
+        return verdict, interval, "no tolerance: fails when the always-valid interval excludes no change", None
+    test = sprt(
+        sign * estimate.change, estimate.null_variance, estimate.harm_variance,
+        harm=metric.harm, false_failure=levels[0], missed_harm=tolerances.missed_harm_rate,
+    )  # fmt: skip
+    return test.verdict, interval, test.explain(), test.calls_to_verdict(calls)
+
+
 def _compare(
-    metric: _Metric, control: ArmSample, candidate: ArmSample, tolerances: Tolerances, confidence: float
+    metric: _Metric,
+    control: ArmSample,
+    candidate: ArmSample,
+    tolerances: Tolerances,
+    confidence: float,
+    false_failure: float | None = None,
 ) -> MetricComparison:
+    """One metric compared: by the fixed interval, or sequentially when ``false_failure`` (its level) is given."""
     control_values = np.asarray(metric.values(control), float)
     candidate_values = np.asarray(metric.values(candidate), float)
     minimum = tolerances.min_scores_per_arm if metric.uses_scores else tolerances.min_samples_per_arm
     enough = min(control_values.size, candidate_values.size) >= minimum
     users = (metric.users(control), metric.users(candidate))
-    estimate = _estimate(metric, control_values, candidate_values, confidence, tolerances, users) if enough else None
+    history = (metric.history(control), metric.history(candidate))
+    sequential = false_failure is not None
+    estimate = None
+    if enough:
+        estimate = _estimate(metric, control_values, candidate_values, confidence, users, history, not sequential)
+    verdict: GateVerdict = "not_enough_data"
+    evidence, calls_to_verdict = None, None
+    interval = None if estimate is None else estimate.interval
+    if estimate is not None and false_failure is not None:
+        calls = len(control.errors) + len(candidate.errors)
+        verdict, interval, evidence, calls_to_verdict = _sequential(
+            metric, estimate, calls, tolerances, (false_failure, 1 - confidence)
+        )
+    elif estimate is not None:
+        verdict = "fail" if _beyond_tolerance(metric, estimate.interval) else "pass"
     difference = None if estimate is None else estimate.candidate - estimate.control
     relative = None if estimate is None or estimate.control == 0 else estimate.candidate / estimate.control - 1
-    verdict: GateVerdict = "not_enough_data"
-    if estimate is not None:
-        verdict = "fail" if _beyond_tolerance(metric, estimate.interval) else "pass"
     return MetricComparison(
         metric=metric.name,
         label=metric.label,
@@ -335,20 +499,25 @@ def _compare(
         difference=difference,
         relative_difference=relative,
         scale=metric.scale,
-        ci_low=None if estimate is None else estimate.interval.low,
-        ci_high=None if estimate is None else estimate.interval.high,
+        ci_low=None if interval is None else interval.low,
+        ci_high=None if interval is None else interval.high,
         p_value=None if estimate is None else estimate.p_value,
         control_n=int(control_values.size),
         candidate_n=int(candidate_values.size),
         tolerance=metric.tolerance_text(),
         verdict=verdict,
+        evidence=evidence,
+        calls_to_verdict=calls_to_verdict,
     )
 
 
 def compare_arms(control: ArmSample, candidate: ArmSample, tolerances: Tolerances | None = None) -> list[MetricComparison]:
     """The canary gate: every metric of ``candidate`` against ``control`` within ``tolerances``.
 
-    The gate as a whole fails if any comparison fails (see ``gate_verdict``).
+    The gate as a whole fails if any comparison fails (see ``gate_verdict``). Sequentially (the
+    default ``tolerances.method``) each metric is tested at level ``false_failure_rate`` divided
+    by the number of metrics, so an unchanged candidate fails anywhere, at any look, at most that
+    often; a metric may also pass early, once no harm of one tolerance is shown.
 
     Args:
         control: The arm the candidate is compared with (the baseline version).
@@ -368,19 +537,23 @@ def compare_arms(control: ArmSample, candidate: ArmSample, tolerances: Tolerance
     tolerances = tolerances or Tolerances()
     names = set(control.outcomes) | set(candidate.outcomes)
     metrics = _metrics(tolerances, names)
-    return [_compare(metric, control, candidate, tolerances, tolerances.confidence) for metric in metrics]
+    level = tolerances.false_failure_rate / len(metrics) if tolerances.method == "sequential" else None
+    return [_compare(metric, control, candidate, tolerances, tolerances.confidence, level) for metric in metrics]
 
 
 def gate_verdict(comparisons: Sequence[MetricComparison]) -> GateVerdict:
-    """Fail if any metric failed; otherwise wait while the core metrics lack data; else pass.
+    """Fail if any metric failed; otherwise wait while the core metrics lack data; pass when
+    every core metric passed; else undecided (sequential: neither harm nor its absence shown yet).
 
-    Feedback, eval scores and outcomes are sparse: their lack of data never holds a rollout.
+    Feedback, eval scores and outcomes are sparse: their lack of data or of a decision never
+    holds a rollout.
 
     Args:
         comparisons: ``compare_arms``'s comparisons.
 
     Returns:
-        ``fail``, ``not_enough_data`` (error rate, p95 latency or cost not judged yet) or ``pass``.
+        ``fail``, ``not_enough_data`` (error rate, p95 latency or cost not judged yet),
+        ``undecided`` or ``pass``.
 
     Example:
         >>> gate_verdict(compare_arms(ArmSample(errors=[False] * 400), ArmSample(errors=[False] * 370 + [True] * 30)))
@@ -389,9 +562,10 @@ def gate_verdict(comparisons: Sequence[MetricComparison]) -> GateVerdict:
     if any(comparison.verdict == "fail" for comparison in comparisons):
         return "fail"
     core = {"error_rate", "p95_latency_ms", "cost_per_request_usd"}
-    if any(comparison.verdict == "not_enough_data" for comparison in comparisons if comparison.metric in core):
+    verdicts = {comparison.verdict for comparison in comparisons if comparison.metric in core}
+    if "not_enough_data" in verdicts:
         return "not_enough_data"
-    return "pass"
+    return "undecided" if "undecided" in verdicts else "pass"
 
 
 @dataclass(frozen=True)
@@ -476,11 +650,12 @@ class ABReport:
     versions: list[str]
     metrics: list[ABMetric]
     confidence: float
+    method: GateMethod = "fixed"
 
     def as_dict(self) -> dict[str, Any]:
         """The report, JSON-ready (``llmops ab report --json``)."""
         metrics = [metric.as_dict() for metric in self.metrics]
-        return {"versions": self.versions, "confidence": self.confidence, "metrics": metrics}
+        return {"versions": self.versions, "confidence": self.confidence, "method": self.method, "metrics": metrics}
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per metric for a terminal table: per version its value with the interval, and n.
@@ -522,6 +697,8 @@ class ABReport:
             }[metric.verdict]
             lines.append(f"| {md(metric.label)} | " + " | ".join(cells) + f" | {verdict} |")
         lines += ["", "A winner is better than every other version, with intervals adjusted for all metrics and pairs."]
+        if self.method == "sequential":
+            lines[-1] += " They are confidence sequences: valid however often the report is read while the split runs."
         return "\n".join(lines) + "\n"
 
 
@@ -582,7 +759,8 @@ def ab_report(arms: Mapping[str, ArmSample], tolerances: Tolerances | None = Non
     A version is the winner of a metric when it is better than each other version. The pairwise
     intervals are at a Bonferroni-adjusted level over all metrics and pairs, so that identical
     versions show a false winner anywhere in the report at most 1 − ``confidence`` of the time
-    (per-version summaries stay at the nominal level). "not_enough_data" while any version is
+    (per-version summaries stay at the nominal level). Sequentially (the default method) they are
+    confidence sequences, so that bound holds however often the report is read during the split. "not_enough_data" while any version is
     below the minimum samples.
 
     Args:
@@ -603,18 +781,19 @@ def ab_report(arms: Mapping[str, ArmSample], tolerances: Tolerances | None = Non
     names = set().union(*(arm.outcomes for arm in arms.values()))
     metrics = _metrics(tolerances, names)
     confidence = 1 - (1 - tolerances.confidence) / max(1, len(pairs) * len(metrics))
+    always_valid = 1 - confidence if tolerances.method == "sequential" else None  # a report read at every run
     report_metrics = []
     for metric in metrics:
         summaries = {
             version: _summary(metric, np.asarray(metric.values(arm), float), metric.users(arm), tolerances.confidence)
             for version, arm in arms.items()
         }
-        comparisons = [(a, b, _compare(metric, arms[a], arms[b], tolerances, confidence)) for a, b in pairs]
+        comparisons = [(a, b, _compare(metric, arms[a], arms[b], tolerances, confidence, always_valid)) for a, b in pairs]
         verdict, winner = _ab_verdict(metric, versions, comparisons)
         report_metrics.append(
             ABMetric(metric.name, metric.label, not metric.higher_is_worse, summaries, verdict, winner, comparisons)
         )
-    return ABReport(versions, report_metrics, tolerances.confidence)
+    return ABReport(versions, report_metrics, tolerances.confidence, tolerances.method)
 
 
 def _field(row: Any, name: str) -> Any:
@@ -626,6 +805,30 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool | int | float) and not (isinstance(value, float) and math.isnan(value)):
         return float(value)
     return None
+
+
+UserHistory = Mapping[str, Mapping[str, float]]
+"""Per user, their averages before a rollout by ``ArmSample`` sample name (``errors``: the error
+share, ``latencies_ms``: the log of the mean latency, ``costs``, ``feedback``, ``eval_scores``)."""
+
+
+def with_history(arm: ArmSample, history: UserHistory) -> ArmSample:
+    """``arm`` with each call's user history attached (NaN for a user without one).
+
+    Args:
+        arm: The arm, with its users.
+        history: Per user, their averages before the rollout.
+
+    Returns:
+        A copy of the arm whose ``history`` is filled for each sample that has users.
+
+    Example:
+        >>> arm = ArmSample(costs=[0.002, 0.004], users={"costs": ["u1", "u2"]})
+        >>> with_history(arm, {"u1": {"costs": 0.0021}}).history
+        {'costs': [0.0021, nan]}
+    """
+    filled = {sample: [history.get(user, {}).get(sample, math.nan) for user in users] for sample, users in arm.users.items()}
+    return replace(arm, history=filled)
 
 
 def arm_samples_from_traces(rows: Iterable[Any], outcomes: Sequence[str] = ()) -> dict[str, ArmSample]:

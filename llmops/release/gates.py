@@ -11,23 +11,27 @@ state machine in ``llmops.release.rollouts`` depends on them and never the other
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, case, func, select
 
 from llmops.evals.store import RunRecord, find_runs
 from llmops.evals.verdicts import Comparison, VerdictPolicy, combined_verdict, compare_runs
+from llmops.money import PICO
 from llmops.release.experiments import (
     ABReport,
     ArmSample,
     MetricComparison,
     Tolerances,
+    UserHistory,
     arm_samples_from_traces,
     compare_arms,
     gate_verdict,
+    with_history,
 )
 from llmops.release.registry import PRODUCTION, Registry
 from llmops.store.models import Trace
@@ -298,6 +302,64 @@ def read_arm(
     return arm_samples_from_traces(rows, outcomes).get(version, ArmSample())
 
 
+def read_user_history(engine: Engine, prompt_name: str, environment: str, before: datetime, days: int) -> UserHistory:
+    """Each user's averages over the ``days`` before ``before``: their calls before a rollout.
+
+    One grouped query over the prompt's calls (index ix_traces_prompt); anonymous calls have no
+    history. Latency and cost are of successful calls, as in the arms.
+
+    Args:
+        engine: The store.
+        prompt_name: The prompt, any version.
+        environment: Where the calls were served.
+        before: The rollout's start (excluded).
+        days: How far back; 0 reads nothing.
+
+    Returns:
+        Per user id, the averages ``with_history`` attaches; empty for 0 days.
+
+    Example:
+        ```python
+        history = read_user_history(engine, "support-chat", "production", rollout.created_at, days=7)
+        history["user-17"]["costs"]  # 0.0031
+        ```
+    """
+    if days <= 0:
+        return {}
+    ok = Trace.status != "error"
+    columns = {
+        "errors": func.avg(case((Trace.status == "error", 1.0), else_=0.0)),
+        "latencies_ms": func.avg(case((ok, Trace.latency_ms))),
+        "costs": func.avg(case((ok, Trace.cost_usd))),  # in stored picodollars: converted below
+        "feedback": func.avg(Trace.user_feedback),
+        "eval_scores": func.avg(Trace.automated_eval_score),
+    }
+    query = (
+        select(Trace.user_id, *(column.label(name) for name, column in columns.items()))
+        .where(
+            Trace.prompt_name == prompt_name,
+            Trace.environment == environment,
+            Trace.timestamp >= before - timedelta(days=days),
+            Trace.timestamp < before,
+            Trace.user_id.is_not(None),
+        )
+        .group_by(Trace.user_id)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings().all()
+    history: dict[str, dict[str, float]] = {}
+    for row in rows:
+        averages = {name: float(row[name]) for name in columns if row[name] is not None}
+        if "costs" in averages:
+            averages["costs"] /= float(PICO)
+        if averages.get("latencies_ms", 0) > 0:
+            averages["latencies_ms"] = math.log(averages["latencies_ms"])
+        else:
+            averages.pop("latencies_ms", None)
+        history[row["user_id"]] = averages
+    return history
+
+
 @dataclass(frozen=True, slots=True)
 class TraceGateContext:
     """What the trace gate is asked: does ``candidate`` do worse than ``baseline`` in the current step?
@@ -323,6 +385,8 @@ class TraceGateContext:
     traffic_percent: float
     min_requests: int
     tolerances: Tolerances
+    rollout_started_at: datetime | None = None
+    """Each caller's calls before it narrow the intervals (``Tolerances.history_days``); None: not used."""
 
 
 def _calls(arm: ArmSample) -> int:
@@ -335,7 +399,24 @@ def _value(value: float | None) -> str:
 
 def _failure(comparison: MetricComparison) -> str:
     control, candidate = _value(comparison.control_value), _value(comparison.candidate_value)
-    return f"{comparison.metric} {control} → {candidate} (tolerance {comparison.tolerance})"
+    evidence = f"; {comparison.evidence}" if comparison.evidence else ""
+    return f"{comparison.metric} {control} → {candidate} (tolerance {comparison.tolerance}{evidence})"
+
+
+CORE_METRICS = ("error_rate", "p95_latency_ms", "cost_per_request_usd")
+"""The metrics a pass waits for; feedback, eval scores and outcomes are too sparse to hold a step."""
+
+
+def _evidence(comparisons: Sequence[MetricComparison]) -> str:
+    """The sequential evidence of the core metrics, and the calls a verdict is still expected to take."""
+    core = [comparison for comparison in comparisons if comparison.metric in CORE_METRICS and comparison.evidence]
+    if not core:
+        return ""
+    text = "; ".join(f"{comparison.label}: {comparison.evidence}" for comparison in core)
+    remaining = [comparison.calls_to_verdict for comparison in core if comparison.calls_to_verdict is not None]
+    if remaining and all(comparison.verdict != "fail" for comparison in comparisons):
+        text += f"; about {max(remaining):,} more calls to a verdict at the current estimates"
+    return f" — {text}"
 
 
 def trace_gate(context: TraceGateContext, now: datetime) -> GateResult:
@@ -343,8 +424,13 @@ def trace_gate(context: TraceGateContext, now: datetime) -> GateResult:
 
     Control is the baseline in the same window; on a 100 % step (blue-green's last) the baseline
     serves nobody, so it is the baseline over the same length of time just before the step.
-    A failure counts at once (its interval already excludes noise); a pass needs the step's
-    minimum candidate traffic too: fail fast, pass slowly.
+    Sequentially (the default), the gate is asked at every look: it fails as soon as harm beyond
+    a tolerance is shown, passes as soon as no harm is shown on error rate, latency and cost, and
+    otherwise passes once the step has had its minimum candidate traffic with no harm shown (an early
+    pass also needs ``min_users_for_early_pass`` candidate users, so one busy user is not enough). With
+    ``method="fixed"`` a failure counts at once (its interval already excludes noise) and a pass
+    needs the step's minimum candidate traffic: fail fast, pass slowly. Each caller's calls
+    before the rollout (``history_days``) narrow the intervals.
 
     Args:
         context: The versions, the step and the tolerances.
@@ -352,7 +438,7 @@ def trace_gate(context: TraceGateContext, now: datetime) -> GateResult:
 
     Returns:
         ``fail`` naming each metric beyond tolerance, ``wait`` while traffic or data are too few
-        to judge, ``pass`` otherwise; one row per metric.
+        to judge, ``pass`` otherwise; one row per metric, with the evidence so far.
 
     Example:
         ```python
@@ -366,17 +452,24 @@ def trace_gate(context: TraceGateContext, now: datetime) -> GateResult:
     name, environment = context.prompt_name, context.environment
     candidate = read_arm(context.engine, name, context.candidate, environment, start, now, outcomes)
     control = read_arm(context.engine, name, context.baseline, environment, control_start, control_end, outcomes)
+    if tolerances.history_days and context.rollout_started_at is not None:
+        history = read_user_history(context.engine, name, environment, context.rollout_started_at, tolerances.history_days)
+        candidate, control = with_history(candidate, history), with_history(control, history)
     comparisons = compare_arms(control, candidate, tolerances)
     rows = [comparison.as_dict() for comparison in comparisons]
     counts = f"{_calls(candidate)} candidate / {_calls(control)} control requests"
-    verdict = gate_verdict(comparisons)
+    verdict, evidence = gate_verdict(comparisons), _evidence(comparisons)
     if verdict == "fail":
         worse = ", ".join(_failure(comparison) for comparison in comparisons if comparison.verdict == "fail")
         return GateResult("traces", "fail", f"candidate worse than control beyond tolerance: {worse} ({counts})", rows)
+    users = len(set(candidate.users.get("errors", [])))
+    if verdict == "pass" and tolerances.method == "sequential" and users >= tolerances.min_users_for_early_pass:
+        return GateResult("traces", "pass", f"no harm shown, before the step's minimum traffic ({counts}){evidence}", rows)
     if _calls(candidate) < context.min_requests:
         return GateResult(
-            "traces", "wait", f"waiting for traffic: {counts}, the step needs {context.min_requests} candidate requests", rows
-        )
+            "traces", "wait",
+            f"waiting for traffic: {counts}, the step needs {context.min_requests} candidate requests{evidence}", rows,
+        )  # fmt: skip
     if verdict == "not_enough_data":
         return GateResult(
             "traces",
@@ -384,7 +477,7 @@ def trace_gate(context: TraceGateContext, now: datetime) -> GateResult:
             f"not enough data to compare yet ({counts}; the gate needs {tolerances.min_samples_per_arm} per arm)",
             rows,
         )
-    return GateResult("traces", "pass", f"within tolerances ({counts})", rows)
+    return GateResult("traces", "pass", f"within tolerances ({counts}){evidence}", rows)
 
 
 # -- the A/B decision ------------------------------------------------------------------------------

@@ -141,12 +141,18 @@ def two_proportion_p_value(control_successes: int, control_trials: int, candidat
     return float(stats.fisher_exact(table).pvalue)
 
 
-def _welch_variance(
+def welch_variance(
     candidate: NDArray[np.float64], control: NDArray[np.float64], design_effects: tuple[float, float], relative: bool
 ) -> tuple[float, float]:
     """The variance of ``mean(candidate) − mean(control)`` (of their logs, when ``relative``: the
     delta method) and its Welch–Satterthwaite degrees of freedom, each arm's variance times its
-    design effect (control's, candidate's) and its size divided by it."""
+    design effect (control's, candidate's) and its size divided by it.
+
+    Example:
+        >>> variance, df = welch_variance(np.array([3.0, 4.0, 5.0, 6.0]), np.array([1.0, 2.0, 3.0, 4.0]), (1.0, 1.0), False)
+        >>> round(variance, 3), round(df, 1)
+        (0.833, 6.0)
+    """
     parts, sizes = [], []
     for values, effect in ((candidate, design_effects[1]), (control, design_effects[0])):
         part = float(np.var(values, ddof=1)) * effect / values.size
@@ -180,7 +186,7 @@ def welch_difference(
     """
     control_values, candidate_values = np.asarray(control, float), np.asarray(candidate, float)
     difference = float(candidate_values.mean() - control_values.mean())
-    variance, df = _welch_variance(candidate_values, control_values, design_effects, relative=False)
+    variance, df = welch_variance(candidate_values, control_values, design_effects, relative=False)
     if variance == 0:
         return Interval(difference, difference), 1.0 if difference == 0 else 0.0
     scale = float(np.sqrt(variance))
@@ -319,7 +325,7 @@ def ratio_of_means_interval(
     """
     candidate_values, control_values = np.asarray(candidate, float), np.asarray(control, float)
     log_ratio = float(np.log(candidate_values.mean() / control_values.mean()))
-    variance, df = _welch_variance(candidate_values, control_values, design_effects, relative=True)
+    variance, df = welch_variance(candidate_values, control_values, design_effects, relative=True)
     if variance == 0:
         return Interval(float(np.exp(log_ratio)), float(np.exp(log_ratio)))
     half_width = float(stats.t.ppf(0.5 + confidence / 2, df)) * np.sqrt(variance)

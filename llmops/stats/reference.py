@@ -182,6 +182,67 @@ def day_prediction_test(
     return Prediction(location, day_sd, float(t), int(df), p_value)
 
 
+def regression_day_prediction_test(
+    value: float,
+    value_variance: float,
+    reference: ArrayLike,
+    reference_variances: ArrayLike,
+    design: ArrayLike,
+    day_row: ArrayLike,
+    alternative: Alternative,
+) -> Prediction:
+    """``day_prediction_test`` with the levels of a linear model: a new day's statistic against
+    the prediction ``day_row · β`` of a least-squares fit of the reference days.
+
+    Each reference day's value = its design row · β + a between-day effect (variance τ²) + its
+    own sampling noise (variance v). The model lets levels be shared where they are stable and
+    apart where they drift: one level per fortnight plus one weekend offset for all of them, say,
+    so that a weekend's level uses the fortnight's weekdays too. τ² is the method-of-moments
+    estimate ``(RSS − Σ v·(1 − leverage)) / df``, df = days − rank; the prediction's spread adds
+    τ², the day's own v and the variance of the fitted prediction (each reference day's weight in
+    it squared, times its τ² + v), and Student's t with df degrees of freedom covers the
+    uncertainty of τ². ``Prediction.day_sd`` is how much such a day varies: √(τ² + v of the day).
+
+    Args:
+        value: The new day's statistic.
+        value_variance: Its own sampling variance (0 when unknown).
+        reference: The reference days' values.
+        reference_variances: Their sampling variances.
+        design: One row per reference day (indicators of its levels and offsets).
+        day_row: The new day's row.
+        alternative: Which deviation counts.
+
+    Returns:
+        The predicted value, a typical day's spread, t, its degrees of freedom and the p-value.
+
+    Example:
+        >>> weeks = [[1, 0, 0], [1, 0, 0], [1, 0, 1], [0, 1, 0], [0, 1, 0], [0, 1, 1]]  # two levels, one weekend offset
+        >>> values = [10.0, 11.0, 8.0, 12.0, 13.0, 10.0]
+        >>> prediction = regression_day_prediction_test(12.5, 0.0, values, [0.0] * 6, weeks, [0, 1, 1], "greater")
+        >>> round(prediction.location, 2), prediction.df, round(prediction.t, 2)
+        (10.0, 3, 3.35)
+    """
+    values = np.asarray(reference, float)
+    variances = np.asarray(reference_variances, float)
+    matrix = np.asarray(design, float)
+    row = np.asarray(day_row, float)
+    pseudo_inverse = np.linalg.pinv(matrix)
+    weights = row @ pseudo_inverse  # each reference day's weight in the prediction
+    residuals = values - matrix @ (pseudo_inverse @ values)
+    leverage = np.einsum("ij,ji->i", matrix, pseudo_inverse)
+    df = values.size - int(np.linalg.matrix_rank(matrix))
+    between = max(0.0, float(np.sum(residuals**2) - np.sum(variances * (1 - leverage))) / df)
+    location = float(weights @ values)
+    location_variance = float(np.sum(weights**2 * (between + variances)))
+    spread = float(np.sqrt(between + value_variance + location_variance))
+    if spread == 0:
+        t = 0.0 if value == location else float(np.copysign(np.inf, value - location))
+    else:
+        t = (value - location) / spread
+    p_value = _combine_tails(float(stats.t.sf(t, df)), float(stats.t.cdf(t, df)), alternative)
+    return Prediction(location, float(np.sqrt(between + value_variance)), float(t), df, p_value)
+
+
 def t_critical(cutoff: float, df: int, alternative: Alternative) -> float:
     """The |t| a prediction test needs to reach p ≤ ``cutoff``.
 

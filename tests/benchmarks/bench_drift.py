@@ -6,9 +6,19 @@ The simulated application has weekly seasonality (weekends: 40 % of the traffic,
 requests) and the day-to-day variation real traffic has: a day-level latency factor (lognormal
 sd 0.05), a share of long requests that moves by a few points, a small day-level token factor,
 an error rate that itself varies between days around 1 %. Each evaluated day is checked against
-the 14 days before it; each changed day is the same day (same draws) with one change injected.
+the days before it (the 14-day reference, and the 56 days the default reads the spread from);
+each changed day is the same day (same draws) with one change injected.
 
-Floors: ≥ 95 % power on each change, ≤ 5 % false alarms for ``llmops.drift.trace``.
+A second generator of days, written apart from the first (``simulate_shifting_day``), has a
+different day-to-day structure: three kinds of request whose mix wanders from day to day and
+by weekday, an autocorrelated, heavy-tailed day effect on latency, load that slows busy days, and
+timeouts among the errors. The latency table compares, on both generators and the same days,
+the method before issue 15 (spread from the 14 reference days alone, p50, p95, per output token
+and TTFT tested apart), the default (the same tests, spread and weekend offset from 56 days) and
+the combined latency test.
+
+Floors: ≥ 95 % power on each change, ≤ 5 % false alarms for ``llmops.drift.trace``; latency +30 %
+caught on ≥ 98 % of days.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ WEEKEND_SHARE = 0.4
 MAX_TOKENS = 2048
 GROUP = TraceGroup("production", "chat_response", "support-chat", "2.3.1", "claude-3-5-sonnet-20241022")
 BASELINE_COLUMNS = ("latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd", "is_error")
-LATENCY_METRICS = ("latency_p50", "latency_p95", "latency_per_output_token", "ttft_p50")
+LATENCY_METRICS = ("latency", "latency_p50", "latency_p95", "latency_per_output_token", "ttft_p50")
 OUTPUT_LENGTH_METRICS = ("output_tokens", "finish_reason:max_tokens")
 
 
@@ -53,11 +63,13 @@ class Change:
 
 
 CHANGES = (
-    Change("p95 latency +30 %", "latency_p95", LATENCY_METRICS, "latency_ms", latency_factor=1.3),
+    Change("latency +30 %", "latency_p95", LATENCY_METRICS, "latency_ms", latency_factor=1.3),
     Change("output tokens +50 %", "output_tokens", OUTPUT_LENGTH_METRICS, "output_tokens", output_factor=1.5),
     Change("error rate 1 % -> 5 %", "error_rate", ("error_rate",), "is_error", extra_error_rate=0.04),
 )
 NO_CHANGE = Change("none", "", (), "")
+LATENCY_CHANGES = (CHANGES[0], replace(CHANGES[0], name="latency +15 %", latency_factor=1.15))
+REFERENCE_DAYS = int(os.environ.get("BENCH_DRIFT_REFERENCE_DAYS", "14"))
 
 
 @dataclass
@@ -131,11 +143,76 @@ def simulate_day(index: int, change: Change = NO_CHANGE) -> SimulatedDay:
     return SimulatedDay(stats, columns)
 
 
+KINDS = ("chat", "rag", "agent")
+KIND_SHARES = {False: np.array([0.55, 0.30, 0.15]), True: np.array([0.75, 0.15, 0.10])}  # weekday, weekend
+KIND_INPUT = np.array([600.0, 6000.0, 2500.0])
+KIND_OUTPUT = np.array([120.0, 350.0, 900.0])
+KIND_TTFT = np.array([450.0, 1100.0, 700.0])
+KIND_MS_PER_TOKEN = np.array([12.0, 13.0, 16.0])
+DAY_EFFECT_MEMORY = 0.6
+"""AR(1) coefficient of the day effect on latency: a slow day tends to follow a slow day."""
+DAY_EFFECT_SCALE = 0.035
+TIMEOUT_MS = 30_000.0
+
+
+def _day_effects(days: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shifting generator's day-level drivers: an AR(1) latency effect with Student-t (3 df)
+    innovations, and a request mix that wanders as a random walk in log-shares."""
+    rng = np.random.default_rng([SEED, 7, days])
+    innovations = DAY_EFFECT_SCALE * rng.standard_t(3, days)
+    latency = np.zeros(days)
+    for index in range(1, days):
+        latency[index] = DAY_EFFECT_MEMORY * latency[index - 1] + innovations[index]
+    mix_walk = np.cumsum(rng.normal(0, 0.04, (days, len(KINDS))), axis=0)
+    return latency, mix_walk
+
+
+def simulate_shifting_day(index: int, effects: tuple[np.ndarray, np.ndarray], change: Change = NO_CHANGE) -> DayStats:
+    """A day of the second generator; the same ``index`` draws the same day whatever the change."""
+    rng = np.random.default_rng([SEED, 11, index])
+    day = FIRST_DAY + timedelta(days=index)
+    weekend = day.weekday() >= 5
+    latency_effect, mix_walk = effects
+    calls = round((450 if weekend else 1200 * (1.15 if day.weekday() == 0 else 1.0)) * np.exp(rng.normal(0, 0.1)))
+    shares = KIND_SHARES[weekend] * np.exp(mix_walk[index] + rng.normal(0, 0.08, len(KINDS)))
+    kind = rng.choice(len(KINDS), calls, p=shares / shares.sum())
+    slowdown = np.exp(latency_effect[index]) * (calls / 1000) ** 0.05 * change.latency_factor
+    input_tokens = np.round(KIND_INPUT[kind] * rng.lognormal(0, 0.5, calls))
+    output_tokens = np.round(np.minimum(KIND_OUTPUT[kind] * rng.lognormal(0, 0.6, calls), MAX_TOKENS))
+    ttft = KIND_TTFT[kind] * rng.lognormal(0, 0.35, calls) * slowdown
+    latency = ttft + output_tokens * KIND_MS_PER_TOKEN[kind] * rng.lognormal(0, 0.2, calls) * slowdown
+    failed = rng.random(calls) < 0.012 * np.exp(rng.normal(0, 0.3))
+    timed_out = failed & (rng.random(calls) < 0.3)
+    latency = np.where(failed, np.where(timed_out, TIMEOUT_MS, 200 * rng.lognormal(0, 0.5, calls)), latency)
+    ok = ~failed
+    inputs, outputs = input_tokens[ok], output_tokens[ok]
+    cost = (inputs * 3 + outputs * 15) / 1e6
+    reasons = np.where(outputs >= MAX_TOKENS, "max_tokens", "end_turn")
+    names, counts = np.unique(reasons, return_counts=True)
+    return DayStats(
+        day=day,
+        calls=calls,
+        errors=int(failed.sum()),
+        input_tokens=int(inputs.sum()),
+        output_tokens=int(outputs.sum()),
+        cost_usd=float(cost.sum()),
+        priced_calls=calls,
+        latency=TDigest.from_values(latency, max_centroids=300),
+        ttft=TDigest.from_values(ttft[ok], max_centroids=300),
+        finish_reasons=dict(zip(names.tolist(), counts.tolist(), strict=True)),
+        input_tokens_sq_sum=float(np.sum(inputs**2)),
+        output_tokens_sq_sum=float(np.sum(outputs**2)),
+        cost_usd_sq_sum=float(np.sum(cost**2)),
+    )
+
+
 @dataclass
 class Verdicts:
     """What each detector said about one checked day."""
 
     ours: set[str]
+    before: set[str]
+    combined_latency: set[str]
     ours_without_square_sums: set[str]
     ks: set[str]
     wasserstein: set[str]
@@ -145,13 +222,26 @@ def flagged_metrics(days: list[DayStats], config: TraceDriftConfig) -> set[str]:
     return {finding.metric for finding in assess_trace_drift({GROUP: days}, days[-1].day, config).findings}
 
 
-def check(day: SimulatedDay, reference: list[SimulatedDay], config: TraceDriftConfig) -> Verdicts:
-    days = [d.stats for d in reference] + [day.stats]
+def before(config: TraceDriftConfig) -> TraceDriftConfig:
+    """The method before issue 15: the spread from the reference days alone, latency tests apart."""
+    return config.model_copy(update={"spread_days": config.reference_days, "combined_latency": False})
+
+
+def combined(config: TraceDriftConfig) -> TraceDriftConfig:
+    """The combined latency test, measured beside the default (p50, p95, per output token, TTFT apart)."""
+    return config.model_copy(update={"combined_latency": True})
+
+
+def check(day: SimulatedDay, window: list[SimulatedDay], config: TraceDriftConfig) -> Verdicts:
+    days = [d.stats for d in window] + [day.stats]
     without = [replace(d, **dict.fromkeys(SQUARE_SUM_COLUMNS)) for d in days]
+    reference = window[-config.reference_days :]
     pooled = {column: np.concatenate([d.columns[column] for d in reference]) for column in BASELINE_COLUMNS}
     baseline = baseline_drift(pooled, day.columns)
     return Verdicts(
         ours=flagged_metrics(days, config),
+        before=flagged_metrics(days, before(config)),
+        combined_latency=flagged_metrics(days, combined(config)),
         ours_without_square_sums=flagged_metrics(without, config),
         ks={result.column for result in baseline if result.ks_drift},
         wasserstein={result.column for result in baseline if result.wasserstein_drift},
@@ -171,6 +261,8 @@ class Detector:
 
 DETECTORS = (
     Detector("llmops.drift.trace", lambda v: v.ours, True),
+    Detector("(before: 14-day)", lambda v: v.before, True),
+    Detector("(combined latency)", lambda v: v.combined_latency, True),
     Detector("(no sq. sums)", lambda v: v.ours_without_square_sums, True),
     Detector("KS p<0.05", lambda v: v.ks, False),
     Detector("Wasserstein>=0.1", lambda v: v.wasserstein, False),
@@ -181,20 +273,62 @@ def rate(verdicts: list[Verdicts], flagged: Callable[[Verdicts], bool]) -> str:
     return f"{100 * sum(map(flagged, verdicts)) / len(verdicts):5.1f} %"
 
 
+METHODS = ("before", "default", "combined")
+"""The latency table's columns on each generator: the method before issue 15, the default, the combined test."""
+
+
+def latency_table(first: dict[str, list[Verdicts]], config: TraceDriftConfig) -> None:
+    """False alarms and latency power of the method before issue 15, the default and the combined
+    latency test, on both generators: the same checked days for every method."""
+    window = config.window_days
+    effects = _day_effects(window + EVALUATED_DAYS)
+    ordinary = [simulate_shifting_day(index, effects) for index in range(window + EVALUATED_DAYS)]
+    configs = (before(config), config, combined(config))
+    second: dict[str, list[tuple[set[str], ...]]] = {NO_CHANGE.name: [], **{c.name: [] for c in LATENCY_CHANGES}}
+    for index in range(window, window + EVALUATED_DAYS):
+        for change in (NO_CHANGE, *LATENCY_CHANGES):
+            day = ordinary[index] if change is NO_CHANGE else simulate_shifting_day(index, effects, change)
+            days = [*ordinary[index - window : index], day]
+            second[change.name].append(tuple(flagged_metrics(days, method) for method in configs))
+    first_flags = {name: [(v.before, v.ours, v.combined_latency) for v in verdicts] for name, verdicts in first.items()}
+    latency = set(LATENCY_METRICS)
+    print(f"\nlatency, {EVALUATED_DAYS} checked days per generator (power: a latency metric flagged on the changed day);")
+    print(f"before: spread from the {config.reference_days} reference days, p50, p95, per output token and TTFT apart;")
+    print(
+        f"default: the same tests, spread and weekend offset from {config.window_days} days "
+        f"(level still from the {config.reference_days});"
+    )
+    print("combined: the default's spread, one combined latency test")
+    print(f"{'':26}" + "".join(f"{f'{generator}: {method}':>18}" for generator in ("first", "second") for method in METHODS))
+    rows: list[tuple[str, str, Callable[[set[str]], bool]]] = [
+        ("false alarms (any flag)", NO_CHANGE.name, lambda flags: bool(flags)),
+        ("false alarms (latency)", NO_CHANGE.name, lambda flags: bool(flags & latency)),
+        *((f"power: {change.name}", change.name, lambda flags: bool(flags & latency)) for change in LATENCY_CHANGES),
+    ]
+    for label, name, flagged in rows:
+        cells = [
+            f"{100 * np.mean([flagged(flags[method]) for flags in verdicts[name]]):5.1f} %"
+            for verdicts in (first_flags, second)
+            for method in range(len(METHODS))
+        ]
+        print(f"{label:26}" + "".join(f"{cell:>18}" for cell in cells))
+
+
 def main() -> None:
-    config = TraceDriftConfig()
-    window = config.reference_days
+    config = TraceDriftConfig(reference_days=REFERENCE_DAYS)
+    window = config.window_days
     ordinary = [simulate_day(index) for index in range(window + EVALUATED_DAYS)]
     results: dict[str, list[Verdicts]] = {NO_CHANGE.name: [], **{change.name: [] for change in CHANGES}}
     for index in range(window, window + EVALUATED_DAYS):
-        reference = ordinary[index - window : index]
-        results[NO_CHANGE.name].append(check(ordinary[index], reference, config))
-        for change in CHANGES:
-            results[change.name].append(check(simulate_day(index, change), reference, config))
+        earlier = ordinary[index - window : index]
+        results[NO_CHANGE.name].append(check(ordinary[index], earlier, config))
+        for change in (*CHANGES, LATENCY_CHANGES[1]):
+            results.setdefault(change.name, []).append(check(simulate_day(index, change), earlier, config))
 
     weekends = sum(day.stats.is_weekend for day in ordinary[window:])
     print(
-        f"{EVALUATED_DAYS} checked days ({weekends} weekend days), ~{CALLS_PER_WEEKDAY} calls per weekday, {window}-day reference"
+        f"{EVALUATED_DAYS} checked days ({weekends} weekend days), ~{CALLS_PER_WEEKDAY} calls per weekday, "
+        f"{config.reference_days}-day reference, spread from {window} days"
     )
     print(f"{'':34}" + "".join(f"{detector.name:>18}" for detector in DETECTORS))
     calm = results[NO_CHANGE.name]
@@ -204,9 +338,11 @@ def main() -> None:
         days = results[change.name]
         cells = [rate(days, lambda v, d=detector: bool(d.flags(v) & d.catches(change))) for detector in DETECTORS]
         print(f"{'power: ' + change.name:34}" + "".join(f"{cell:>18}" for cell in cells))
-    print("power counts a changed day when a metric of the change is flagged (latency: p50, p95, latency per")
-    print("output token or TTFT; output length: tokens per call or max_tokens share; baselines: the changed")
-    print("column); false alarms count a flag of any metric. (no sq. sums): rollups without sums of squares.")
+    print("power counts a changed day when a metric of the change is flagged (latency: the combined test, p50,")
+    print("p95, latency per output token or TTFT; output length: tokens per call or max_tokens share; baselines:")
+    print("the changed column); false alarms count a flag of any metric. (no sq. sums): rollups without sums of")
+    print("squares; (before: 14-day): the spread from the reference days alone, the method before issue 15;")
+    print("(combined latency): the combined latency test instead of the separate ones.")
     for change in CHANGES:
         days = results[change.name]
         itself = rate(days, lambda v, c=change: c.metric in v.ours)
@@ -216,6 +352,7 @@ def main() -> None:
         )
     alarms = Counter(metric for verdict in calm for metric in verdict.ours)
     print(f"llmops.drift.trace false alarms by metric: {dict(alarms.most_common()) or 'none'}")
+    latency_table(results, config)
 
 
 if __name__ == "__main__":

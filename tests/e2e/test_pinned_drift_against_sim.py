@@ -97,12 +97,18 @@ def test_an_unchanged_model_is_quiet_and_a_provider_update_is_found(sim: SimServ
     assert pinned_findings(DAY, "production", [quiet], CONFIG) == []
     judged = any(test.metric == "pinned:judge_score" for test in quiet.tests)
     assert judged or any(note.startswith("judge score not available") for note in quiet.notes)
+    after_quiet = load_reference(engine, "support-chat", "2.3.1", SONNET, dataset.name)
+    assert after_quiet is not None and len(after_quiet.nights) == 1  # the round's first night, kept for the next
+    assert "(night 1 of 3)" in quiet.line(), quiet.line()
 
     sim.configure(provider_updated_models=[SONNET])
     [changed] = run_pinned_checks(engine, canary, config=CONFIG)
     findings = pinned_findings(DAY, "production", [changed], CONFIG)
     metrics = {finding.metric for finding in findings}
     assert {"pinned:similarity", "pinned:output_length"} <= metrics, changed.line()
+    after_update = load_reference(engine, "support-chat", "2.3.1", SONNET, dataset.name)
+    alarmed = any(test.alarm for test in changed.accumulated)
+    assert after_update is not None and len(after_update.nights) == (0 if alarmed else 2), changed.line()
     drop = next(f for f in findings if f.metric == "pinned:similarity")
     assert drop.summary.startswith("outputs' similarity to the reference 0.") and drop.value < drop.reference - 0.05
 

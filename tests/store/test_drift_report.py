@@ -3,6 +3,7 @@ on its day and on no ordinary day, findings stored once per night, the alert, ev
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -108,6 +109,8 @@ def test_the_demo_regression_is_found_on_its_last_day_and_on_no_ordinary_day(eng
     p95 = next(f for f in drifted if f.metric == "latency_p95")
     assert p95.change is not None and p95.change > 0.3
     assert p95.summary.startswith("p95 latency ") and "vs the usual" in p95.summary
+    days = re.search(r"beyond boundary [\d.]+ \(usual from (\d+) days, spread from (\d+)\)$", p95.summary)
+    assert days and int(days[1]) <= 14 < int(days[2]) <= 29, p95.summary  # the demo's earlier days, not only the 14
     assert p95.adjusted_p_value is not None and p95.adjusted_p_value <= 0.05
     assert p95.threshold is not None and p95.statistic is not None and p95.statistic > p95.threshold
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from llmops import settings
-from llmops.drift.pinned_compare import Traits
+from llmops.drift.pinned_compare import NightScores, Traits
 from llmops.drift.pinned_references import (
     REFERENCE_SAMPLE,
     RERUN_SAMPLE,
@@ -22,11 +22,13 @@ from llmops.drift.pinned_references import (
     pinned_subset,
     references_of,
     save_reference,
+    save_round,
 )
 from llmops.evals.datasets import Dataset, EvalExample
 from llmops.prompts import PromptVersion
 from llmops.store.models import Base
 from llmops.store.tables import PINNED_OUTPUTS as OUTPUTS
+from llmops.store.tables import PINNED_REFERENCES
 from prefect_llmops.cli.drift import register
 
 PROMPT = PromptVersion(
@@ -112,6 +114,35 @@ def test_capturing_again_replaces_the_reference_whole(store: Engine) -> None:
         assert connection.execute(select(func.count()).select_from(OUTPUTS)).scalar_one() == 2 * 40
     assert [r.prompt_version for r in references_of(store, "support-chat")] == ["2.3.0", "2.3.1"]
     assert [r.eval_run_id for r in references_of(store, "support-chat", "2.3.1")] == [2]
+
+
+def test_the_rounds_nights_are_kept_with_the_reference_until_it_is_captured_again(store: Engine) -> None:
+    """What the nights of a round showed is there the next night, on either database, beside the
+    capture's own details; a new round, or a new reference, starts with none."""
+    subset = pinned_subset(DATASET, 20)
+    examples = [e.id for e in subset.examples]
+    reference_id = save_reference(store, PROMPT, DATASET, subset, stored_answers(1), eval_run_id=1, captured_by="tests",
+                                  details={"examples": examples})  # fmt: skip
+    first = NightScores({example: 0.9 + index / 1000 for index, example in enumerate(examples)}, {examples[0]: 0.75})
+    second = NightScores({example: 0.5 for example in examples}, {})
+    save_round(store, reference_id, [first])
+    save_round(store, reference_id, [first, second])
+
+    reference = load_reference(store, "support-chat", "2.3.0", PROMPT.model, "golden")
+    assert reference is not None and reference.nights == [first, second]
+    with store.connect() as connection:
+        details = connection.execute(
+            select(PINNED_REFERENCES.c.details).where(PINNED_REFERENCES.c.id == reference_id)
+        ).scalar_one()
+    assert details["examples"] == examples
+    save_round(store, reference_id, [])
+    new_round = load_reference(store, "support-chat", "2.3.0", PROMPT.model, "golden")
+    assert new_round is not None and new_round.nights == []
+
+    save_round(store, reference_id, [first])
+    save_reference(store, PROMPT, DATASET, subset, stored_answers(2), eval_run_id=2, captured_by="tests")
+    captured_again = load_reference(store, "support-chat", "2.3.0", PROMPT.model, "golden")
+    assert captured_again is not None and captured_again.nights == []
 
 
 def test_a_reference_with_duplicate_answers_is_refused_and_leaves_the_old_one(store: Engine) -> None:

@@ -3,6 +3,7 @@ one live rollout per prompt under real concurrency, and the release tag in a tem
 
 from __future__ import annotations
 
+import math
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from llmops import settings
 from llmops.evals.store import RunRecord
 from llmops.prompts import get_prompt
 from llmops.release.experiments import Tolerances
+from llmops.release.gates import read_user_history
 from llmops.release.registry import Registry
 from llmops.release.rollouts import (
     EvalGateContext,
@@ -336,12 +338,66 @@ def test_a_failed_trace_gate_rolls_back_and_says_why(engine: Engine) -> None:
     assert (outcome.action, outcome.rollout.status, outcome.gate_failed) == ("rolled_back", "rolled_back", True)
     assert labels(engine) == ("1.0.0", None, None, None)
     assert "traces gate fail" in outcome.message and "error_rate" in outcome.message
+    assert "evidence of harm" in outcome.message and "crossed 500" in outcome.message  # 1/α, α = 1 % over 5 metrics
     trace_gate = next(gate for gate in outcome.rollout.last_gate_results if gate.gate == "traces")
     assert any(row["metric"] == "error_rate" and row["verdict"] == "fail" for row in trace_gate.rows)
     last = events(engine)[-1]
     assert (last.label, last.action, last.from_version, last.actor) == ("canary", "rollback", "1.1.0", "advance-rollouts")
     assert "error_rate" in last.reason
     assert advance_rollout(engine, rollout_id).action == "unchanged"
+
+
+def test_a_harmless_candidate_passes_its_step_early_once_enough_users_saw_it(engine: Engine) -> None:
+    """Sequentially, no harm shown on error rate, latency and cost passes a step before its
+    minimum traffic; its minimum minutes still hold, and one busy user is not enough exposure."""
+    released(engine)
+    rollout_id = start_rollout(engine, request(min_requests_per_step=5_000), now=T0).rollout.id
+    add_traffic(engine, "1.1.0", 3_000, T0 + timedelta(seconds=1))
+    add_traffic(engine, "1.0.0", 3_000, T0 + timedelta(seconds=2))
+
+    early = advance_rollout(engine, rollout_id, now=T0 + timedelta(minutes=31))
+
+    assert early.action == "advanced", early.message
+    trace_gate = next(gate for gate in early.gates if gate.gate == "traces")
+    assert trace_gate.summary.startswith("no harm shown, before the step's minimum traffic (1860 candidate")
+    assert "error rate: evidence of no harm" in trace_gate.summary and "crossed 20" in trace_gate.summary
+
+
+def test_one_busy_user_is_not_enough_exposure_for_an_early_pass(engine: Engine) -> None:
+    released(engine)
+    rollout_id = start_rollout(engine, request(min_requests_per_step=5_000), now=T0).rollout.id
+    calls = [
+        trace(trace_id=f"busy-{version}-{index}", timestamp=T0 + timedelta(seconds=index + 1), prompt_name=NAME,
+              prompt_version=version, user_id=f"user-{index % 5}", latency_ms=900.0 + index % 50)
+        for version in ("1.0.0", "1.1.0") for index in range(3_000)
+    ]  # fmt: skip
+    write_traces(engine, calls)
+
+    waiting = advance_rollout(engine, rollout_id, now=T0 + timedelta(minutes=31))
+
+    assert waiting.action == "waiting"
+    assert "waiting for traffic: 1860 candidate / 1860 control requests, the step needs 5000" in waiting.message
+
+
+def test_the_trace_gate_reads_each_users_calls_before_the_rollout(engine: Engine) -> None:
+    """Their averages (error share, log mean latency of successful calls, cost) narrow the gate's intervals."""
+    before = T0 - timedelta(days=2)
+    calls = [
+        trace(trace_id=f"history-{index}", timestamp=before + timedelta(minutes=index), prompt_name=NAME,
+              prompt_version="1.0.0", user_id=f"user-{index % 2}", status="error" if index == 0 else "ok",
+              error_type="api_error" if index == 0 else None, latency_ms=1_000.0 * (1 + index % 2), cost_usd=0.002)
+        for index in range(6)
+    ]  # fmt: skip
+    write_traces(
+        engine, calls + [trace(trace_id="too-old", timestamp=T0 - timedelta(days=9), prompt_name=NAME, user_id="user-0")]
+    )
+    history = read_user_history(engine, NAME, "production", T0, days=7)
+    first, second = sorted(history.values(), key=lambda averages: -averages["errors"])  # ids are stored pseudonymised
+    assert len(history) == 2
+    assert first["errors"] == pytest.approx(1 / 3)
+    assert first["latencies_ms"] == pytest.approx(math.log(1_000.0))  # its failed call left out
+    assert second["latencies_ms"] == pytest.approx(math.log(2_000.0))
+    assert second["costs"] == pytest.approx(0.002)
 
 
 def test_approval_holds_a_passed_step_until_someone_approves(engine: Engine) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from llmops.demo.traffic import DEMO_INCIDENTS, generate_traces
 from llmops.drift.history import DayStats, TraceGroup
 from llmops.drift.trace import TraceDriftConfig, assess_trace_drift, detect_trace_drift
+from llmops.stats import day_prediction_test, regression_day_prediction_test
 from llmops.store.engine import get_engine
 from llmops.store.rollups import ROLLUPS
 from llmops.store.writer import write_traces
@@ -89,7 +90,9 @@ def test_a_p95_jump_is_flagged_with_a_readable_summary() -> None:
     slow = simulated_day(CHECKED_DAY, 1, latency_factor=1.5)
     findings = {finding.metric: finding for finding in detect_trace_drift(history(1, slow), CHECKED_DAY)}
     p95 = findings["latency_p95"]
-    assert re.fullmatch(r"p95 latency [\d,]+ ms, \+\d+ % vs the usual [\d,]+ ± [\d,]+ ms", p95.summary), p95.summary
+    evidence = r"t [\d.]+ beyond boundary [\d.]+ \(usual from 14 days, spread from 14\)"
+    assert re.fullmatch(rf"p95 latency [\d,]+ ms, \+\d+ % vs the usual [\d,]+ ± [\d,]+ ms; {evidence}", p95.summary), p95.summary
+    assert f"t {p95.statistic:.1f} beyond boundary {p95.threshold:.1f}" in p95.summary
     assert p95.relative_change == pytest.approx(p95.value / p95.reference_value - 1)
     assert p95.relative_change > 0.3
     assert p95.statistic > p95.threshold > 0
@@ -101,7 +104,10 @@ def test_a_p95_jump_is_flagged_with_a_readable_summary() -> None:
 def test_error_rate_and_output_length_changes_are_flagged() -> None:
     broken = simulated_day(CHECKED_DAY, 2, error_rate=0.05)
     errors = next(f for f in detect_trace_drift(history(2, broken), CHECKED_DAY) if f.metric == "error_rate")
-    assert re.fullmatch(r"error rate [\d.]+ % \(\d+ of 900\), \+[\d.]+ points vs the usual [\d.]+ ± [\d.]+ %", errors.summary)
+    change = r"error rate [\d.]+ % \((\d+) of 900\), \+[\d.]+ points vs the usual [\d.]+ ± [\d.]+ %"
+    evidence = r"count (\d+) beyond boundary \d+ \(usual from 10 days, spread from 14\)"
+    match = re.fullmatch(f"{change}; {evidence}", errors.summary)
+    assert match and match[1] == match[2] and int(match[2]) >= errors.threshold, errors.summary
     verbose = simulated_day(CHECKED_DAY, 2, output_factor=1.5)
     metrics = {f.metric for f in detect_trace_drift(history(2, verbose), CHECKED_DAY)}
     assert {"output_tokens", "finish_reason:max_tokens"} <= metrics
@@ -169,6 +175,73 @@ def test_an_earlier_incident_in_the_reference_neither_hides_nor_mimics_drift() -
     assert detect_trace_drift({GROUP: series}, CHECKED_DAY) == []
     series[-1] = simulated_day(CHECKED_DAY, 6, latency_factor=1.5)
     assert "latency_p95" in {f.metric for f in detect_trace_drift({GROUP: series}, CHECKED_DAY)}
+
+
+def test_the_spread_comes_from_eight_weeks_and_the_usual_from_the_last_two() -> None:
+    """Six weeks ago latency ran 40 % higher. The spread is read about each fortnight's own level,
+    so those weeks add degrees of freedom (a lower boundary) without moving the usual value or
+    widening the spread."""
+    slow = simulated_day(CHECKED_DAY, 9, latency_factor=1.3)
+    recent = history(9, slow)[GROUP]
+    earlier = [simulated_day(CHECKED_DAY - timedelta(days=back), 9, latency_factor=1.4) for back in range(56, 14, -1)]
+
+    def p95_test(days: list[DayStats]):  # type: ignore[no-untyped-def]
+        return next(test for test in assess_trace_drift({GROUP: days}, CHECKED_DAY).tests if test.metric == "latency_p95")
+
+    two_weeks, eight_weeks = p95_test(recent), p95_test([*earlier, *recent])
+    assert two_weeks.statistic_name.endswith("12 df)")  # 14 days − weekday and weekend levels
+    assert eight_weeks.statistic_name.endswith("51 df)")  # 56 days − 4 fortnights' levels − 1 weekend offset
+    assert "(usual from 14 days, spread from 56)" in eight_weeks.summary and eight_weeks.reference_days == 14
+    assert eight_weeks.reference_value == pytest.approx(two_weeks.reference_value, rel=0.05)  # not 40 % up
+    assert eight_weeks.reference_spread < 1.5 * two_weeks.reference_spread
+    assert 0 < eight_weeks.threshold < two_weeks.threshold and eight_weeks.drifted
+    assert assess_trace_drift({GROUP: [*earlier, *recent]}, CHECKED_DAY, TraceDriftConfig(spread_days=14)).tests == \
+        assess_trace_drift({GROUP: recent}, CHECKED_DAY).tests  # fmt: skip
+
+
+def test_levels_of_a_model_with_one_level_per_kind_are_the_kinds_means() -> None:
+    """The regression prediction with weekday and weekend levels is the prediction from each kind's mean."""
+    rng = np.random.default_rng(3)
+    values, variances = rng.normal(10, 1, 14), rng.uniform(0.01, 0.2, 14)
+    weekend = np.arange(14) % 7 >= 5
+    by_means = day_prediction_test(12.0, 0.1, values, variances, weekend, weekend, "greater")
+    design = np.column_stack([np.ones(14), weekend])
+    by_model = regression_day_prediction_test(12.0, 0.1, values, variances, design, [1.0, 1.0], "greater")
+    assert by_model.location == pytest.approx(by_means.location) and by_model.df == by_means.df == 12
+    assert by_model.t == pytest.approx(by_means.t) and by_model.p_value == pytest.approx(by_means.p_value)
+
+
+COMBINED = TraceDriftConfig(combined_latency=True)
+
+
+def test_the_combined_latency_test_is_calibrated_on_ordinary_days() -> None:
+    """Forty ordinary days: the combined test's p-values spread like uniform ones, alarms stay rare."""
+    reports = [assess_trace_drift(history(seed), CHECKED_DAY, COMBINED) for seed in range(40)]
+    latency = [next(test for test in report.tests if test.metric == "latency") for report in reports]
+    p_values = np.array([test.p_value for test in latency])
+    assert sum(test.drifted for test in latency) <= 2  # 5 %
+    assert np.mean(p_values <= 0.1) <= 0.2 and 0.3 <= np.mean(p_values) <= 0.7
+    assert not any(test.metric.startswith(("latency_", "ttft_")) for report in reports for test in report.tests)
+
+
+def test_a_latency_rise_is_one_combined_finding_that_says_what_moved() -> None:
+    slow = simulated_day(CHECKED_DAY, 1, latency_factor=1.5)
+    [latency] = [f for f in detect_trace_drift(history(1, slow), CHECKED_DAY, COMBINED) if f.metric.startswith("latency")]
+    assert latency.metric == "latency" and latency.relative_change is not None and latency.relative_change > 0.3
+    assert latency.statistic > latency.threshold > 0 and latency.adjusted_p_value <= 0.05
+    parts = r"p50 latency \+\d+ %, p75 latency \+\d+ %, p90 latency \+\d+ %, p95 latency \+\d+ %, " \
+            r"latency per output token \+\d+ %, TTFT p50 \+\d+ %, TTFT p90 \+\d+ %"  # fmt: skip
+    pattern = rf"latency \+\d+ % \({parts}\); combined t [\d.]+ beyond boundary [\d.]+ \(usual from 14 days, spread from 14\)"
+    assert re.fullmatch(pattern, latency.summary), latency.summary
+    assert f"combined t {latency.statistic:.1f} beyond boundary {latency.threshold:.1f}" in latency.summary
+
+
+def test_the_combined_latency_test_without_ttft_or_history() -> None:
+    without_ttft = [replace(day, ttft=None) for day in history(2, simulated_day(CHECKED_DAY, 2, latency_factor=1.5))[GROUP]]
+    [latency] = [f for f in detect_trace_drift({GROUP: without_ttft}, CHECKED_DAY, COMBINED) if f.metric == "latency"]
+    assert "latency per output token" in latency.summary and "TTFT" not in latency.summary
+    short = assess_trace_drift(history(2, days=5), CHECKED_DAY, COMBINED)
+    assert {check.metric: check.reason for check in short.skipped}["latency"] == "5 usable reference days, fewer than 7"
 
 
 def test_without_square_sums_a_quiet_weekend_is_judged_by_its_own_noise() -> None:

@@ -1,5 +1,5 @@
-"""Pinned-model drift statistics: sampling variation is not drift, a provider update is, and each
-finding says in words what moved."""
+"""Pinned-model drift statistics: sampling variation is not drift, a provider update is, a partial one
+adds up over the nights of a round, and each finding says in words what moved and how sure it is."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ import pytest
 
 from llmops.drift.pinned import PinnedCheck, pinned_findings
 from llmops.drift.pinned_compare import (
+    ACCUMULATED_METRICS,
+    NightScores,
     PairedAnswers,
     PinnedDriftConfig,
     Traits,
+    accumulated_tests,
     compare,
+    continue_round,
     is_refusal,
     structural_checks,
     structure_holds,
@@ -23,6 +27,7 @@ from llmops.drift.pinned_compare import (
 from llmops.drift.pinned_references import pinned_subset
 from llmops.evals.datasets import Dataset, EvalExample
 from llmops.sim.knowledge import REFUSAL
+from llmops.stats import spent_level
 
 DIMENSION = 384
 
@@ -161,3 +166,75 @@ def test_structure_is_checked_where_the_example_or_its_reference_has_one() -> No
     assert structural_checks(plain, "Prose answer.") == [] and structure_holds([], "anything") is None
     [json_valid] = structural_checks(plain, '{"topic": "refund"}')
     assert json_valid.type == "json_valid" and structure_holds([json_valid], "Sorry, prose now") is False
+
+
+def rounds_of(seed: int, nights: int, *, updated_share: float, examples: int = 40) -> list[list[PairedAnswers]]:
+    """The same reference and re-run each night, tonight's answer drawn afresh; on ``updated_share``
+    of the calls a provider update moves it far (and the judge marks it down)."""
+    rng = np.random.default_rng(seed)
+    bases = [unit(rng.normal(size=DIMENSION)) for _ in range(examples)]
+
+    def answer(base: np.ndarray, updated: bool) -> Traits:
+        shift = unit(rng.normal(size=DIMENSION)) if updated else 0.0
+        score = 0.25 if updated else float(rng.choice([0.75, 1.0]))
+        return Traits(unit(base + rng.normal(0, 0.015, DIMENSION) + shift), 300, False, None, score)
+
+    reference = [(answer(base, False), answer(base, False)) for base in bases]
+    return [
+        [PairedAnswers(f"example-{index}", *kept, answer(base, bool(rng.random() < updated_share)))
+         for index, (base, kept) in enumerate(zip(bases, reference, strict=True))]
+        for _ in range(nights)
+    ]  # fmt: skip
+
+
+def test_a_partial_update_too_small_for_one_night_adds_up_over_the_round() -> None:
+    """A quarter of the calls updated, too few for the first night: the round's evidence alarms
+    within three nights, and the finding says how much evidence there is and which boundary it crossed."""
+    config = PinnedDriftConfig()
+    kept: list[NightScores] = []
+    verdicts = []
+    for night, pairs in enumerate(rounds_of(11, 3, updated_share=0.25), start=1):
+        accumulated, kept = continue_round(pairs, kept, config)
+        check = PinnedCheck("support-chat", "2.3.1", "claude-3-5-sonnet-20241022", "golden", "canary", "compared",
+                            accumulated=accumulated)  # fmt: skip
+        findings = pinned_findings(date(2026, 11, 26), "production", [check], config)
+        verdicts.append((night, {f.metric for f in findings}, len(kept)))
+        if findings:
+            break
+    night, metrics, left = verdicts[-1]
+    assert [v[1] for v in verdicts[:-1]] == [set()] * (night - 1) and 1 < night <= 3, verdicts
+    assert metrics & set(ACCUMULATED_METRICS) and left == 0  # the alarm starts a new round
+    [finding] = [f for f in findings if f.metric in ACCUMULATED_METRICS][:1]
+    assert finding.threshold == spent_level(config.round_alpha / 2, night, config.round_nights)
+    assert finding.statistic is not None and finding.statistic <= finding.threshold
+    assert re.search(rf"over {night} nights vs 0\.\d\d for .*: p [\d.e-]+, alarm at p ≤ [\d.e-]+ \(night {night} of 3\), crossed, "
+                     r"dataset golden$", finding.summary), finding.summary  # fmt: skip
+    assert finding.details is not None and finding.details["nights"] == night
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_unchanged_model_keeps_the_round_going_and_says_how_far_the_boundary_is(seed: int) -> None:
+    config = PinnedDriftConfig()
+    kept: list[NightScores] = []
+    for night, pairs in enumerate(rounds_of(seed, 3, updated_share=0.0), start=1):
+        accumulated, kept = continue_round(pairs, kept, config)
+        assert [test.metric for test in accumulated] == list(ACCUMULATED_METRICS)
+        assert not any(test.alarm for test in accumulated)
+        assert len(kept) == (night if night < 3 else 0)  # the round's last night starts a new one
+        line = PinnedCheck("support-chat", "2.3.1", "m", "golden", None, "compared", accumulated=accumulated).line()
+        assert re.search(rf"alarm at p ≤ [\d.e-]+ \(night {night} of 3\), \d+× away", line), line
+
+
+def test_without_a_judge_similarity_has_the_whole_level() -> None:
+    [pairs] = rounds_of(3, 1, updated_share=0.0)
+    [similarity] = accumulated_tests(pairs, [NightScores.of(pairs)], judged=False)
+    [judged, _] = accumulated_tests(pairs, [NightScores.of(pairs)], judged=True)
+    assert similarity.level == 2 * judged.level == spent_level(PinnedDriftConfig().round_alpha, 1, 3)
+
+
+def test_the_round_compares_only_examples_answered_every_night() -> None:
+    first, second = rounds_of(5, 2, updated_share=0.0)
+    nights = [NightScores.of(first[:30]), NightScores.of(second)]
+    [similarity, _] = accumulated_tests(second, nights)
+    assert similarity.examples == 30 and similarity.nights == 2
+    assert NightScores.from_json(nights[0].as_json()) == nights[0]

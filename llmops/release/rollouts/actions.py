@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from llmops import settings
 from llmops.prompts import PromptFileError, PromptNotFoundError, get_prompt
-from llmops.release.experiments import ABReport, ab_report
+from llmops.release.experiments import ABReport, ab_report, with_history
 from llmops.release.gates import (
     EvalGate,
     EvalGateContext,
@@ -28,6 +28,7 @@ from llmops.release.gates import (
     ab_gate,
     checked_eval_gate,
     read_arm,
+    read_user_history,
     trace_gate,
 )
 from llmops.release.gates import eval_gate as evaluation_gate
@@ -224,12 +225,14 @@ def _trace_gate(engine: Engine, rollout: Rollout, now: datetime) -> GateResult:
         traffic_percent=step.traffic_percent,
         min_requests=step.min_requests,
         tolerances=rollout.plan.tolerances,
+        rollout_started_at=rollout.created_at,
     )
     return trace_gate(context, now)
 
 
 def rollout_ab_report(engine: Engine, rollout: Rollout, now: datetime | None = None, outcomes: Sequence[str] = ()) -> ABReport:
-    """Baseline vs candidate over the rollout's life so far (an A/B, or any canary).
+    """Baseline vs candidate over the rollout's life so far (an A/B, or any canary), narrowed by each
+    user's calls before the rollout (``history_days``).
 
     Args:
         engine: The store.
@@ -249,12 +252,16 @@ def rollout_ab_report(engine: Engine, rollout: Rollout, now: datetime | None = N
     """
     end = rollout.ended_at or now or _now()
     names = sorted(set(rollout.plan.tolerances.outcomes) | set(outcomes))
+    tolerances = rollout.plan.tolerances
+    history = read_user_history(engine, rollout.prompt_name, rollout.environment, rollout.created_at, tolerances.history_days)
     arms = {
-        version: read_arm(engine, rollout.prompt_name, version, rollout.environment, rollout.created_at, end, names)
+        version: with_history(
+            read_arm(engine, rollout.prompt_name, version, rollout.environment, rollout.created_at, end, names), history
+        )
         for version in (rollout.baseline, rollout.candidate)
         if version is not None
     }
-    return ab_report(arms, rollout.plan.tolerances)
+    return ab_report(arms, tolerances)
 
 
 def advance_rollout(

@@ -1,7 +1,8 @@
 """A rollout's plan and gates as tables, for Prefect artifacts and the command line.
 
 One row per step (with where the rollout stands) and one row per gate metric (with the interval,
-tolerance and counts it was judged on), so a person sees why a rollout waits or rolled back.
+tolerance and counts it was judged on, and a sequential gate's evidence against its thresholds),
+so a person sees why a rollout waits or rolled back.
 """
 
 from __future__ import annotations
@@ -55,9 +56,16 @@ def _interval_text(row: dict[str, Any]) -> str:
     return f"{shown} (tolerance {row.get('tolerance')}; n {row.get('control_n')}/{row.get('candidate_n')})"
 
 
+def _evidence_text(row: dict[str, Any]) -> str:
+    """A sequential gate's evidence and, while undecided, the traffic a verdict is expected to take."""
+    evidence = f"; {row['evidence']}" if row.get("evidence") else ""
+    remaining = row.get("calls_to_verdict")
+    return evidence + (f"; about {remaining:,} more calls to a verdict" if remaining else "")
+
+
 def _detail(gate: str, row: dict[str, Any]) -> str:
     if gate == "traces":
-        return _interval_text(row)
+        return _interval_text(row) + _evidence_text(row)
     if gate == "evaluation" and row.get("delta") is not None:
         return f"{row['dataset']}: Δ {row['delta']:+.3f} {row['interval'] or ''} (n {row['pairs']})"
     if gate == "ab_report":
