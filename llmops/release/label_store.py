@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, Row, Table, select, update
 
 from llmops.store.engine import dialect_insert
-from llmops.store.registry_models import LABELS
+from llmops.store.registry_tables import LABELS
 from llmops.store.tables import LABEL_EVENTS as EVENTS
 from llmops.store.tables import PROMPT_LABELS as LABEL_ROWS
 from llmops.store.tables import PROMPT_VERSIONS as VERSIONS

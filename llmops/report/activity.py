@@ -24,7 +24,7 @@ from llmops.release.gates import baseline_run
 from llmops.release.registry import LABEL_ACTIONS, PRODUCTION, Registry
 from llmops.store.drift_models import DriftReportRow
 from llmops.store.eval_models import EvalRun
-from llmops.store.models import Base
+from llmops.store.models import Base, table_of
 from llmops.store.outbox_models import AlertRecord
 from llmops.store.registry_models import LabelEventRow, PromptLabel
 
@@ -34,7 +34,7 @@ MAX_ROWS = 10
 
 def _present(connection: Connection, model: type[Base]) -> bool:
     """Whether the store has ``model``'s table (a store migrated only partly may not)."""
-    return inspect(connection).has_table(model.__tablename__)
+    return inspect(connection).has_table(table_of(model).name)
 
 
 def plain(value: Any) -> Any:

@@ -7,7 +7,7 @@ Timestamps are stored as naive UTC and come back timezone-aware.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,61 +15,24 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Date,
-    DateTime,
     Float,
     Index,
     Integer,
-    LargeBinary,
     String,
     Table,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from llmops.money import pico_to_usd, usd_to_pico  # re-exported: the store's models speak picodollars
-
-
-class Money(TypeDecorator[Decimal]):
-    """USD as an exact Decimal in Python, integer picodollars in the database."""
-
-    impl = BigInteger
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Any) -> int | None:
-        """Dollars to the stored picodollars."""
-        return None if value is None else usd_to_pico(Decimal(value))
-
-    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
-        """Stored picodollars to dollars."""
-        return None if value is None else pico_to_usd(value)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in Python, naive UTC in the database (SQLite has no time zones)."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        """An aware time to naive UTC; a naive one is taken as UTC already."""
-        if value is None or value.tzinfo is None:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        """Stored naive UTC to an aware UTC time."""
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-# SQLite only makes INTEGER PRIMARY KEY an autoincrementing rowid alias.
-BigId = BigInteger().with_variant(Integer, "sqlite")
+from llmops.store.columns import METADATA, BigId, Money, UTCDateTime  # re-exported beside the models
+from llmops.store.rollup_tables import ROLLUPS
 
 
 class Base(DeclarativeBase):
-    """The declarative base of every store table; ``Base.metadata`` is what Alembic compares against."""
+    """The declarative base of every store table; ``Base.metadata`` (``METADATA``) is what Alembic compares against."""
+
+    metadata = METADATA
 
 
 def table_of(model: type[Base]) -> Table:
@@ -143,48 +106,37 @@ class Trace(Base):
 
 
 class TraceRollup(Base):
-    """Per local day × environment × feature × prompt × model: what digests and costs read.
+    """A row of the daily rollups (``llmops.store.rollup_tables.ROLLUPS``), for code that wants objects."""
 
-    Kept current on ingest, in the same transaction as the traces it counts. Key columns use
-    '' for "none" because NULLs never collide in a unique constraint.
-    """
+    __table__ = ROLLUPS
 
-    __tablename__ = "trace_rollups"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    day: Mapped[date] = mapped_column(Date)
-    environment: Mapped[str] = mapped_column(String(64))
-    feature: Mapped[str] = mapped_column(String(128))
-    prompt_name: Mapped[str] = mapped_column(String(128))
-    prompt_version: Mapped[str] = mapped_column(String(64))
-    model: Mapped[str] = mapped_column(String(128))
-    requests: Mapped[int] = mapped_column(BigInteger, default=0)
-    errors: Mapped[int] = mapped_column(BigInteger, default=0)
-    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_read_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_creation_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost_picodollars: Mapped[int] = mapped_column(BigInteger, default=0)  # summed exactly as integers
-    unpriced: Mapped[int] = mapped_column(BigInteger, default=0)
-    feedback_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    feedback_count: Mapped[int] = mapped_column(BigInteger, default=0)
-    eval_score_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    eval_score_count: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Sums of squares (input tokens with cache tokens, output tokens, cost in USD, feedback, eval
-    # score): the day's own sampling variance, which sharpens drift tests. NULL on rows from
-    # before migration 0008 until ``llmops db rebuild-rollups``.
-    input_tokens_sq_sum: Mapped[float | None] = mapped_column(Float)
-    output_tokens_sq_sum: Mapped[float | None] = mapped_column(Float)
-    cost_usd_sq_sum: Mapped[float | None] = mapped_column(Float)
-    feedback_sq_sum: Mapped[float | None] = mapped_column(Float)
-    eval_score_sq_sum: Mapped[float | None] = mapped_column(Float)
-    latency_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
-    ttft_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-    __table_args__ = (
-        UniqueConstraint("day", "environment", "feature", "prompt_name", "prompt_version", "model", name="uq_trace_rollups_key"),
-    )
+    id: Mapped[int]
+    day: Mapped[date]
+    environment: Mapped[str]
+    feature: Mapped[str]
+    prompt_name: Mapped[str]
+    prompt_version: Mapped[str]
+    model: Mapped[str]
+    requests: Mapped[int]
+    errors: Mapped[int]
+    input_tokens: Mapped[int]
+    output_tokens: Mapped[int]
+    cache_read_input_tokens: Mapped[int]
+    cache_creation_input_tokens: Mapped[int]
+    cost_picodollars: Mapped[int]
+    unpriced: Mapped[int]
+    feedback_sum: Mapped[float]
+    feedback_count: Mapped[int]
+    eval_score_sum: Mapped[float]
+    eval_score_count: Mapped[int]
+    input_tokens_sq_sum: Mapped[float | None]
+    output_tokens_sq_sum: Mapped[float | None]
+    cost_usd_sq_sum: Mapped[float | None]
+    feedback_sq_sum: Mapped[float | None]
+    eval_score_sq_sum: Mapped[float | None]
+    latency_sketch: Mapped[bytes | None]
+    ttft_sketch: Mapped[bytes | None]
+    updated_at: Mapped[datetime]
 
 
 class IngestWatermark(Base):
@@ -208,6 +160,5 @@ class StoreSetting(Base):
 
 
 TRACES = table_of(Trace)
-ROLLUPS = table_of(TraceRollup)
 WATERMARKS = table_of(IngestWatermark)
 SETTINGS = table_of(StoreSetting)

@@ -33,17 +33,18 @@ __all__ = [
 if TYPE_CHECKING:
     from llmops.store.drift_models import DRIFT_REPORTS
     from llmops.store.eval_models import EVAL_CACHE, EVAL_RESULTS, EVAL_RUNS
-    from llmops.store.models import ROLLUPS, SETTINGS, TRACES, WATERMARKS
+    from llmops.store.models import SETTINGS, TRACES, WATERMARKS
     from llmops.store.outbox_models import ALERTS, OUTBOX
     from llmops.store.pinned_models import PINNED_OUTPUTS, PINNED_REFERENCES
-    from llmops.store.registry_models import LABEL_EVENTS, PROMPT_LABELS, PROMPT_VERSIONS
+    from llmops.store.registry_tables import LABEL_EVENTS, PROMPT_LABELS, PROMPT_VERSIONS
     from llmops.store.rollout_models import ROLLOUTS
+    from llmops.store.rollup_tables import ROLLUPS
 else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
             "TRACES": "llmops.store.models",
-            "ROLLUPS": "llmops.store.models",
+            "ROLLUPS": "llmops.store.rollup_tables",
             "WATERMARKS": "llmops.store.models",
             "SETTINGS": "llmops.store.models",
             "EVAL_RUNS": "llmops.store.eval_models",
@@ -54,9 +55,9 @@ else:
             "ALERTS": "llmops.store.outbox_models",
             "PINNED_REFERENCES": "llmops.store.pinned_models",
             "PINNED_OUTPUTS": "llmops.store.pinned_models",
-            "PROMPT_VERSIONS": "llmops.store.registry_models",
-            "PROMPT_LABELS": "llmops.store.registry_models",
-            "LABEL_EVENTS": "llmops.store.registry_models",
+            "PROMPT_VERSIONS": "llmops.store.registry_tables",
+            "PROMPT_LABELS": "llmops.store.registry_tables",
+            "LABEL_EVENTS": "llmops.store.registry_tables",
             "ROLLOUTS": "llmops.store.rollout_models",
         },
     )

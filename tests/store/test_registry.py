@@ -32,7 +32,7 @@ from llmops.release.registry import (
     canary_threshold,
 )
 from llmops.store.models import Base
-from llmops.store.registry_models import LabelEventRow, PromptLabel, PromptVersionRow
+from llmops.store.registry_tables import LABEL_EVENTS, PROMPT_LABELS, PROMPT_VERSIONS
 from prefect_llmops.cli.registry import register, register_prompts
 
 REGISTRY_TABLES = ("label_events", "prompt_labels", "prompt_versions")
@@ -121,7 +121,7 @@ def race(count: int, attempt: Callable[[int], Any]) -> tuple[list[Any], list[Bas
 
 
 def test_migration_creates_exactly_the_models_tables(store: Engine) -> None:
-    ours = {PromptVersionRow.__tablename__, PromptLabel.__tablename__, LabelEventRow.__tablename__}
+    ours = {PROMPT_VERSIONS.name, PROMPT_LABELS.name, LABEL_EVENTS.name}
 
     def is_ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         return (name if type_ == "table" else obj.table.name) in ours
