@@ -45,6 +45,8 @@ from llmops.text import markdown_escape
 
 GateVerdict = Literal["pass", "fail", "undecided", "not_enough_data"]
 GateMethod = Literal["sequential", "fixed"]
+CORE_METRICS = ("error_rate", "p95_latency_ms", "cost_per_request_usd")
+"""The metrics a pass waits for; feedback, eval scores and outcomes are too sparse to hold a step."""
 ABVerdict = Literal["winner", "no_difference", "not_enough_data"]
 
 
@@ -284,14 +286,16 @@ MIN_CALLS_WITH_HISTORY = 30
 
 
 def _adjusted(
-    control: np.ndarray, candidate: np.ndarray, history: tuple[np.ndarray | None, np.ndarray | None]
+    control: np.ndarray, candidate: np.ndarray, history: tuple[np.ndarray | None, np.ndarray | None], log: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both arms less what each caller's history predicts (CUPED): ``y − θ (x − x̄)``.
 
     ``θ`` and ``x̄`` are pooled over both arms, so the adjustment is the same function of the
     history in each and moves neither arm's expected value; what it removes is the difference
     between users, the bulk of the variance in a sticky split. A call whose user has no history
-    is left as it is. The users stay the clusters of the adjusted values.
+    is left as it is. The users stay the clusters of the adjusted values. With ``log`` the logs
+    of the values are adjusted (a latency's spread is multiplicative); without enough history
+    the arms come back as they are.
     """
     if history[0] is None or history[1] is None:
         return control, candidate
@@ -299,16 +303,18 @@ def _adjusted(
     if min(int(known[0].sum()), int(known[1].sum())) < MIN_CALLS_WITH_HISTORY:
         return control, candidate
     x = np.concatenate([history[0][known[0]], history[1][known[1]]])
-    y = np.concatenate([control[known[0]], candidate[known[1]]])
     spread = float(x.var())
     if spread == 0:
         return control, candidate
+    values = (np.log(np.maximum(control, 1e-9)), np.log(np.maximum(candidate, 1e-9))) if log else (control, candidate)
+    y = np.concatenate([values[0][known[0]], values[1][known[1]]])
     theta, centre = float(np.mean((x - x.mean()) * (y - y.mean()))) / spread, float(x.mean())
 
-    def adjust(values: np.ndarray, covariate: np.ndarray, has: np.ndarray) -> np.ndarray:
-        return np.where(has, values - theta * (np.where(has, covariate, centre) - centre), values)
+    def adjust(arm: np.ndarray, covariate: np.ndarray, has: np.ndarray) -> np.ndarray:
+        adjusted = np.where(has, arm - theta * (np.where(has, covariate, centre) - centre), arm)
+        return np.exp(adjusted) if log else adjusted
 
-    return adjust(control, history[0], known[0]), adjust(candidate, history[1], known[1])
+    return adjust(values[0], history[0], known[0]), adjust(values[1], history[1], known[1])
 
 
 def _log_p95_variance(values: np.ndarray, confidence: float, effect: float) -> float:
@@ -357,11 +363,7 @@ def _estimate(
         effects = (_design_effect(metric, control, users[0]), _design_effect(metric, candidate, users[1]))
         return _proportion_estimate(metric, control, candidate, confidence, effects)
     raw = float(control.mean()), float(candidate.mean())
-    if metric.kind == "p95":
-        logs = _adjusted(np.log(np.maximum(control, 1e-9)), np.log(np.maximum(candidate, 1e-9)), history)
-        adjusted = np.exp(logs[0]), np.exp(logs[1])
-    else:
-        adjusted = _adjusted(control, candidate, history)
+    adjusted = _adjusted(control, candidate, history, log=metric.kind == "p95")
     effects = (_design_effect(metric, adjusted[0], users[0]), _design_effect(metric, adjusted[1], users[1]))
     if metric.kind == "mean_difference":
         interval, p_value = welch_difference(*adjusted, confidence, effects)
@@ -561,8 +563,7 @@ def gate_verdict(comparisons: Sequence[MetricComparison]) -> GateVerdict:
     """
     if any(comparison.verdict == "fail" for comparison in comparisons):
         return "fail"
-    core = {"error_rate", "p95_latency_ms", "cost_per_request_usd"}
-    verdicts = {comparison.verdict for comparison in comparisons if comparison.metric in core}
+    verdicts = {comparison.verdict for comparison in comparisons if comparison.metric in CORE_METRICS}
     if "not_enough_data" in verdicts:
         return "not_enough_data"
     return "undecided" if "undecided" in verdicts else "pass"

@@ -23,6 +23,7 @@ from llmops.evals.store import RunRecord, find_runs
 from llmops.evals.verdicts import Comparison, VerdictPolicy, combined_verdict, compare_runs
 from llmops.money import PICO
 from llmops.release.experiments import (
+    CORE_METRICS,
     ABReport,
     ArmSample,
     MetricComparison,
@@ -401,10 +402,6 @@ def _failure(comparison: MetricComparison) -> str:
     control, candidate = _value(comparison.control_value), _value(comparison.candidate_value)
     evidence = f"; {comparison.evidence}" if comparison.evidence else ""
     return f"{comparison.metric} {control} → {candidate} (tolerance {comparison.tolerance}{evidence})"
-
-
-CORE_METRICS = ("error_rate", "p95_latency_ms", "cost_per_request_usd")
-"""The metrics a pass waits for; feedback, eval scores and outcomes are too sparse to hold a step."""
 
 
 def _evidence(comparisons: Sequence[MetricComparison]) -> str:
